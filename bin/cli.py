@@ -1,0 +1,30 @@
+"""The `renkei` command: parses arguments and calls the parts. Subcommands live in `cmd_*.py` modules."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from renkei import __version__
+
+# name -> "module:attribute"; loaded on use so `renkei --help` stays fast and one broken part cannot
+# take the whole command down. Add a line here when a part brings its own subcommand.
+SUBCOMMANDS: dict[str, str] = {}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *SUBCOMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in SUBCOMMANDS:
+            module_name, attr = SUBCOMMANDS[name].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(__version__, prog_name="renkei")
+def main() -> None:
+    """renkei (連携): connect EHR views, vital-sign devices and patient timelines."""

@@ -1,0 +1,1 @@
+"""Connectors: everything that talks to another system (EHR sources, timeline destinations, devices' peers)."""

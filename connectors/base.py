@@ -1,0 +1,137 @@
+"""The two connector contracts the engine knows: Source and Destination.
+
+A Source lists raw inputs with a stable key and a fingerprint (so the engine can resume and skip what it
+has already stored), reads their bytes, and parses stored bytes into canonical records. A Destination
+delivers one payload under an idempotency key and must be safe to call twice with the same key.
+
+Both are deliberately tiny (see docs/style.md, "tiny extension contracts"); connectors register under the
+entry-point group `renkei.connectors` (see `registry.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from renkei.pipelines.records import Record
+
+
+@dataclass(slots=True, frozen=True)
+class SourceItem:
+    """One raw input a source can hand over.
+
+    key: stable within the source (relative file path, MLLP sender + control id).
+    fingerprint: changes whenever the content may have changed (e.g. "mtime_ns:size").
+    group: ledger shard, e.g. the patient folder, so the engine only ever holds one group's ledger.
+    """
+
+    key: str
+    fingerprint: str
+    group: str = ""
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a source's parser made of one stored input."""
+
+    records: list[Record]
+    patient_id: str = ""
+    data_type: str = ""  # e.g. "OML-11", "ADT^A08", "PHD-10407"
+    warnings: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+
+    def scan(self) -> Iterator[SourceItem]:
+        """Every input currently available, grouped (all items of one group consecutive)."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """The raw bytes behind `key`; raises InputError naming the key if it cannot be read."""
+        ...
+
+    def parse(self, key: str, raw: bytes) -> Parsed:
+        """Canonical records from stored bytes; raises InputError with a precise reason."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Attachment:
+    name: str
+    media_type: str
+    data: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "media_type": self.media_type, "data": base64.b64encode(self.data).decode()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Attachment:
+        return cls(d["name"], d["media_type"], base64.b64decode(d["data"]))
+
+
+@dataclass(slots=True)
+class TimelinePost:
+    """What a timeline destination receives: one post on one patient's group."""
+
+    patient_id: str
+    text: str
+    tags: list[str] = field(default_factory=list)
+    links: list[dict[str, str]] = field(default_factory=list)  # {"title": …, "url": …}
+    attachments: list[Attachment] = field(default_factory=list)
+    author: str = "renkei"
+    # What the post stands for downstream: a later post with the same record_key replaces it,
+    # and `retracts=True` withdraws it (SS-MIX2 condition flags 2 and 0).
+    record_key: str = ""
+    retracts: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "patient_id": self.patient_id,
+            "text": self.text,
+            "tags": self.tags,
+            "links": self.links,
+            "attachments": [a.to_dict() for a in self.attachments],
+            "author": self.author,
+            "record_key": self.record_key,
+            "retracts": self.retracts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TimelinePost:
+        return cls(
+            patient_id=d["patient_id"],
+            text=d["text"],
+            tags=list(d.get("tags", [])),
+            links=list(d.get("links", [])),
+            attachments=[Attachment.from_dict(a) for a in d.get("attachments", [])],
+            author=d.get("author", "renkei"),
+            record_key=d.get("record_key", ""),
+            retracts=bool(d.get("retracts", False)),
+        )
+
+
+@runtime_checkable
+class Destination(Protocol):
+    name: str
+
+    def deliver(self, payload: dict[str, Any], idempotency_key: str) -> str:
+        """Deliver one payload; return a receipt (the target's id for it).
+
+        Calling it again with the same key must not deliver twice: return the first receipt.
+        Raises RetryableDeliveryError or PermanentDeliveryError.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class BatchDestination(Destination, Protocol):
+    """Optional: deliver many payloads at once (batch sync). Results align with `items`."""
+
+    def deliver_many(self, items: Sequence[tuple[dict[str, Any], str]]) -> list[str | Exception]: ...

@@ -1,0 +1,1 @@
+"""Vital-sign devices: byte codecs (IEEE 11073, NDEF/PHDC, GATT, serial), transports, bedside tap, simulators."""

@@ -1,0 +1,1 @@
+"""The engine: pipeline model, durable store, runner, retries, scheduling and audit."""
