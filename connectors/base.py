@@ -11,11 +11,25 @@ entry-point group `renkei.connectors` (see `registry.py`).
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from renkei.pipelines.records import Record
+
+
+@dataclass(slots=True)
+class ConnectorContext:
+    """What the engine hands every connector it builds.
+
+    Connector classes are built as `cls(name, settings, context)` where `settings` is an instance of the
+    class's own pydantic model `cls.Settings` (validated from the YAML config).
+    `audit(action, patient_id, detail)` appends to the tamper-evident audit log.
+    """
+
+    data_dir: Path
+    audit: Callable[[str, str, str], None] = lambda action, patient_id, detail: None
 
 
 @dataclass(slots=True, frozen=True)
@@ -68,7 +82,11 @@ class Attachment:
     data: bytes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "media_type": self.media_type, "data": base64.b64encode(self.data).decode()}
+        return {
+            "name": self.name,
+            "media_type": self.media_type,
+            "data": base64.b64encode(self.data).decode(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Attachment:
@@ -135,3 +153,26 @@ class BatchDestination(Destination, Protocol):
     """Optional: deliver many payloads at once (batch sync). Results align with `items`."""
 
     def deliver_many(self, items: Sequence[tuple[dict[str, Any], str]]) -> list[str | Exception]: ...
+
+
+@runtime_checkable
+class Timeline(Destination, Protocol):
+    """A care-SNS style destination: one invite-only group per patient.
+
+    `deliver(payload, key)` takes a `TimelinePost.to_dict()` payload, finds or creates the patient's
+    group and posts to it. The finer calls below serve the four levels and the operator commands.
+    """
+
+    def ensure_group(self, patient_id: str, title: str = "") -> str:
+        """The patient's group id, created invite-only on first use."""
+        ...
+
+    def invite(self, group_id: str, member: str) -> None: ...
+
+    def post(self, group_id: str, post: TimelinePost, idempotency_key: str) -> str:
+        """Post once per idempotency key; a repeat returns the first post's id."""
+        ...
+
+    def read(self, group_id: str, member: str | None = None) -> list[dict[str, Any]]:
+        """Posts newest last, as `member` sees them (None: as the connector's own account)."""
+        ...
