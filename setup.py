@@ -9,6 +9,5 @@ from setuptools import find_packages, setup
 FOLDERS = ("bin", "config", "connectors", "devices", "mappings", "pipelines")
 
 setup(
-    packages=["renkei"]
-    + [f"renkei.{name}" for name in find_packages(include=[*FOLDERS, *(f"{f}.*" for f in FOLDERS)])]
+    packages=["renkei"] + [f"renkei.{name}" for name in find_packages(include=[*FOLDERS, *(f"{f}.*" for f in FOLDERS)])]
 )

@@ -181,8 +181,7 @@ class Note(Record):
 
 
 RECORD_TYPES: dict[RecordKind, type[Record]] = {
-    cls.kind: cls
-    for cls in (Patient, Encounter, Condition, Allergy, Medication, Observation, Order, Document, Note)
+    cls.kind: cls for cls in (Patient, Encounter, Condition, Allergy, Medication, Observation, Order, Document, Note)
 }
 
 
