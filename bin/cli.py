@@ -10,7 +10,16 @@ from renkei import __version__
 
 # name -> "module:attribute"; loaded on use so `renkei --help` stays fast and one broken part cannot
 # take the whole command down. Add a line here when a part brings its own subcommand.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "audit": "renkei.bin.cmd_ops:audit",
+    "config": "renkei.bin.cmd_config:config",
+    "demo": "renkei.bin.cmd_run:demo",
+    "messages": "renkei.bin.cmd_ops:messages",
+    "reprocess": "renkei.bin.cmd_ops:reprocess",
+    "run": "renkei.bin.cmd_run:run",
+    "status": "renkei.bin.cmd_ops:status",
+    "timeline": "renkei.bin.cmd_timeline:timeline",
+}
 
 
 class _LazyGroup(click.Group):

@@ -1,0 +1,211 @@
+"""Operator commands on the store: status, messages list|show, reprocess, audit verify."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, iso, json_option, remembered_config
+from renkei.config.loader import load_config
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.engine import Engine
+from renkei.pipelines.errors import NotFoundError
+from renkei.pipelines.schema import MessageState
+from renkei.pipelines.store import Store
+
+
+def _store(data: str | None) -> tuple[Store, Path]:
+    data_dir = data_dir_of(data)
+    if not (data_dir / "renkei.sqlite").exists():
+        raise NotFoundError(
+            f"no renkei data in {data_dir} (run `renkei demo` or `renkei run CONFIG` first, or give --data)"
+        )
+    return Store.in_data_dir(data_dir), data_dir
+
+
+@click.command()
+@data_option
+@json_option
+@handle_errors
+def status(data: str | None, as_json: bool) -> None:
+    """Message counts per pipeline and state, delivery counts per destination."""
+    store, data_dir = _store(data)
+    report = {"data_dir": str(data_dir), "messages": store.counts(), "deliveries": store.delivery_counts()}
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(f"data folder: {data_dir}")
+    for pipeline, states in sorted(report["messages"].items()):
+        click.echo(f"pipeline {pipeline}: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items())))
+    for dest, states in sorted(report["deliveries"].items()):
+        click.echo(f"destination {dest}: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items())))
+
+
+@click.group()
+def messages() -> None:
+    """List and inspect stored messages."""
+
+
+@messages.command("list")
+@click.option("--pipeline", default=None)
+@click.option("--state", type=click.Choice([s.value for s in MessageState]), default=None)
+@click.option("--patient", default=None, help="patient id")
+@click.option("--limit", default=50, show_default=True)
+@data_option
+@json_option
+@handle_errors
+def list_messages(
+    pipeline: str | None, state: str | None, patient: str | None, limit: int, data: str | None, as_json: bool
+) -> None:
+    """Newest first. Shows ids, states and reasons, never message content."""
+    store, _ = _store(data)
+    rows = store.list_messages(pipeline=pipeline, state=state, patient_id=patient, limit=limit)
+    items = [
+        {
+            "id": r.id,
+            "pipeline": r.pipeline,
+            "state": r.state,
+            "patient_id": r.patient_id,
+            "data_type": r.data_type,
+            "source_key": r.source_key,
+            "received_at": iso(r.received_at),
+            "reason": r.reason,
+            "warnings": r.warnings,
+        }
+        for r in rows
+    ]
+    if as_json:
+        emit_json(items)
+        return
+    for m in items:
+        line = f"{m['id']:>7} {m['state']:<12} {m['pipeline']:<20} {m['patient_id']:<12} {m['data_type']:<8}"
+        line += f" {m['source_key']}"
+        click.echo(line + (f"\n          reason: {m['reason']}" if m["reason"] else ""))
+
+
+@messages.command("show")
+@click.argument("message_id", type=int)
+@click.option("--raw", is_flag=True, help="also print the raw input (patient data: audited)")
+@data_option
+@json_option
+@handle_errors
+def show_message(message_id: int, raw: bool, data: str | None, as_json: bool) -> None:
+    """One message with its stored stages and deliveries."""
+    store, _ = _store(data)
+    msg, dels = store.get_message(message_id)
+    if msg is None:
+        raise NotFoundError(f"no message {message_id}")
+    store.audit([AuditEntry("message.show", msg.patient_id, f"message:{message_id}", "raw" if raw else "")])
+    out = {
+        "id": msg.id,
+        "pipeline": msg.pipeline,
+        "source": msg.source,
+        "source_key": msg.source_key,
+        "state": msg.state,
+        "reason": msg.reason,
+        "warnings": msg.warnings,
+        "patient_id": msg.patient_id,
+        "data_type": msg.data_type,
+        "received_at": iso(msg.received_at),
+        "updated_at": iso(msg.updated_at),
+        "raw_bytes": len(msg.raw),
+        "records": msg.records,
+        "deliveries": [
+            {
+                "id": d.id,
+                "destination": d.destination,
+                "state": d.state,
+                "attempts": d.attempts,
+                "next_attempt_at": iso(d.next_attempt_at),
+                "last_error": d.last_error,
+                "receipt": d.receipt,
+                "payload": d.payload,
+            }
+            for d in dels
+        ],
+    }
+    if raw:
+        out["raw"] = msg.raw.decode("iso2022_jp", errors="backslashreplace").replace("\r", "\n")
+    emit_json(out) if as_json else click.echo(_plain(out))
+
+
+def _plain(out: dict) -> str:
+    lines = [f"message {out['id']} [{out['state']}] {out['pipeline']} {out['source_key']}"]
+    if out["reason"]:
+        lines.append(f"reason: {out['reason']}")
+    for w in out["warnings"]:
+        lines.append(f"warning: {w}")
+    for d in out["deliveries"]:
+        lines.append(
+            f"delivery {d['id']} -> {d['destination']}: {d['state']} after {d['attempts']} attempt(s) {d['last_error']}"
+        )
+        lines.append("  " + d["payload"].get("text", "").replace("\n", "\n  "))
+    if "raw" in out:
+        lines.append(out["raw"])
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--pipeline", default=None, help="with --all: the pipeline whose messages to reprocess")
+@click.option("--all", "all_failed", is_flag=True, help="every DEAD and QUARANTINED message of --pipeline")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@data_option
+@json_option
+@handle_errors
+def reprocess(
+    message_ids: tuple[int, ...],
+    pipeline: str | None,
+    all_failed: bool,
+    config_file: Path | None,
+    data: str | None,
+    as_json: bool,
+) -> None:
+    """Run messages again: quarantined input is re-read from its source (e.g. a fixed file)."""
+    store, data_dir = _store(data)
+    loaded = load_config(config_file or remembered_config(data_dir))
+    engine = Engine(loaded, store, data_dir)
+    ids = list(message_ids)
+    if all_failed:
+        if not pipeline:
+            raise click.UsageError("--all needs --pipeline")
+        ids += [r.id for r in store.messages_in_states(pipeline, [MessageState.DEAD, MessageState.QUARANTINED])]
+    if not ids:
+        raise click.UsageError("give message ids, or --all --pipeline NAME")
+    try:
+        engine.reprocess(ids)
+        after = {mid: store.get_message(mid)[0].state for mid in ids}
+    finally:
+        engine.close()
+    if as_json:
+        emit_json({str(k): v for k, v in after.items()})
+    else:
+        for mid, st in after.items():
+            click.echo(f"message {mid}: {st}")
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@data_option
+@json_option
+@handle_errors
+def audit_verify(data: str | None, as_json: bool) -> None:
+    """Check the hash chain of every audit entry; exit 1 if it is broken."""
+    store, _ = _store(data)
+    result = store.verify_audit()
+    if as_json:
+        emit_json(
+            {"ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq, "reason": result.reason}
+        )
+    elif result.ok:
+        click.echo(f"audit log intact: {result.entries} entries")
+    else:
+        click.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.reason}", err=True)
+    if not result.ok:
+        sys.exit(1)

@@ -1,0 +1,66 @@
+"""`renkei timeline list|show`: read the built-in timeline (reads are audited)."""
+
+from __future__ import annotations
+
+import click
+
+from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, iso, json_option
+from renkei.connectors.builtin_timeline import BuiltinTimeline
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.store import Store
+
+
+@click.group()
+def timeline() -> None:
+    """The built-in patient timelines."""
+
+
+@timeline.command("list")
+@click.option("--member", default=None, help="only this member's groups, with unread counts")
+@data_option
+@json_option
+@handle_errors
+def list_groups(member: str | None, data: str | None, as_json: bool) -> None:
+    """Patient groups, newest activity first."""
+    tl = BuiltinTimeline.open(data_dir_of(data))
+    try:
+        groups = tl.list_groups(member)
+    finally:
+        tl.close()
+    if as_json:
+        emit_json(groups)
+        return
+    for g in groups:
+        unread = f", {g['unread']} unread" if "unread" in g else ""
+        click.echo(f"patient {g['patient_id']}: {g['posts']} posts{unread}")
+
+
+@timeline.command("show")
+@click.argument("patient_id")
+@click.option("--member", default=None, help="read as this member (records read receipts)")
+@data_option
+@json_option
+@handle_errors
+def show(patient_id: str, member: str | None, data: str | None, as_json: bool) -> None:
+    """The posts on PATIENT_ID's timeline, oldest first."""
+    data_dir = data_dir_of(data)
+    tl = BuiltinTimeline.open(data_dir)
+    store = Store.in_data_dir(data_dir)
+    try:
+        gid = tl.group_for_patient(patient_id)
+        posts = tl.read(gid, member)
+        store.audit([AuditEntry("timeline.read", patient_id, f"timeline-group:{gid}", member or "")])
+        members = tl.members_of(gid)
+    finally:
+        tl.close()
+        store.close()
+    if as_json:
+        emit_json({"patient_id": patient_id, "group_id": gid, "members": members, "posts": posts})
+        return
+    click.echo(f"patient {patient_id} · group {gid} · members: {', '.join(members)}")
+    for p in posts:
+        state = " (retracted)" if p["retracted"] else (" (replaced)" if p["replaced_by"] else "")
+        click.echo(f"--- #{p['id']} {iso(p['created_at'])} {p['author']}{state}")
+        click.echo(p["text"])
+        if p["tags"]:
+            click.echo(" ".join(f"□{t}" for t in p["tags"]))

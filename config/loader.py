@@ -1,0 +1,181 @@
+"""Load a renkei YAML configuration, validate it, and report every error with its YAML path and line.
+
+Secrets are never written in the file: a value is `${ENV_VAR}` (from the environment) or
+`${file:/run/secrets/name}` (a file's content, stripped). A literal value under a key that names a secret
+(password, token, secret, api_key, private_key) is an error. Relative paths in connector settings are
+resolved against the config file's folder, so a config works from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from renkei.config.schema import RenkeiConfig
+from renkei.connectors.registry import connector_class
+from renkei.pipelines.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+
+_REF = re.compile(r"\$\{(?:(file):)?([^}]+)\}")
+_SECRET_KEY = re.compile(r"(password|passwd|token|secret|api_?key|private_?key)", re.IGNORECASE)
+
+Loc = tuple[str | int, ...]
+ErrorList = list[tuple[str, int | None, str]]
+
+
+@dataclass(slots=True)
+class LoadedConfig:
+    path: Path
+    config: RenkeiConfig
+    connector_settings: dict[str, BaseModel]
+
+
+def yaml_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_config(path: Path) -> LoadedConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}", [("(file)", None, str(exc))]) from exc
+    try:
+        data = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError(f"{path}: not valid YAML", [("(file)", line, str(exc.problem))]) from exc
+    if not isinstance(data, CommentedMap):
+        raise ConfigError(f"{path}: a configuration is a mapping", [("(top level)", 1, "expected a mapping")])
+
+    lines: dict[Loc, int] = {}
+    plain = _plain(data, (), lines)
+    errors: ErrorList = []
+
+    def line_of(loc: Loc) -> int | None:
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in lines:
+                return lines[loc[:n]]
+        return None
+
+    def add(loc: Loc, reason: str) -> None:
+        errors.append((yaml_path(loc), line_of(loc), reason))
+
+    plain = _resolve_refs(plain, (), add)
+    config = None
+    try:
+        config = RenkeiConfig.model_validate(plain)
+    except ValidationError as exc:
+        for err in exc.errors():
+            add(tuple(err["loc"]), err["msg"])
+    settings: dict[str, BaseModel] = {}
+    if config is not None:
+        _check_references(config, add)
+        settings = _connector_settings(config, path.parent, add)
+    if errors:
+        raise ConfigError(f"{path}: {len(errors)} error(s)", errors)
+    assert config is not None
+    base = path.parent
+    for field in ("data_dir", "templates_dir"):
+        value = getattr(config, field)
+        if value is not None and not value.is_absolute():
+            setattr(config, field, base / value)
+    return LoadedConfig(path=path, config=config, connector_settings=settings)
+
+
+def _plain(node: Any, loc: Loc, lines: dict[Loc, int]) -> Any:
+    """ruamel's round-trip nodes -> plain Python, remembering the 1-based line of every key/item."""
+    if isinstance(node, CommentedMap):
+        out = {}
+        for key, value in node.items():
+            line, _col = node.lc.key(key)
+            lines[(*loc, str(key))] = line + 1
+            out[str(key)] = _plain(value, (*loc, str(key)), lines)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, value in enumerate(node):
+            line, _col = node.lc.item(i)
+            lines[(*loc, i)] = line + 1
+            items.append(_plain(value, (*loc, i), lines))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _resolve_refs(node: Any, loc: Loc, add: Any) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if _SECRET_KEY.search(k) and isinstance(v, str) and v and not _REF.fullmatch(v):
+                add((*loc, k), "secrets must not be written in the config: use ${ENV_VAR} or ${file:/path}")
+                out[k] = v
+            else:
+                out[k] = _resolve_refs(v, (*loc, k), add)
+        return out
+    if isinstance(node, list):
+        return [_resolve_refs(v, (*loc, i), add) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        return _REF.sub(lambda m: _lookup(m, loc, add), node)
+    return node
+
+
+def _lookup(match: re.Match[str], loc: Loc, add: Any) -> str:
+    kind, name = match.group(1), match.group(2)
+    if kind == "file":
+        try:
+            return Path(name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            add(loc, f"secret file {name} cannot be read: {exc.strerror}")
+            return ""
+    if name not in os.environ:
+        add(loc, f"environment variable {name} is not set")
+        return ""
+    return os.environ[name]
+
+
+def _check_references(config: RenkeiConfig, add: Any) -> None:
+    seen: set[str] = set()
+    for i, p in enumerate(config.pipelines):
+        if p.name in seen:
+            add(("pipelines", i, "name"), f"pipeline name {p.name!r} is used twice")
+        seen.add(p.name)
+        if p.source not in config.connectors:
+            add(("pipelines", i, "source"), f"unknown connector {p.source!r}")
+        for j, d in enumerate(p.destinations):
+            if d not in config.connectors:
+                add(("pipelines", i, "destinations", j), f"unknown connector {d!r}")
+
+
+def _connector_settings(config: RenkeiConfig, base: Path, add: Any) -> dict[str, BaseModel]:
+    out: dict[str, BaseModel] = {}
+    for name, c in config.connectors.items():
+        try:
+            cls = connector_class(c.type)
+        except ConfigError as exc:
+            add(("connectors", name, "type"), str(exc))
+            continue
+        try:
+            settings = cls.Settings.model_validate(c.settings)
+        except ValidationError as exc:
+            for err in exc.errors():
+                add(("connectors", name, *err["loc"]), err["msg"])
+            continue
+        for field, value in settings:
+            if isinstance(value, Path) and not value.is_absolute():
+                setattr(settings, field, base / value)
+        out[name] = settings
+    return out

@@ -1,0 +1,295 @@
+"""builtin — renkei's own patient timeline, the embedded default destination.
+
+It stands in for a care SNS (Medical Care Station, どこでも連絡帳): one invite-only group per patient,
+members, posts with text, tags, links and attachments, read receipts and unread counts. It lives in its
+own SQLite file in the data folder (`timeline.sqlite`, attachments under `attachments/`) and is a
+connector like any other: the engine reaches it only through the Timeline contract.
+
+Config:
+    connectors:
+      timeline:
+        type: builtin
+        members: [nurse.sato, dr.tanaka]   # invited to every new patient group
+
+Posting is idempotent by key (a unique index, so even two processes cannot post twice). A post carrying
+the `record_key` of an earlier one replaces it (SS-MIX2 update); `retracts` withdraws it (delete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+
+from renkei.connectors.base import ConnectorContext, TimelinePost
+from renkei.pipelines.db import make_engine, upsert
+from renkei.pipelines.errors import NotFoundError, RefusedError
+
+DB_FILE = "timeline.sqlite"
+SYSTEM_ACCOUNT = "renkei"
+
+_md = sa.MetaData()
+groups = sa.Table(
+    "groups",
+    _md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("patient_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+members = sa.Table(
+    "members",
+    _md,
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("groups.id"), primary_key=True),
+    sa.Column("member", sa.String(100), primary_key=True),
+    sa.Column("invited_at", sa.Float, nullable=False),
+)
+posts = sa.Table(
+    "posts",
+    _md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("groups.id"), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("author", sa.String(100), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("links", sa.JSON, nullable=False),
+    sa.Column("attachments", sa.JSON, nullable=False),  # [{name, media_type, sha256, size}]
+    sa.Column("record_key", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("replaced_by", sa.Integer, nullable=True),
+    sa.Column("retracted_at", sa.Float, nullable=True),
+    sa.Index("ix_posts_group", "group_id", "id"),
+    sa.Index("ix_posts_record", "group_id", "record_key"),
+)
+reads = sa.Table(
+    "reads",
+    _md,
+    sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id"), primary_key=True),
+    sa.Column("member", sa.String(100), primary_key=True),
+    sa.Column("read_at", sa.Float, nullable=False),
+)
+
+
+class BuiltinTimeline:
+    """The embedded timeline: a real Timeline connector on SQLite."""
+
+    class Settings(BaseModel):
+        model_config = {"extra": "forbid"}
+        members: list[str] = Field(default_factory=list, description="invited to every new patient group")
+        path: Path | None = Field(None, description="folder for timeline.sqlite; default: the data folder")
+
+    def __init__(self, name: str, settings: Settings, context: ConnectorContext) -> None:
+        self.name = name
+        self.settings = settings
+        folder = settings.path or context.data_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        self._attachments = folder / "attachments"
+        url = f"sqlite:///{folder / DB_FILE}"
+        self._writer = make_engine(url, immediate=True)
+        self._reader = make_engine(url, immediate=False)
+        _md.create_all(self._writer)
+        self._group_ids: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, data_dir: Path, members: Sequence[str] = ()) -> BuiltinTimeline:
+        return cls("builtin", cls.Settings(members=list(members)), ConnectorContext(data_dir=data_dir))
+
+    def close(self) -> None:
+        self._writer.dispose()
+        self._reader.dispose()
+
+    # -- Destination ------------------------------------------------------------------------------
+    def deliver(self, payload: dict[str, Any], idempotency_key: str) -> str:
+        (result,) = self.deliver_many([(payload, idempotency_key)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def deliver_many(self, items: Sequence[tuple[dict[str, Any], str]]) -> list[str | Exception]:
+        """All items in one transaction: each is posted once per key, in the order given."""
+        try:
+            with self._writer.begin() as conn:
+                return [
+                    str(self._post(conn, self._ensure_group(conn, p["patient_id"]), TimelinePost.from_dict(p), k))
+                    for p, k in items
+                ]
+        except Exception:
+            self._group_ids.clear()  # groups created in the rolled-back transaction do not exist
+            raise
+
+    # -- Timeline ---------------------------------------------------------------------------------
+    def ensure_group(self, patient_id: str, title: str = "") -> str:
+        with self._writer.begin() as conn:
+            return str(self._ensure_group(conn, patient_id, title))
+
+    def invite(self, group_id: str, member: str) -> None:
+        with self._writer.begin() as conn:
+            self._require_group(conn, int(group_id))
+            self._invite(conn, int(group_id), member)
+
+    def post(self, group_id: str, post: TimelinePost, idempotency_key: str) -> str:
+        with self._writer.begin() as conn:
+            self._require_group(conn, int(group_id))
+            return str(self._post(conn, int(group_id), post, idempotency_key))
+
+    def read(self, group_id: str, member: str | None = None) -> list[dict[str, Any]]:
+        """Posts oldest first; reading as a member records a read receipt for each."""
+        gid = int(group_id)
+        with self._writer.begin() as conn:
+            self._require_group(conn, gid)
+            if member is not None and not self._is_member(conn, gid, member):
+                raise RefusedError(f"{member} is not a member of timeline group {gid}")
+            rows = conn.execute(sa.select(posts).where(posts.c.group_id == gid).order_by(posts.c.id)).all()
+            if member is not None and rows:
+                now = time.time()
+                _insert_ignore(conn, reads, [{"post_id": r.id, "member": member, "read_at": now} for r in rows])
+            receipts: dict[int, list[dict[str, Any]]] = {}
+            for post_id, who, at in conn.execute(
+                sa.select(reads.c.post_id, reads.c.member, reads.c.read_at).where(
+                    reads.c.post_id.in_([r.id for r in rows])
+                )
+            ).all():
+                receipts.setdefault(post_id, []).append({"member": who, "read_at": at})
+        return [_post_dict(r, receipts.get(r.id, [])) for r in rows]
+
+    # -- queries for operators and the web page ---------------------------------------------------
+    def group_for_patient(self, patient_id: str) -> str:
+        with self._reader.connect() as conn:
+            gid = conn.execute(sa.select(groups.c.id).where(groups.c.patient_id == patient_id)).scalar()
+        if gid is None:
+            raise NotFoundError(f"no timeline group for patient {patient_id}")
+        return str(gid)
+
+    def list_groups(self, member: str | None = None) -> list[dict[str, Any]]:
+        """Groups newest activity first, with post counts and (for a member) unread counts."""
+        last = sa.func.max(posts.c.id).label("last_post")
+        q = (
+            sa.select(groups.c.id, groups.c.patient_id, groups.c.title, sa.func.count(posts.c.id).label("posts"), last)
+            .select_from(groups.outerjoin(posts, posts.c.group_id == groups.c.id))
+            .group_by(groups.c.id)
+            .order_by(last.desc().nulls_last(), groups.c.id)
+        )
+        if member is not None:
+            q = q.where(groups.c.id.in_(sa.select(members.c.group_id).where(members.c.member == member)))
+        with self._reader.connect() as conn:
+            out = [dict(r._mapping) for r in conn.execute(q)]
+            if member is not None:
+                unread = dict(
+                    conn.execute(
+                        sa.select(posts.c.group_id, sa.func.count())
+                        .where(~sa.exists().where(reads.c.post_id == posts.c.id, reads.c.member == member))
+                        .group_by(posts.c.group_id)
+                    ).all()
+                )
+                for g in out:
+                    g["unread"] = unread.get(g["id"], 0)
+        return out
+
+    def members_of(self, group_id: str) -> list[str]:
+        with self._reader.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(members.c.member).where(members.c.group_id == int(group_id)).order_by(members.c.member)
+                ).scalars()
+            )
+
+    def attachment_bytes(self, sha256: str) -> bytes:
+        return (self._attachments / sha256).read_bytes()
+
+    # -- internals --------------------------------------------------------------------------------
+    def _ensure_group(self, conn: sa.Connection, patient_id: str, title: str = "") -> int:
+        cached = self._group_ids.get(patient_id)
+        if cached is not None:
+            return cached
+        gid = conn.execute(sa.select(groups.c.id).where(groups.c.patient_id == patient_id)).scalar()
+        if gid is None:
+            gid = conn.execute(
+                groups.insert().values(patient_id=patient_id, title=title or patient_id, created_at=time.time())
+            ).inserted_primary_key[0]
+            for m in (SYSTEM_ACCOUNT, *self.settings.members):
+                self._invite(conn, gid, m)
+        self._group_ids[patient_id] = gid
+        return gid
+
+    def _require_group(self, conn: sa.Connection, gid: int) -> None:
+        if conn.execute(sa.select(groups.c.id).where(groups.c.id == gid)).scalar() is None:
+            raise NotFoundError(f"no timeline group {gid}")
+
+    @staticmethod
+    def _is_member(conn: sa.Connection, gid: int, member: str) -> bool:
+        q = sa.select(members.c.member).where(members.c.group_id == gid, members.c.member == member)
+        return conn.execute(q).first() is not None
+
+    @staticmethod
+    def _invite(conn: sa.Connection, gid: int, member: str) -> None:
+        _insert_ignore(conn, members, [{"group_id": gid, "member": member, "invited_at": time.time()}])
+
+    def _post(self, conn: sa.Connection, gid: int, post: TimelinePost, key: str) -> int:
+        existing = conn.execute(sa.select(posts.c.id).where(posts.c.idempotency_key == key)).scalar()
+        if existing is not None:
+            return existing
+        now = time.time()
+        earlier = None
+        if post.record_key:
+            earlier = conn.execute(
+                sa.select(posts.c.id)
+                .where(posts.c.group_id == gid, posts.c.record_key == post.record_key, posts.c.replaced_by.is_(None))
+                .order_by(posts.c.id.desc())
+            ).scalar()
+        stored = [self._store_attachment(a.name, a.media_type, a.data) for a in post.attachments]
+        pid = conn.execute(
+            posts.insert().values(
+                group_id=gid,
+                idempotency_key=key,
+                author=post.author,
+                text=post.text,
+                tags=post.tags,
+                links=post.links,
+                attachments=stored,
+                record_key=post.record_key,
+                created_at=now,
+                retracted_at=now if post.retracts else None,
+            )
+        ).inserted_primary_key[0]
+        if earlier is not None:
+            values: dict[str, Any] = {"replaced_by": pid}
+            if post.retracts:
+                values["retracted_at"] = now
+            conn.execute(posts.update().where(posts.c.id == earlier).values(**values))
+        return pid
+
+    def _store_attachment(self, name: str, media_type: str, data: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(data).hexdigest()
+        self._attachments.mkdir(parents=True, exist_ok=True)
+        target = self._attachments / digest
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        return {"name": name, "media_type": media_type, "sha256": digest, "size": len(data)}
+
+
+def _insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    upsert(conn, table, rows, tuple(c.name for c in table.primary_key.columns), ())
+
+
+def _post_dict(r: sa.Row, read_by: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "author": r.author,
+        "text": r.text,
+        "tags": r.tags,
+        "links": r.links,
+        "attachments": r.attachments,
+        "record_key": r.record_key,
+        "created_at": r.created_at,
+        "replaced_by": r.replaced_by,
+        "retracted": r.retracted_at is not None,
+        "read_by": read_by,
+    }

@@ -1,0 +1,66 @@
+"""Level 1 (コピペ): render canonical records as ready-to-paste text with sandboxed Jinja2 templates.
+
+Templates run in Jinja2's immutable sandbox: a template (which a clinic's staff may edit) can read the
+records it is given but cannot call arbitrary methods, reach Python internals or change data.
+Lookup order: the site's own template folder (config), then the templates shipped in
+`connectors/templates/`. `auto` picks `<data type>.j2` (e.g. `OML-11.j2`) and falls back to `default.j2`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from renkei.pipelines.errors import ConfigError, InputError
+
+SHIPPED = Path(__file__).with_name("templates")
+
+
+def _jdate(value: Any, fmt: str = "%Y/%m/%d") -> str:
+    """Format an ISO date/datetime string (as in record dicts) for Japanese readers."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    return value.strftime(fmt)
+
+
+class Renderer:
+    def __init__(self, extra_dirs: Sequence[Path] = ()) -> None:
+        loader = jinja2.FileSystemLoader([*map(str, extra_dirs), str(SHIPPED)])
+        self.env = ImmutableSandboxedEnvironment(
+            loader=loader, autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
+        )
+        self.env.filters["jdate"] = _jdate
+        self._cache: dict[str, jinja2.Template] = {}
+
+    def template_for(self, name: str, data_type: str = "") -> jinja2.Template:
+        wanted = name if name != "auto" else f"{data_type}.j2"
+        cached = self._cache.get(wanted)
+        if cached is not None:
+            return cached
+        try:
+            template = self.env.get_template(wanted if wanted.endswith(".j2") else f"{wanted}.j2")
+        except jinja2.TemplateNotFound:
+            if name != "auto":
+                raise ConfigError(f"template {name!r} not found") from None
+            template = self.env.get_template("default.j2")
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"template {exc.name or wanted} line {exc.lineno}: {exc.message}") from exc
+        self._cache[wanted] = template
+        return template
+
+    def render(
+        self, name: str, *, data_type: str, records: list[dict[str, Any]], patient: dict[str, Any] | None
+    ) -> str:
+        template = self.template_for(name, data_type)
+        try:
+            return template.render(data_type=data_type, records=records, patient=patient or {}).strip()
+        except jinja2.TemplateError as exc:
+            # Reported against the template, never with the record values in the text.
+            raise InputError(f"template {template.name}: {type(exc).__name__}: {exc.message}") from exc

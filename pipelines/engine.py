@@ -1,0 +1,354 @@
+"""The engine: moves each message along RECEIVED → (QUARANTINED | FILTERED | QUEUED) → SENT/ERROR/DEAD.
+
+One pipeline run = scan the source for new or changed inputs, store them durably (RECEIVED) in batches,
+then parse, filter and transform each into per-destination deliveries (QUEUED), then deliver what is due.
+Messages left RECEIVED by a crash are picked up first on the next run; deliveries cut off by a crash are
+retried under the same idempotency key, which the engine's ledger and each destination both honour, so
+nothing is lost and nothing is posted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from renkei.config.loader import LoadedConfig
+from renkei.config.schema import PipelineConfig
+from renkei.connectors.base import ConnectorContext, Parsed, Source, SourceItem, TimelinePost
+from renkei.connectors.registry import connector_class
+from renkei.connectors.render import Renderer
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.db import dumps
+from renkei.pipelines.errors import InputError, PermanentDeliveryError, RefusedError, RetryableDeliveryError
+from renkei.pipelines.records import RecordKind, RecordStatus
+from renkei.pipelines.retry import RetryPolicy
+from renkei.pipelines.schema import DeliveryState, MessageState
+from renkei.pipelines.store import DeliveryOutcome, DueDelivery, NewDelivery, Processed, Received, Store
+
+log = logging.getLogger("renkei.engine")
+
+BATCH = 500
+
+
+@dataclass(slots=True)
+class RunStats:
+    received: int = 0
+    quarantined: int = 0
+    filtered: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+    by_state: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: RunStats) -> None:
+        for name in ("received", "quarantined", "filtered", "queued", "sent", "failed", "dead", "unchanged"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+Progress = Callable[[str, int], None]  # (phase, count just done)
+
+
+class Engine:
+    def __init__(self, loaded: LoadedConfig, store: Store, data_dir: Path) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.store = store
+        self.data_dir = data_dir
+        self.renderer = Renderer([self.config.templates_dir] if self.config.templates_dir else [])
+        self._connectors: dict[str, Any] = {}
+        self._policies = {p.name: RetryPolicy(p.retry) for p in self.config.pipelines}
+
+    # -- connectors -------------------------------------------------------------------------------
+    def connector(self, name: str) -> Any:
+        conn = self._connectors.get(name)
+        if conn is None:
+            cls = connector_class(self.config.connectors[name].type)
+            context = ConnectorContext(data_dir=self.data_dir, audit=self._audit)
+            conn = self._connectors[name] = cls(name, self.loaded.connector_settings[name], context)
+        return conn
+
+    def _audit(self, action: str, patient_id: str, detail: str) -> None:
+        self.store.audit([AuditEntry(action, patient_id, "connector", detail)])
+
+    def close(self) -> None:
+        for conn in self._connectors.values():
+            conn.close()
+        self._connectors.clear()
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        for p in self.config.pipelines:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    # -- one run ----------------------------------------------------------------------------------
+    def run_pipeline(self, p: PipelineConfig, progress: Progress | None = None) -> RunStats:
+        started = time.perf_counter()
+        stats = RunStats()
+        source: Source = self.connector(p.source)
+        self._process_stored(p, source, stats, progress)
+        for batch in _batches(self._new_items(p, source, stats), BATCH):
+            received = [self._read(source, item) for item in batch]
+            ids = self.store.receive_many(p.name, p.source, received)
+            stats.received += len(ids)
+            self._process(
+                p, source, [(mid, r.key, r.raw, r.read_error) for mid, r in zip(ids, received, strict=True)], stats
+            )
+            if progress:
+                progress("stored", len(ids))
+        stats.add(self.deliver_due(progress=progress))
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _new_items(self, p: PipelineConfig, source: Source, stats: RunStats) -> Iterator[SourceItem]:
+        """Items whose key is new or whose fingerprint changed; the ledger is loaded one group at a time."""
+        for group, items in groupby(source.scan(), key=lambda it: it.group):
+            known = self.store.ledger_group(p.name, group)
+            for item in items:
+                if known.get(item.key) == item.fingerprint:
+                    stats.unchanged += 1
+                else:
+                    yield item
+
+    @staticmethod
+    def _read(source: Source, item: SourceItem) -> Received:
+        try:
+            raw = source.read(item.key)
+        except InputError as exc:
+            return Received(item.key, item.fingerprint, b"", item.group, read_error=str(exc))
+        return Received(item.key, item.fingerprint, raw, item.group)
+
+    def _process_stored(self, p: PipelineConfig, source: Source, stats: RunStats, progress: Progress | None) -> None:
+        """Messages stored RECEIVED but never processed (crash, or reset by reprocess)."""
+        after = 0
+        while rows := self.store.received_messages(p.name, after, BATCH):
+            after = rows[-1].id
+            self._process(p, source, [(r.id, r.source_key, r.raw, "") for r in rows], stats)
+            if progress:
+                progress("recovered", len(rows))
+
+    def _process(
+        self, p: PipelineConfig, source: Source, batch: list[tuple[int, str, bytes, str]], stats: RunStats
+    ) -> None:
+        parsed: list[tuple[int, str, Parsed | None, str]] = []
+        for mid, key, raw, read_error in batch:
+            if read_error:
+                stats.quarantined += 1  # already stored QUARANTINED by receive_many
+                continue
+            try:
+                parsed.append((mid, key, source.parse(key, raw), ""))
+            except InputError as exc:
+                parsed.append((mid, key, None, str(exc)))
+            except Exception as exc:  # a parser bug must not stop the batch; it is kept, visible and reprocessable
+                log.error("parser failed on message %s: %s", mid, type(exc).__name__)
+                parsed.append((mid, key, None, f"{key}: parser failed unexpectedly: {_where(exc)}"))
+        patients = self.store.patient_basics([x[2].patient_id for x in parsed if x[2] is not None])
+        results = []
+        for mid, _key, result, reason in parsed:
+            if result is None:
+                results.append(Processed(mid, p.name, MessageState.QUARANTINED, reason=reason))
+                stats.quarantined += 1
+                continue
+            processed = self._transform(p, mid, result, patients)
+            results.append(processed)
+            if processed.state is MessageState.FILTERED:
+                stats.filtered += 1
+            elif processed.state is MessageState.QUARANTINED:
+                stats.quarantined += 1
+            else:
+                stats.queued += 1
+        self.store.save_processed(results)
+
+    def _transform(self, p: PipelineConfig, mid: int, parsed: Parsed, patients: dict[str, dict[str, Any]]) -> Processed:
+        records = [r.to_dict() for r in parsed.records]
+        base = Processed(
+            mid, p.name, MessageState.FILTERED, patient_id=parsed.patient_id, data_type=parsed.data_type,
+            warnings=parsed.warnings, records=records,
+        )  # fmt: skip
+        patient = next((r for r in records if r["kind"] == RecordKind.PATIENT), None)
+        if patient is not None and patient.get("status") == RecordStatus.CURRENT:
+            base.patient_record = patient
+            patients[parsed.patient_id] = patient
+        why_not = _filtered_out(p, parsed)
+        if why_not:
+            base.reason = why_not
+            return base
+        statuses = {r.status for r in parsed.records}
+        if statuses == {RecordStatus.SUPERSEDED}:
+            # A renamed _2 file: its content was (or would be) posted from its _1 and replaced since.
+            base.reason = "superseded by a newer file (condition flag 2); not posted again"
+            return base
+        retracts = statuses == {RecordStatus.DELETED}
+        try:
+            text = self.renderer.render(
+                p.transform.template or "auto", data_type=parsed.data_type, records=records,
+                patient=patients.get(parsed.patient_id),
+            )  # fmt: skip
+        except InputError as exc:
+            base.state, base.reason = MessageState.QUARANTINED, str(exc)
+            return base
+        record_key = _message_record_key(parsed)
+        content = dumps([_content(r) for r in records])
+        for dest in p.destinations:
+            post = TimelinePost(
+                patient_id=parsed.patient_id,
+                text=text,
+                tags=list(p.transform.tags),
+                record_key=record_key,
+                retracts=retracts,
+            )
+            key = hashlib.sha256(f"{p.name}\x1f{dest}\x1f{record_key}\x1f{retracts}\x1f{content}".encode()).hexdigest()
+            base.deliveries.append(NewDelivery(dest, key, post.to_dict()))
+        base.state = MessageState.QUEUED
+        return base
+
+    # -- delivering -------------------------------------------------------------------------------
+    def deliver_due(self, limit: int = 1000, progress: Progress | None = None) -> RunStats:
+        """Deliver everything due now, round after round, until nothing is due."""
+        stats = RunStats()
+        destinations = list(self.config.connectors)
+        while due := self.store.due_deliveries(time.time(), limit, destinations):
+            outcomes: list[DeliveryOutcome] = []
+            for dest, items in groupby(sorted(due, key=lambda d: (d.destination, d.id)), key=lambda d: d.destination):
+                outcomes.extend(self._deliver(dest, list(items)))
+            self.store.save_delivery_outcomes(outcomes)
+            for o in outcomes:
+                if o.state is DeliveryState.SENT:
+                    stats.sent += 1
+                elif o.state is DeliveryState.DEAD:
+                    stats.dead += 1
+                else:
+                    stats.failed += 1
+            if progress:
+                progress("delivered", len(outcomes))
+            if all(o.state is not DeliveryState.SENT for o in outcomes):
+                break  # everything due failed: wait for the retry times
+        return stats
+
+    def _deliver(self, dest_name: str, items: list[DueDelivery]) -> list[DeliveryOutcome]:
+        now = time.time()
+        known = self.store.known_receipts(dest_name, [d.idempotency_key for d in items])
+        outcomes = [
+            DeliveryOutcome(d, DeliveryState.SENT, receipt=known[d.idempotency_key], attempted_at=now)
+            for d in items
+            if d.idempotency_key in known
+        ]
+        todo = [d for d in items if d.idempotency_key not in known]
+        if not todo:
+            return outcomes
+        dest = self.connector(dest_name)
+        if hasattr(dest, "deliver_many"):
+            try:
+                results: list[str | Exception] = dest.deliver_many([(d.payload, d.idempotency_key) for d in todo])
+            except Exception as exc:  # the whole batch failed: every item is retried by policy
+                results = [exc] * len(todo)
+        else:
+            results = []
+            failed: set[tuple[str, str]] = set()
+            for d in todo:
+                if d.order_key in failed:
+                    results.append(_HeldBack())
+                    continue
+                try:
+                    results.append(dest.deliver(d.payload, d.idempotency_key))
+                except Exception as exc:
+                    results.append(exc)
+                    failed.add(d.order_key)
+        for d, result in zip(todo, results, strict=True):
+            if isinstance(result, _HeldBack):
+                continue
+            if isinstance(result, Exception):
+                outcomes.append(self._failure(d, result, now))
+            else:
+                outcomes.append(DeliveryOutcome(d, DeliveryState.SENT, receipt=str(result), attempted_at=now))
+        return outcomes
+
+    def _failure(self, d: DueDelivery, exc: Exception, now: float) -> DeliveryOutcome:
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PermanentDeliveryError | RefusedError):
+            log.warning("delivery %s to %s refused permanently: %s", d.id, d.destination, type(exc).__name__)
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
+        if not isinstance(exc, RetryableDeliveryError):
+            log.error("delivery %s to %s failed unexpectedly: %s", d.id, d.destination, _where(exc))
+        decision = self._policies[d.pipeline].after_failure(d.attempts + 1, d.first_attempt_at or now, now)
+        if decision.give_up:
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=f"retries exhausted: {error}", attempted_at=now)
+        return DeliveryOutcome(
+            d, DeliveryState.ERROR, error=error, next_attempt_at=now + decision.delay, attempted_at=now
+        )
+
+    # -- operators --------------------------------------------------------------------------------
+    def reprocess(self, message_ids: Iterable[int]) -> dict[int, str]:
+        """Re-read fixed input where the source can (files), reset, and run the message again."""
+        out: dict[int, str] = {}
+        touched: set[str] = set()
+        for mid in message_ids:
+            msg, _ = self.store.get_message(mid)
+            if msg is None:
+                continue
+            new_raw = None
+            if msg.state in (MessageState.QUARANTINED, MessageState.FILTERED):
+                source = self.connector(self.pipeline(msg.pipeline).source)
+                try:
+                    new_raw = source.read(msg.source_key)
+                except InputError:
+                    new_raw = None  # the input is gone: re-run the stored bytes
+            out[mid] = self.store.reset_for_reprocess(mid, new_raw)
+            touched.add(msg.pipeline)
+        for name in touched:
+            p = self.pipeline(name)
+            self._process_stored(p, self.connector(p.source), RunStats(), None)
+        self.deliver_due()
+        return out
+
+
+class _HeldBack:
+    """Placeholder: an earlier delivery of the same patient failed in this round, so this one waits."""
+
+
+def _batches(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]]:
+    batch: list[SourceItem] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _filtered_out(p: PipelineConfig, parsed: Parsed) -> str:
+    f = p.filters
+    if f.data_types is not None and parsed.data_type not in f.data_types:
+        return f"data type {parsed.data_type or '(none)'} is not in this pipeline's filter"
+    if f.patients is not None and parsed.patient_id not in f.patients:
+        return f"patient {parsed.patient_id} is not in this pipeline's filter"
+    return ""
+
+
+def _message_record_key(parsed: Parsed) -> str:
+    keys = sorted({r.record_key for r in parsed.records if r.record_key})
+    if not keys:
+        return ""
+    return hashlib.sha256("\x1f".join(keys).encode()).hexdigest()[:32]
+
+
+def _content(record: dict[str, Any]) -> dict[str, Any]:
+    """The clinical content of a record: what decides whether a re-export is new information."""
+    return {k: v for k, v in record.items() if k not in ("source", "status", "warnings")}
+
+
+def _where(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    place = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    return f"{type(exc).__name__}{place}"

@@ -1,0 +1,124 @@
+"""Tables of the durable store (SQLAlchemy Core, so SQLite and PostgreSQL share one definition).
+
+Times are UNIX epoch seconds (float): cheap to compare in the delivery scheduler and unambiguous across
+time zones; the operator commands print them as ISO 8601.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+
+class MessageState(StrEnum):
+    RECEIVED = "RECEIVED"  # raw input stored durably; nothing else has happened yet
+    FILTERED = "FILTERED"  # a pipeline filter dropped it on purpose
+    TRANSFORMED = "TRANSFORMED"  # parsed and turned into destination payloads
+    QUEUED = "QUEUED"  # deliveries waiting
+    SENT = "SENT"  # every delivery succeeded
+    ERROR = "ERROR"  # a delivery failed and will be retried
+    QUARANTINED = "QUARANTINED"  # bad input, kept with its reason, reprocessable
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"  # sensitive data waiting for a physician
+    DEAD = "DEAD"  # retries exhausted, or a permanent refusal; reprocessable
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "QUEUED"
+    ERROR = "ERROR"
+    SENT = "SENT"
+    DEAD = "DEAD"
+
+
+PENDING_DELIVERY_STATES = (DeliveryState.QUEUED.value, DeliveryState.ERROR.value)
+
+metadata = sa.MetaData()
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(100), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("source_key", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(100), nullable=False, default=""),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("patient_id", sa.String(64), nullable=False, default=""),
+    sa.Column("data_type", sa.String(40), nullable=False, default=""),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("warnings", sa.JSON, nullable=False, default=list),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("records", sa.JSON, nullable=True),
+    sa.Index("ix_messages_pipeline_state", "pipeline", "state"),
+    sa.Index("ix_messages_source_key", "pipeline", "source_key"),
+    sa.Index("ix_messages_patient", "patient_id"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("pipeline", sa.String(100), nullable=False),
+    sa.Column("destination", sa.String(100), nullable=False),
+    sa.Column("patient_id", sa.String(64), nullable=False, default=""),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("first_attempt_at", sa.Float, nullable=True),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False, default=""),
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("receipt", sa.Text, nullable=False, default=""),
+    sa.Index("ix_deliveries_pending", "state", "id"),
+    sa.Index("ix_deliveries_message", "message_id"),
+)
+
+# Per destination: every idempotency key ever delivered, with the target's receipt. A replay or a
+# retry after a crash looks here first and never posts twice.
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("destination", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("receipt", sa.Text, nullable=False),
+    sa.Column("delivered_at", sa.Float, nullable=False),
+)
+
+# Per source: the fingerprint of every input already stored, sharded by group (e.g. patient folder)
+# so a rescan holds one group's rows at a time.
+source_ledger = sa.Table(
+    "source_ledger",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("grp", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(100), nullable=False),
+    sa.Column("message_id", sa.Integer, nullable=False),
+    sa.Index("ix_ledger_group", "pipeline", "grp"),
+)
+
+# Canonical patient basics by EHR id, kept current from the sources, for templates and the registry.
+patients = sa.Table(
+    "patients",
+    metadata,
+    sa.Column("patient_id", sa.String(64), primary_key=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("patient_id", sa.String(64), nullable=False),
+    sa.Column("object", sa.String(200), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
