@@ -75,6 +75,25 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+Ingest = Callable[[Sequence[tuple[SourceItem, bytes]]], list[tuple[int, bool]]]
+
+
+@runtime_checkable
+class PushSource(Source, Protocol):
+    """A source that is sent messages (MLLP listener, device gateway, HTTP) instead of scanning.
+
+    `start(ingest)` begins serving in the source's own threads and returns. For each message (or batch)
+    received it calls `ingest([(SourceItem, raw), …])`, which stores them durably and returns, in
+    order, `(message_id, duplicate)`; only after ingest returns may the source acknowledge.
+    `duplicate` is True when the item's key was already stored (e.g. a resent MSH-10 from the same
+    sender): acknowledge it, but it will not be processed twice.
+    """
+
+    def start(self, ingest: Ingest) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass(slots=True)
 class Attachment:
     name: str

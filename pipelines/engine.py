@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -67,6 +68,7 @@ class Engine:
         self.renderer = Renderer([self.config.templates_dir] if self.config.templates_dir else [])
         self._connectors: dict[str, Any] = {}
         self._policies = {p.name: RetryPolicy(p.retry) for p in self.config.pipelines}
+        self._pending = {p.name: threading.Event() for p in self.config.pipelines}
 
     # -- connectors -------------------------------------------------------------------------------
     def connector(self, name: str) -> Any:
@@ -211,6 +213,52 @@ class Engine:
             base.deliveries.append(NewDelivery(dest, key, post.to_dict()))
         base.state = MessageState.QUEUED
         return base
+
+    # -- push sources ------------------------------------------------------------------------------
+    def ingest(self, pipeline: str, items: Sequence[tuple[SourceItem, bytes]]) -> list[tuple[int, bool]]:
+        """Durably store what a push source received; returns (message id, duplicate) per item.
+
+        An item whose key is already in the pipeline's ledger is a duplicate (e.g. a resent MSH-10): it
+        is not stored or processed again, and the caller may acknowledge it as before.
+        """
+        p = self.pipeline(pipeline)
+        out: list[tuple[int, bool] | None] = [None] * len(items)
+        fresh: list[tuple[int, Received]] = []
+        seen: dict[str, int] = {}
+        for group in {it.group for it, _ in items}:
+            known = self.store.ledger_message_ids(p.name, group, [it.key for it, _ in items if it.group == group])
+            seen.update(known)
+        batch_keys: dict[str, int] = {}
+        for i, (item, raw) in enumerate(items):
+            if item.key in seen:
+                out[i] = (seen[item.key], True)
+            elif item.key in batch_keys:
+                out[i] = (-1, True)  # resolved below, once the first copy has its id
+            else:
+                batch_keys[item.key] = i
+                fresh.append((i, Received(item.key, item.fingerprint, raw, item.group)))
+        ids = self.store.receive_many(p.name, p.source, [r for _, r in fresh])
+        for (i, _r), mid in zip(fresh, ids, strict=True):
+            out[i] = (mid, False)
+        for i, (item, _raw) in enumerate(items):
+            if out[i] == (-1, True):
+                out[i] = (out[batch_keys[item.key]][0], True)  # type: ignore[index]
+        self._pending[p.name].set()
+        return out  # type: ignore[return-value]
+
+    def process_pending(self, pipeline: str) -> RunStats:
+        """Process what push sources stored, then deliver what is due."""
+        p = self.pipeline(pipeline)
+        stats = RunStats()
+        self._process_stored(p, self.connector(p.source), stats, None)
+        stats.add(self.deliver_due())
+        return stats
+
+    def wait_pending(self, pipeline: str, timeout: float) -> bool:
+        event = self._pending[pipeline]
+        fired = event.wait(timeout)
+        event.clear()
+        return fired
 
     # -- delivering -------------------------------------------------------------------------------
     def deliver_due(self, limit: int = 1000, progress: Progress | None = None) -> RunStats:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from renkei.connectors.base import PushSource
 from renkei.pipelines.engine import Engine
+from renkei.pipelines.errors import ConfigError
 
 log = logging.getLogger("renkei.scheduler")
 
@@ -25,10 +28,13 @@ RETRY_POLL_SECONDS = 2.0
 
 def run_forever(engine: Engine) -> None:
     scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+    stopping = threading.Event()
+    push_sources: list[PushSource] = []
     for p in engine.config.pipelines:
         t = p.trigger
         if t.event:
-            continue  # event-driven sources push messages themselves (e.g. an MLLP listener)
+            push_sources.append(_start_push_source(engine, p.name, stopping))
+            continue
         trigger = (
             IntervalTrigger(seconds=t.interval_seconds) if t.interval_seconds else CronTrigger.from_crontab(t.cron)
         )
@@ -38,11 +44,37 @@ def run_forever(engine: Engine) -> None:
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after the running jobs finish", signum)
+        stopping.set()
+        for source in push_sources:
+            source.stop()  # stop accepting first: nothing is acknowledged that is not stored
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     scheduler.start()
+
+
+def _start_push_source(engine: Engine, name: str, stopping: threading.Event) -> PushSource:
+    """Event-driven: the source pushes into the store; a worker processes as soon as it is told."""
+    source = engine.connector(engine.pipeline(name).source)
+    if not isinstance(source, PushSource):
+        raise ConfigError(f"pipeline {name!r} has trigger event, but its source cannot push messages")
+    source.start(lambda items: engine.ingest(name, items))
+
+    def worker() -> None:
+        while not stopping.is_set():
+            engine.wait_pending(name, timeout=1.0)
+            _run_pending(engine, name)
+
+    threading.Thread(target=worker, name=f"pipeline:{name}", daemon=True).start()
+    return source
+
+
+def _run_pending(engine: Engine, name: str) -> None:
+    try:
+        engine.process_pending(name)
+    except Exception:
+        log.exception("pipeline %s: processing failed; the messages stay RECEIVED and are retried", name)
 
 
 def _run_one(engine: Engine, name: str) -> None:

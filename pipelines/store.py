@@ -134,6 +134,20 @@ class Store:
             )
             return dict(rows.all())
 
+    def ledger_message_ids(self, pipeline: str, group: str, keys: Sequence[str]) -> dict[str, int]:
+        """key -> message id for those of `keys` already stored (push sources' duplicate check)."""
+        if not keys:
+            return {}
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(source_ledger.c.key, source_ledger.c.message_id).where(
+                    source_ledger.c.pipeline == pipeline,
+                    source_ledger.c.grp == group,
+                    source_ledger.c.key.in_(set(keys)),
+                )
+            )
+            return dict(rows.all())
+
     def receive_many(self, pipeline: str, source: str, items: Sequence[Received]) -> list[int]:
         """Store raw inputs durably (committed on return) and advance the source ledger with them."""
         if not items:
