@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "messages": "renkei.bin.cmd_ops:messages",
     "reprocess": "renkei.bin.cmd_ops:reprocess",
     "run": "renkei.bin.cmd_run:run",
+    "ssmix2": "renkei.bin.cmd_ssmix2:ssmix2",
     "status": "renkei.bin.cmd_ops:status",
     "timeline": "renkei.bin.cmd_timeline:timeline",
 }

@@ -1,0 +1,103 @@
+"""One SS-MIX2 file to canonical records: decode, split, dispatch by data type, check.
+
+`parse_file` is the hot path of a nightly batch: one strict codec call, one split per segment, and only
+the fields a record needs are read. Everything that departs from the standard but leaves the file
+usable becomes a warning on the Parsed result (and on each of its records); what does not raises
+SSMIX2Error with the precise reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from renkei.connectors.base import Parsed
+from renkei.pipelines.records import Record, RecordStatus
+
+from . import _checks
+from ._context import STATUS_BY_FLAG, Ctx
+from ._decode import decode
+from ._er7 import split
+from ._errors import Defect, SSMIX2Error
+from ._naming import parse_key
+from ._patient import adt00
+from ._results import oml11
+
+Handler = Callable[[Ctx], list[Record]]
+HANDLERS: dict[str, Handler] = {"ADT-00": adt00, "OML-11": oml11}
+
+
+@dataclass(slots=True, frozen=True)
+class ParseOptions:
+    replace_undecodable: bool = False  # ■ plus a warning instead of quarantining the file
+    patient_mismatch: Literal["quarantine", "warn"] = "quarantine"
+    checks: bool = True  # structural checks (segment order, field formats); cheap, on by default
+
+
+DEFAULT_OPTIONS = ParseOptions()
+
+
+def parse_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) -> Parsed:
+    """Canonical records of one stored file; raises SSMIX2Error (with the earlier defects attached)."""
+    parsed, _ = inspect_file(key, raw, options)
+    return parsed
+
+
+def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) -> tuple[Parsed, list[Defect]]:
+    sn = parse_key(key)
+    defects = sn.defects
+
+    def fail(defect: Defect) -> SSMIX2Error:
+        return SSMIX2Error(defect, list(defects))
+
+    body = raw.strip(b"\x0b\x1c\x00\r\n\t ")
+    if not body:
+        raise fail(Defect("empty_file", key, problem=f"empty file ({len(raw)} bytes, no HL7 content)"))
+    if not body.startswith(b"MSH"):
+        shown = " ".join(f"0x{b:02x}" for b in body[:4])
+        raise fail(Defect("not_hl7", key, "MSH", problem=f"not an HL7 v2 message: starts with bytes {shown}, not MSH"))
+    try:
+        text, decode_defects = decode(raw, key, replace=options.replace_undecodable)
+    except SSMIX2Error as exc:
+        raise fail(exc.defect) from None
+    defects.extend(decode_defects)
+    if not text.rstrip("\x1c\x00").endswith(("\r", "\n")):
+        raise fail(Defect("truncated", key, problem="truncated message: the last segment has no CR terminator"))
+    try:
+        msg = split(text.strip("\x0b\x1c\x00\r\n"), key)
+    except SSMIX2Error as exc:
+        raise fail(exc.defect) from None
+    data_type = sn.data_type
+    msh = msg.segments[0]
+    if len(msh) < 13 or not msg.c(msh, 9, 1):
+        raise fail(Defect("truncated", key, "MSH", "MSH-9", "truncated message: MSH ends before the message type"))
+    pid_seg = msg.first("PID")
+    if pid_seg is None:
+        raise fail(Defect("truncated", key, "PID", problem="truncated message: no PID segment"))
+    content_pid = msg.c(pid_seg, 3, 1)
+    ids = {p for p in (sn.folder_pid, sn.pid, content_pid) if p}
+    pid = sn.folder_pid or sn.pid or content_pid
+    if len(ids) > 1:
+        what = (
+            f"PID-3 is {content_pid!r}, the patient folder {sn.folder_pid!r}, the file name {sn.pid!r}"
+            if content_pid
+            else f"patient folder {sn.folder_pid!r} but file name {sn.pid!r}"
+        )
+        defect = Defect("patient_mismatch", key, "PID", "PID-3", f"patient ids disagree: {what}")
+        if options.patient_mismatch == "quarantine":
+            raise fail(defect)
+        defects.append(defect)
+    status = STATUS_BY_FLAG.get(sn.flag, RecordStatus.CURRENT)
+    ctx = Ctx(key, sn, msg, pid, data_type, status, defects)
+    if options.checks:
+        _checks.check_message_type(ctx)
+        _checks.check_segments(ctx)
+        _checks.check_fields(ctx)
+    handler = HANDLERS.get(data_type)
+    records = handler(ctx) if handler is not None else []
+    warnings = [str(d) for d in defects]
+    if warnings:
+        for r in records:
+            r.warnings = list(warnings)
+    return Parsed(records, patient_id=pid, data_type=data_type, warnings=warnings), defects

@@ -1,0 +1,78 @@
+"""Result messages: OML-11 lab results (OUL^R22) into one Observation per OBX.
+
+The OUL^R22 structure is PID PV1 {SPM {OBR [ORC] {OBX}}}: each OBX takes its specimen collection
+time (SPM-17) and order number (ORC-2, else OBR-2) from the groups above it.
+"""
+
+from __future__ import annotations
+
+from renkei.pipelines.records import Coding, Observation, Record
+
+from ._context import Ctx
+from ._er7 import Segment
+from ._values import parse_dtm
+
+
+def observation(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index: int) -> Observation:
+    m = ctx.msg
+    code = Coding(m.c(obx, 3, 1), m.c(obx, 3, 2), m.c(obx, 3, 3))
+    local = None
+    alt = m.c(obx, 3, 4)
+    if alt:
+        local = Coding(alt, m.c(obx, 3, 5), m.c(obx, 3, 6))
+    value_type = m.f(obx, 2)
+    if value_type in ("CWE", "CE"):
+        value = m.c(obx, 5, 2) or m.c(obx, 5, 1)
+    elif value_type in ("NM", "ST", "TX", "FT", "TS", "DT", "SN", ""):
+        value = m.f(obx, 5)
+    else:  # XCN, ZRD … keep the components readable
+        value = " ".join(p for p in m.comps(m.raw(obx, 5).split(m.rs, 1)[0]) if p)
+    when = m.c(obx, 14, 1) or fallback_time
+    if code.system == "JC10" and code.code and len(code.code) != 17:
+        ctx.warn(
+            "field_length",
+            f"OBX[{index}]",
+            "OBX-3.1",
+            f"JLAC10 code {code.code!r} has {len(code.code)} characters; JLAC10 has 17",
+        )
+    fact = [code.code or (local.code if local else "")]
+    sub = m.f(obx, 4)
+    if sub:
+        fact.append(sub)
+    return Observation(
+        patient_id=ctx.pid,
+        code=code,
+        local_code=local,
+        value=value,
+        value_type=value_type,
+        unit=m.c(obx, 6, 1),
+        reference_range=m.f(obx, 7),
+        abnormal_flag=m.f(obx, 8),
+        effective=parse_dtm(when),
+        result_status=m.f(obx, 11),
+        order_no=order_no,
+        record_key=ctx.record_key(order_no or ctx.name.order_no, *fact),
+        status=ctx.status,
+        source=ctx.key,
+    )
+
+
+def oml11(ctx: Ctx) -> list[Record]:
+    m = ctx.msg
+    out: list[Record] = []
+    spm_time = obr_order = orc_order = ""
+    n_obx = 0
+    for seg in m.segments:
+        name = seg[0]
+        if name == "OBX":
+            n_obx += 1
+            out.append(observation(ctx, seg, orc_order or obr_order, spm_time, n_obx))
+        elif name == "SPM":
+            spm_time = m.c(seg, 17, 1)
+            obr_order = orc_order = ""
+        elif name == "OBR":
+            obr_order = m.c(seg, 2, 1)
+            orc_order = ""
+        elif name == "ORC":
+            orc_order = m.c(seg, 2, 1)
+    return out
