@@ -1,0 +1,97 @@
+"""FHIR canonical URLs renkei writes: JP Core profiles, code systems and identifier systems.
+
+Checked against JP Core v1.x (jami-fhir-jp-wg/jp-core-v1x, input/fsh/aliases-jpcore.fsh). Where JP Core
+gives both an OID and a URL for a code system (HOT9: urn:oid:1.2.392.200119.4.403.1), the URL is what its
+profiles bind, so that is what we write; the OIDs are still accepted when reading.
+
+Systems under `urn:renkei:` are renkei's own: JP Core defines no identifier for "this record of that
+source", and a local HL7 v2 coding system (99XYZ) has no public URL.
+"""
+
+from __future__ import annotations
+
+JP = "http://jpfhir.jp/fhir/core/StructureDefinition/"
+PROFILE = {
+    "Patient": JP + "JP_Patient",
+    "Observation.lab": JP + "JP_Observation_LabResult",
+    "Observation.vital": JP + "JP_Observation_VitalSigns",
+    "Observation.common": JP + "JP_Observation_Common",
+    "Condition": JP + "JP_Condition",
+    "AllergyIntolerance": JP + "JP_AllergyIntolerance",
+    "MedicationRequest": JP + "JP_MedicationRequest",
+    "MedicationRequest.injection": JP + "JP_MedicationRequest_Injection",
+    "MedicationAdministration": JP + "JP_MedicationAdministration",
+    "Encounter": JP + "JP_Encounter",
+    "DocumentReference": JP + "JP_DocumentReference",
+    "ServiceRequest": JP + "JP_ServiceRequest_Common",
+}
+
+EN_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
+PREFIX_MODIFIER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseasePrefixModifier"
+POSTFIX_MODIFIER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseasePostfixModifier"
+
+# JP Core: the patient id of a facility, `urn:oid:1.2.392.100495.20.3.51.1` + 10-digit facility code.
+PATIENT_ID_OID_PREFIX = "urn:oid:1.2.392.100495.20.3.51.1"
+
+JLAC10 = "http://medis.or.jp/CodeSystem/master-JLAC10-17digits"
+HOT9 = "http://medis.or.jp/CodeSystem/master-HOT9"
+MEDIS_DISEASE = "http://medis.or.jp/CodeSystem/master-disease-keyNumber"  # 病名管理番号 (8 digits)
+MEDIS_MODIFIER = "http://medis.or.jp/CodeSystem/master-disease-modExCode"  # 修飾語交換用コード (4 chars)
+ICD10_JP = "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full"
+ROUTE_HL70162 = "http://jpfhir.jp/fhir/core/CodeSystem/route-codes"
+MDC = "urn:iso:std:iso:11073:10101"
+UCUM = "http://unitsofmeasure.org"
+V2_0127 = "http://terminology.hl7.org/CodeSystem/v2-0127"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+OBS_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+# renkei's own identifier systems (see module docstring).
+RECORD_ID = "urn:renkei:record-id"  # value: the deterministic resource id; the conditional-update key
+RECORD_KEY = "urn:renkei:record-key"  # value: the canonical record_key, so a read-back restores it
+ORDER_NO = "urn:renkei:order-no"
+STAFF = "urn:renkei:staff"
+DEVICE = "urn:renkei:device"
+ENCOUNTER_EVENT = "urn:renkei:encounter-event"
+ALLERGY_TYPE_EXT = "urn:renkei:allergy-type"  # extension: the HL7 v2 table 0127 allergy type
+LOCAL_CS_PREFIX = "urn:renkei:v2-cs:"  # + the HL7 v2 coding-system name, for local/unknown systems
+
+# HL7 v2 coding-system names (what canonical Coding.system holds) <-> FHIR system URLs.
+V2_TO_FHIR = {
+    "JC10": JLAC10,
+    "HOT9": HOT9,
+    "MDCDX2": MEDIS_DISEASE,
+    "I10": ICD10_JP,
+    "HL70162": ROUTE_HL70162,
+    "MDC": MDC,
+    "HL70127": V2_0127,
+}
+FHIR_TO_V2 = {url: name for name, url in V2_TO_FHIR.items()}
+FHIR_TO_V2.update(
+    {
+        "urn:oid:1.2.392.200119.4.504": "JC10",
+        "urn:oid:1.2.392.200119.4.403.1": "HOT9",
+        "http://hl7.org/fhir/sid/icd-10": "I10",
+    }
+)
+
+
+def system_url(v2_name: str) -> str:
+    """The FHIR system URL for an HL7 v2 coding-system name; local names get a reversible renkei URN."""
+    if not v2_name:
+        return ""
+    if "://" in v2_name or v2_name.startswith("urn:"):
+        return v2_name
+    return V2_TO_FHIR.get(v2_name.upper(), LOCAL_CS_PREFIX + v2_name)
+
+
+def v2_name(url: str) -> str:
+    if url in FHIR_TO_V2:
+        return FHIR_TO_V2[url]
+    if url.startswith(LOCAL_CS_PREFIX):
+        return url[len(LOCAL_CS_PREFIX) :]
+    return url

@@ -1,0 +1,434 @@
+"""Canonical records -> FHIR R4 resources shaped by the JP Core profiles.
+
+    conv = JPCoreConverter(facility_code="1311234567", source_system="ssmix2")
+    resource = conv.convert(record)            # a plain dict, FHIR R4 JSON
+    resources = conv.convert_checked(records)  # + fhir.resources R4B structure check + code checks
+
+Mapping per record kind (profile in meta.profile):
+    Patient      -> Patient (JP_Patient): facility identifier, kanji (IDE) and kana (SYL) HumanNames
+    Observation  -> Observation (JP_Observation_LabResult for JLAC10, VitalSigns for IEEE 11073, else Common)
+    Condition    -> Condition (JP_Condition): MEDIS 病名管理番号 + ICD-10, MEDIS modifiers as extensions
+    Allergy      -> AllergyIntolerance (JP_AllergyIntolerance)
+    Medication   -> MedicationRequest (JP_MedicationRequest[_Injection]) or MedicationAdministration
+    Encounter    -> Encounter (JP_Encounter)
+    Document     -> DocumentReference (JP_DocumentReference)
+    Order        -> ServiceRequest (JP_ServiceRequest_Common)
+Notes are not clinical resources here (they go to timelines); converting one raises UnsupportedRecord.
+
+Every resource gets a deterministic id (see _ids.py) and two identifiers: `urn:renkei:record-id` = that id
+(what a conditional update matches on, whatever id the server assigned) and `urn:renkei:record-key` = the
+canonical record_key (so a read-back restores it). References to the patient carry both the literal
+reference and the facility identifier, so a reader never needs a second request to learn the patient id.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from renkei.connectors.fhir import _systems as S
+from renkei.connectors.fhir._ids import patient_id as patient_uuid
+from renkei.connectors.fhir._ids import record_key, resource_id
+from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
+from renkei.connectors.fhir._units import quantity
+from renkei.connectors.fhir.validate import check_resource
+from renkei.pipelines.errors import ConfigError, InputError
+from renkei.pipelines.records import (
+    Allergy,
+    Coding,
+    Condition,
+    Document,
+    Encounter,
+    Medication,
+    Observation,
+    Order,
+    Patient,
+    Record,
+    RecordStatus,
+)
+
+
+class UnsupportedRecord(InputError):
+    """A canonical record kind with no FHIR mapping here."""
+
+
+_GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown"}
+_OBS_STATUS = {
+    "F": "final",
+    "P": "preliminary",
+    "C": "corrected",
+    "X": "cancelled",
+    "R": "registered",
+    "I": "registered",
+    "D": "entered-in-error",
+    "W": "entered-in-error",
+}
+_INTERPRETATION = {"H", "L", "HH", "LL", "N", "A", "AA", "<", ">", "HU", "LU", "U", "D", "B", "W", "S", "R", "I"}
+_ALLERGY_CATEGORY = {
+    "DA": "medication",
+    "MA": "medication",
+    "FA": "food",
+    "EA": "environment",
+    "LA": "environment",
+    "AA": "environment",
+    "PA": "environment",
+}
+_SEVERITY = {"MI": "mild", "MO": "moderate", "SV": "severe"}
+_CLINICAL = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
+_ENCOUNTER_STATUS = {
+    "admission_planned": "planned",
+    "discharge_planned": "in-progress",
+    "admission": "in-progress",
+    "transfer": "in-progress",
+    "leave": "onleave",
+    "return": "in-progress",
+    "discharge": "finished",
+    "visit": "finished",
+}
+_CLASS = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency")}
+_RANGE = re.compile(r"^\s*([-+]?\d*\.?\d+)?\s*[-~～〜]\s*([-+]?\d*\.?\d+)?\s*$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
+_FACILITY_CODE = re.compile(r"[0-9]{10}")
+NO_REACTION_TEXT = "unspecified"  # AllergyIntolerance.reaction.manifestation is 1..*: placeholder text
+
+
+def number(text: str) -> int | float | None:
+    """A JSON number for a decimal string, or None; ints stay ints so "72" does not become 72.0."""
+    text = text.strip()
+    if not _NUMBER.match(text):
+        return None
+    return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+
+
+def split_name(full: str) -> tuple[str, str]:
+    """ "患者 太郎" or "患者　太郎" -> ("患者", "太郎"); a name without a space is all family name."""
+    parts = full.replace("\u3000", " ").split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+class JPCoreConverter:
+    """Turns canonical records of one facility and one source system into JP Core shaped FHIR R4 dicts."""
+
+    def __init__(self, facility_code: str, source_system: str = "renkei") -> None:
+        if not _FACILITY_CODE.fullmatch(facility_code):
+            raise ConfigError("fhir: facility_code must be the 10-digit medical institution code")
+        self.facility_code = facility_code
+        self.source_system = source_system
+        self.facility_system = S.PATIENT_ID_OID_PREFIX + facility_code
+        self._table: dict[type, Callable[[Any], dict[str, Any]]] = {
+            Patient: self._patient,
+            Observation: self._observation,
+            Condition: self._condition,
+            Allergy: self._allergy,
+            Medication: self._medication,
+            Encounter: self._encounter,
+            Document: self._document,
+            Order: self._order,
+        }
+
+    # -- public -------------------------------------------------------------------------------------
+    def convert(self, record: Record) -> dict[str, Any]:
+        try:
+            build = self._table[type(record)]
+        except KeyError:
+            raise UnsupportedRecord(f"fhir: no FHIR mapping for {record.kind.value} records") from None
+        return build(record)
+
+    def convert_checked(self, records: Iterable[Record]) -> list[dict[str, Any]]:
+        """Convert and check each record (R4B structure + code values); raises FhirValidationError."""
+        out = []
+        for record in records:
+            resource = self.convert(record)
+            check_resource(resource)
+            out.append(resource)
+        return out
+
+    def patient_reference(self, pid: str) -> dict[str, Any]:
+        return {
+            "reference": f"Patient/{patient_uuid(self.facility_code, pid)}",
+            "identifier": {"system": self.facility_system, "value": pid},
+        }
+
+    def patient_stub(self, pid: str) -> dict[str, Any]:
+        """The least Patient that carries the identity, for bundles that reference a patient they lack."""
+        return {
+            "resourceType": "Patient",
+            "id": patient_uuid(self.facility_code, pid),
+            "meta": {"profile": [S.PROFILE["Patient"]]},
+            "identifier": [{"system": self.facility_system, "value": pid}],
+        }
+
+    def coding(self, c: Coding) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if c.system:
+            out["system"] = S.system_url(c.system)
+        out["code"] = c.code
+        if c.display:
+            out["display"] = c.display
+        return out
+
+    def concept(self, *codings: Coding | None, text: str = "") -> dict[str, Any]:
+        present = [c for c in codings if c is not None and c.code]
+        out: dict[str, Any] = {}
+        if present:
+            out["coding"] = [self.coding(c) for c in present]
+        label = text or next((c.display for c in present if c.display), "")
+        if label:
+            out["text"] = label
+        return out
+
+    # -- shared parts ---------------------------------------------------------------------------------
+    def _base(self, rtype: str, record: Record, profile: str) -> dict[str, Any]:
+        rid = resource_id(self.facility_code, self.source_system, rtype, record_key(record))
+        identifiers = [{"system": S.RECORD_ID, "value": rid}]
+        if record.record_key:
+            identifiers.append({"system": S.RECORD_KEY, "value": record.record_key})
+        return {"resourceType": rtype, "id": rid, "meta": {"profile": [profile]}, "identifier": identifiers}
+
+    # -- per kind ---------------------------------------------------------------------------------------
+    def _patient(self, p: Patient) -> dict[str, Any]:
+        res: dict[str, Any] = {
+            "resourceType": "Patient",
+            "id": patient_uuid(self.facility_code, p.patient_id),
+            "meta": {"profile": [S.PROFILE["Patient"]]},
+            "identifier": [{"system": self.facility_system, "value": p.patient_id}],
+        }
+        if p.record_key:
+            res["identifier"].append({"system": S.RECORD_KEY, "value": p.record_key})
+        if p.status == RecordStatus.DELETED:
+            res["active"] = False
+        names = []
+        for text, rep in ((p.name_kanji, "IDE"), (p.name_kana, "SYL")):
+            if not text:
+                continue
+            family, given = split_name(text)
+            name: dict[str, Any] = {
+                "extension": [{"url": S.EN_REPRESENTATION, "valueCode": rep}],
+                "use": "official",
+                "text": text,
+                "family": family,
+            }
+            if given:
+                name["given"] = [given]
+            names.append(name)
+        if names:
+            res["name"] = names
+        if p.phones:
+            res["telecom"] = [{"system": "phone", "value": ph} for ph in p.phones]
+        if p.sex:
+            if p.sex.upper() not in _GENDER:
+                raise InputError(f"fhir: Patient {p.patient_id}: sex code is not one of M, F, O, U")
+            res["gender"] = _GENDER[p.sex.upper()]
+        if p.birth_date:
+            res["birthDate"] = to_fhir_date(p.birth_date)
+        if p.address or p.postcode:
+            addr: dict[str, Any] = {"use": "home"}
+            if p.address:
+                addr["text"] = p.address
+            if p.postcode:
+                addr["postalCode"] = p.postcode
+            addr["country"] = "JP"
+            res["address"] = [addr]
+        return res
+
+    def _observation(self, o: Observation) -> dict[str, Any]:
+        system = o.code.system.upper()
+        if system == "JC10":
+            profile, category = S.PROFILE["Observation.lab"], "laboratory"
+        elif system in ("MDC", "IEEE11073"):
+            profile, category = S.PROFILE["Observation.vital"], "vital-signs"
+        else:
+            profile, category = S.PROFILE["Observation.common"], ""
+        res = self._base("Observation", o, profile)
+        if o.order_no:
+            res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
+        if o.status == RecordStatus.DELETED:
+            res["status"] = "entered-in-error"
+        else:
+            res["status"] = _OBS_STATUS.get(o.result_status.upper(), "final" if not o.result_status else "unknown")
+        if category:
+            res["category"] = [{"coding": [{"system": S.OBS_CATEGORY, "code": category}]}]
+        res["code"] = self.concept(o.code, o.local_code)
+        res["subject"] = self.patient_reference(o.patient_id)
+        if o.effective:
+            res["effectiveDateTime"] = to_fhir_datetime(o.effective)
+        if o.device_id:
+            res["device"] = {"identifier": {"system": S.DEVICE, "value": o.device_id}}
+        value = number(o.value) if o.value_type in ("NM", "SN", "") else None
+        if value is not None:
+            res["valueQuantity"] = quantity(value, o.unit)
+        elif o.value:
+            res["valueString"] = o.value
+        if o.abnormal_flag:
+            flag = o.abnormal_flag.upper()
+            if flag in _INTERPRETATION:
+                res["interpretation"] = [{"coding": [{"system": S.OBS_INTERPRETATION, "code": flag}]}]
+            else:
+                res["interpretation"] = [{"text": o.abnormal_flag}]
+        if o.reference_range:
+            res["referenceRange"] = [self._range(o.reference_range, o.unit)]
+        return res
+
+    def _range(self, text: str, unit: str) -> dict[str, Any]:
+        rng: dict[str, Any] = {}
+        m = _RANGE.match(text)
+        if m:
+            low, high = (number(g) if g else None for g in m.groups())
+            if low is not None:
+                rng["low"] = quantity(low, unit)
+            if high is not None:
+                rng["high"] = quantity(high, unit)
+        rng["text"] = text  # always kept: ranges like "陰性" or "<0.5" do not parse into low/high
+        return rng
+
+    def _condition(self, c: Condition) -> dict[str, Any]:
+        res = self._base("Condition", c, S.PROFILE["Condition"])
+        if c.status == RecordStatus.DELETED:
+            res["verificationStatus"] = {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "entered-in-error"}
+                ]
+            }
+        elif c.clinical_status in _CLINICAL:
+            res["clinicalStatus"] = {"coding": [{"system": S.CONDITION_CLINICAL, "code": c.clinical_status}]}
+        prefixes, postfixes = [], []
+        for mod in c.modifiers:
+            # MEDIS modifier exchange codes for suffixes (〜の疑い, 〜術後 …) start with "8".
+            ext = {
+                "url": S.POSTFIX_MODIFIER if mod.code.startswith("8") else S.PREFIX_MODIFIER,
+                "valueCodeableConcept": self.concept(_modifier(mod)),
+            }
+            (postfixes if mod.code.startswith("8") else prefixes).append(ext)
+        if prefixes or postfixes:
+            res["extension"] = prefixes + postfixes
+        res["category"] = [{"coding": [{"system": S.CONDITION_CATEGORY, "code": "problem-list-item"}]}]
+        icd = Coding(c.icd10, "", "I10") if c.icd10 else None
+        res["code"] = self.concept(c.code, icd)
+        res["subject"] = self.patient_reference(c.patient_id)
+        if c.onset:
+            res["onsetDateTime"] = to_fhir_date(c.onset)
+        return res
+
+    def _allergy(self, a: Allergy) -> dict[str, Any]:
+        res = self._base("AllergyIntolerance", a, S.PROFILE["AllergyIntolerance"])
+        if a.status == RecordStatus.DELETED:
+            res["verificationStatus"] = {"coding": [{"system": S.ALLERGY_VERIFICATION, "code": "entered-in-error"}]}
+        else:
+            res["clinicalStatus"] = {"coding": [{"system": S.ALLERGY_CLINICAL, "code": "active"}]}
+        category = _ALLERGY_CATEGORY.get(a.category.code.upper())
+        if category:
+            res["category"] = [category]
+        if a.category.code:
+            # The HL7 v2 table 0127 type itself (LA pollen, EA environment …) is finer than FHIR's 4 values.
+            res["extension"] = [{"url": S.ALLERGY_TYPE_EXT, "valueCoding": self.coding(a.category)}]
+        res["code"] = self.concept(a.allergen)
+        res["patient"] = self.patient_reference(a.patient_id)
+        if a.reaction or a.severity:
+            reaction: dict[str, Any] = {"manifestation": [{"text": a.reaction or NO_REACTION_TEXT}]}
+            if a.severity.upper() in _SEVERITY:
+                reaction["severity"] = _SEVERITY[a.severity.upper()]
+            res["reaction"] = [reaction]
+        return res
+
+    def _medication(self, m: Medication) -> dict[str, Any]:
+        dosage: dict[str, Any] = {}
+        if m.timing:
+            dosage["text"] = m.timing
+        if m.start or m.end:
+            period = {k: to_fhir_datetime(v) for k, v in (("start", m.start), ("end", m.end)) if v}
+            dosage["timing"] = {"repeat": {"boundsPeriod": period}}
+        if m.route:
+            dosage["route"] = self.concept(Coding(m.route, "", "HL70162"))
+        dose = number(m.dose)
+        if dose is not None:
+            dosage["doseAndRate"] = [{"doseQuantity": quantity(dose, m.dose_unit)}]
+        elif m.dose:
+            dosage["text"] = (dosage.get("text", "") + f" {m.dose}{m.dose_unit}").strip()
+        deleted = m.status == RecordStatus.DELETED
+        if m.activity == "administration":
+            res = self._base("MedicationAdministration", m, S.PROFILE["MedicationAdministration"])
+            res["status"] = "entered-in-error" if deleted else "completed"
+            res["medicationCodeableConcept"] = self.concept(m.drug)
+            res["subject"] = self.patient_reference(m.patient_id)
+            when = m.start or m.end
+            if when is None:
+                raise InputError(f"fhir: administration {m.record_key or m.order_no}: no administration time")
+            res["effectiveDateTime"] = to_fhir_datetime(when)
+            admin_dosage = {k: v for k, v in dosage.items() if k in ("text", "route")}
+            if "doseAndRate" in dosage:
+                admin_dosage["dose"] = dosage["doseAndRate"][0]["doseQuantity"]
+            if admin_dosage:
+                res["dosage"] = admin_dosage
+        else:
+            key = "MedicationRequest.injection" if m.activity == "injection" else "MedicationRequest"
+            res = self._base("MedicationRequest", m, S.PROFILE[key])
+            res["status"] = "entered-in-error" if deleted else "active"
+            res["intent"] = "order"
+            res["medicationCodeableConcept"] = self.concept(m.drug)
+            res["subject"] = self.patient_reference(m.patient_id)
+            if dosage:
+                res["dosageInstruction"] = [dosage]
+        if m.order_no:
+            res["identifier"].append({"system": S.ORDER_NO, "value": m.order_no})
+        return res
+
+    def _encounter(self, e: Encounter) -> dict[str, Any]:
+        res = self._base("Encounter", e, S.PROFILE["Encounter"])
+        res["status"] = (
+            "entered-in-error" if e.status == RecordStatus.DELETED else _ENCOUNTER_STATUS.get(e.event, "unknown")
+        )
+        code, display = _CLASS.get(e.patient_class.upper(), ("AMB", "ambulatory"))
+        res["class"] = {"system": S.ACT_CODE, "code": code, "display": display}
+        res["type"] = [{"coding": [{"system": S.ENCOUNTER_EVENT, "code": e.event}]}]
+        if e.department:
+            res["serviceType"] = {"coding": [{"system": S.LOCAL_CS_PREFIX + "department", "code": e.department}]}
+        res["subject"] = self.patient_reference(e.patient_id)
+        if e.attending:
+            res["participant"] = [{"individual": {"identifier": {"system": S.STAFF, "value": e.attending}}}]
+        if e.occurred_at:
+            edge = "end" if e.event == "discharge" else "start"
+            res["period"] = {edge: to_fhir_datetime(e.occurred_at)}
+        if e.location:
+            res["location"] = [{"location": {"display": e.location}}]
+        return res
+
+    def _document(self, d: Document) -> dict[str, Any]:
+        res = self._base("DocumentReference", d, S.PROFILE["DocumentReference"])
+        res["status"] = "entered-in-error" if d.status == RecordStatus.DELETED else "current"
+        if d.code:
+            res["type"] = self.concept(d.code)
+        res["subject"] = self.patient_reference(d.patient_id)
+        if d.authored_at:
+            res["date"] = to_fhir_datetime(d.authored_at)
+        res["description"] = d.title
+        attachment: dict[str, Any] = {"title": d.title}
+        if d.media_type:
+            attachment["contentType"] = d.media_type
+        if d.text:
+            attachment["contentType"] = d.media_type or "text/plain; charset=utf-8"
+            attachment["data"] = base64.b64encode(d.text.encode("utf-8")).decode("ascii")
+        res["content"] = [{"attachment": attachment}]
+        return res
+
+    def _order(self, o: Order) -> dict[str, Any]:
+        res = self._base("ServiceRequest", o, S.PROFILE["ServiceRequest"])
+        res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
+        res["status"] = "entered-in-error" if o.status == RecordStatus.DELETED else "active"
+        res["intent"] = "order"
+        res["category"] = [{"coding": [{"system": S.LOCAL_CS_PREFIX + "order-category", "code": o.category}]}]
+        res["code"] = self.concept(o.code, text=o.text) if (o.code or o.text) else {"text": o.category}
+        res["subject"] = self.patient_reference(o.patient_id)
+        if o.ordered_at:
+            res["authoredOn"] = to_fhir_datetime(o.ordered_at)
+        return res
+
+
+def _modifier(mod: Coding) -> Coding:
+    # ZPR modifiers come as MDCDX2 in SS-MIX2 but are modifier exchange codes, not disease numbers.
+    if mod.system.upper() in ("MDCDX2", "") and len(mod.code) == 4:
+        return Coding(mod.code, mod.display, S.MEDIS_MODIFIER)
+    return mod
