@@ -306,7 +306,8 @@ class _ValueEval(_Eval):
             except MappingValueError as exc:
                 if exc.value is _MISSING:
                     exc.value = original
-                raise exc.with_context(mapping=mapping, field=field, source=f"{self.source} | {step.conv.name}")
+                exc.with_context(mapping=mapping, field=field, source=f"{self.source} | {step.conv.name}")
+                raise
             except (TypeError, ValueError, ArithmeticError) as exc:
                 raise MappingValueError(
                     f"{step.conv.name} failed: {type(exc).__name__}",

@@ -1,8 +1,8 @@
-"""ADT-00 patient basics (ADT^A08/A23): the PID segment into a Patient record."""
+"""The PID segment into a Patient record (ADT-00 patient basics)."""
 
 from __future__ import annotations
 
-from renkei.pipelines.records import Patient, Record, RecordStatus
+from renkei.pipelines.records import Patient
 
 from ._context import Ctx
 from ._values import parse_dt
@@ -24,8 +24,6 @@ def patient_from_pid(ctx: Ctx) -> Patient | None:
             kanji = full
     birth = m.f(pid, 7)
     birth_date = parse_dt(birth)
-    if birth and birth_date is None:
-        ctx.warn("bad_value", "PID", "PID-7", "birth date is not a date")
     postcode = address = ""
     addresses = [m.comps(r) for r in m.reps(pid, 11)]
     if addresses:
@@ -53,12 +51,3 @@ def patient_from_pid(ctx: Ctx) -> Patient | None:
         status=ctx.status,
         source=ctx.key,
     )
-
-
-def adt00(ctx: Ctx) -> list[Record]:
-    patient = patient_from_pid(ctx)
-    if patient is None:
-        return []
-    if ctx.msg.c(ctx.msg.segments[0], 9, 2) == "A23":  # delete patient basics
-        patient.status = RecordStatus.DELETED
-    return [patient]
