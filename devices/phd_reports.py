@@ -1,0 +1,367 @@
+"""IEEE 11073-20601 event-info and attribute structures: AVA lists, config reports, scan reports.
+
+    ConfigReport      (event 0x0D1C)  config-report-id + ConfigObject list (class, handle, attributes)
+    ConfigReportRsp   (reply to it)   config-report-id + config-result
+    ScanReportFixed   (0x0D1D, and unbuffered/buffered 0x0D23/0x0D29)  handle + obs-val-data per AVM
+    ScanReportVar     (0x0D1E, 0x0D22, 0x0D28)                          handle + attribute list
+    ScanReportMPFixed (0x0D1F, 0x0D26, 0x0D2C) / ScanReportMPVar (0x0D20, 0x0D25, 0x0D2B): per person-id
+
+`decode_attribute_value(attr_id, data)` turns an attribute's bytes into a Python value (SFLOAT/FLOAT
+numbers, compound lists, time stamps, status bits, TYPE, AVM …); unknown attributes stay bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from renkei.devices import nomenclature as mdc
+from renkei.devices.mder import MderNumber, Reader, Writer
+
+MDC_NOTI_CONFIG = mdc.MDC_NOTI_CONFIG
+
+FIXED_EVENTS = {
+    mdc.MDC_NOTI_SCAN_REPORT_FIXED,
+    mdc.MDC_NOTI_UNBUF_SCAN_REPORT_FIXED,
+    mdc.MDC_NOTI_BUF_SCAN_REPORT_FIXED,
+}
+VAR_EVENTS = {mdc.MDC_NOTI_SCAN_REPORT_VAR, mdc.MDC_NOTI_UNBUF_SCAN_REPORT_VAR, mdc.MDC_NOTI_BUF_SCAN_REPORT_VAR}
+MP_FIXED_EVENTS = {
+    mdc.MDC_NOTI_SCAN_REPORT_MP_FIXED,
+    mdc.MDC_NOTI_UNBUF_SCAN_REPORT_MP_FIXED,
+    mdc.MDC_NOTI_BUF_SCAN_REPORT_MP_FIXED,
+}
+MP_VAR_EVENTS = {
+    mdc.MDC_NOTI_SCAN_REPORT_MP_VAR,
+    mdc.MDC_NOTI_UNBUF_SCAN_REPORT_MP_VAR,
+    mdc.MDC_NOTI_BUF_SCAN_REPORT_MP_VAR,
+}
+
+
+class ConfigResult:
+    ACCEPTED = 0
+    UNSUPPORTED = 1
+    STANDARD_CONFIG_UNKNOWN = 2
+
+
+@dataclass(slots=True)
+class Ava:
+    """An attribute-value assertion: attribute id + its MDER-encoded value."""
+
+    attribute_id: int
+    value: bytes
+
+
+@dataclass(slots=True)
+class ConfigObject:
+    obj_class: int
+    obj_handle: int
+    attributes: list[Ava] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ConfigReport:
+    config_report_id: int
+    objects: list[ConfigObject] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ConfigReportRsp:
+    config_report_id: int
+    config_result: int = ConfigResult.ACCEPTED
+
+
+@dataclass(slots=True)
+class ObservationFixed:
+    obj_handle: int
+    data: bytes
+    offset: int = 0  # absolute offset of `data` in the input, for precise errors later
+
+
+@dataclass(slots=True)
+class ObservationVar:
+    obj_handle: int
+    attributes: list[Ava]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ScanReportFixed:
+    data_req_id: int
+    scan_report_no: int
+    observations: list[ObservationFixed] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ScanReportVar:
+    data_req_id: int
+    scan_report_no: int
+    observations: list[ObservationVar] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PersonFixed:
+    person_id: int
+    observations: list[ObservationFixed] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PersonVar:
+    person_id: int
+    observations: list[ObservationVar] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ScanReportMPFixed:
+    data_req_id: int
+    scan_report_no: int
+    persons: list[PersonFixed] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ScanReportMPVar:
+    data_req_id: int
+    scan_report_no: int
+    persons: list[PersonVar] = field(default_factory=list)
+
+
+EventInfo = ConfigReport | ScanReportFixed | ScanReportVar | ScanReportMPFixed | ScanReportMPVar
+
+
+@dataclass(slots=True, frozen=True)
+class NuObsValue:
+    """NuObsValue: a numeric carrying its own metric id, state and unit (MDC_ATTR_NU_VAL_OBS)."""
+
+    metric_id: int
+    state: int
+    unit_code: int
+    value: MderNumber
+
+
+@dataclass(slots=True, frozen=True)
+class TypeId:
+    partition: int
+    code: int
+
+
+# ---------------------------------------------------------------------------------------------- AVA lists
+
+
+def decode_ava(r: Reader) -> Ava:
+    attr_id = r.u16("attribute-id")
+    return Ava(attr_id, r.octet_string(f"attribute 0x{attr_id:04X} value"))
+
+
+def decode_attribute_list(r: Reader, what: str = "attribute-list") -> list[Ava]:
+    count = r.u16(f"{what} count")
+    length = r.u16(f"{what} length")
+    sub = r.sub(length, what)
+    out = [decode_ava(sub) for _ in range(count)]
+    sub.expect_end(what)
+    return out
+
+
+def encode_ava(a: Ava) -> bytes:
+    return Writer().u16(a.attribute_id).octet_string(a.value).bytes()
+
+
+def encode_attribute_list(avas: list[Ava]) -> bytes:
+    body = b"".join(encode_ava(a) for a in avas)
+    return Writer().u16(len(avas)).octet_string(body).bytes()
+
+
+# ---------------------------------------------------------------------------------------------- event-info
+
+
+def _fixed_list(r: Reader) -> list[ObservationFixed]:
+    count = r.u16("obs-scan-fixed count")
+    length = r.u16("obs-scan-fixed length")
+    sub = r.sub(length, "obs-scan-fixed")
+    out = []
+    for _ in range(count):
+        handle = sub.u16("obj-handle")
+        n = sub.u16("obs-val-data length")
+        at = sub.offset
+        out.append(ObservationFixed(handle, sub.raw(n, "obs-val-data"), at))
+    sub.expect_end("obs-scan-fixed list")
+    return out
+
+
+def _var_list(r: Reader) -> list[ObservationVar]:
+    count = r.u16("obs-scan-var count")
+    length = r.u16("obs-scan-var length")
+    sub = r.sub(length, "obs-scan-var")
+    out = []
+    for _ in range(count):
+        at = sub.offset
+        handle = sub.u16("obj-handle")
+        out.append(ObservationVar(handle, decode_attribute_list(sub, "attributes"), at))
+    sub.expect_end("obs-scan-var list")
+    return out
+
+
+def _persons(r: Reader, fixed: bool) -> list:
+    count = r.u16("scan-per count")
+    length = r.u16("scan-per length")
+    sub = r.sub(length, "scan-per list")
+    out: list = []
+    for _ in range(count):
+        pid = sub.u16("person-id")
+        out.append(PersonFixed(pid, _fixed_list(sub)) if fixed else PersonVar(pid, _var_list(sub)))
+    sub.expect_end("scan-per list")
+    return out
+
+
+def decode_config_report(r: Reader) -> ConfigReport:
+    report = ConfigReport(r.u16("config-report-id"))
+    count = r.u16("config-obj-list count")
+    length = r.u16("config-obj-list length")
+    sub = r.sub(length, "config-obj-list")
+    for _ in range(count):
+        obj_class = sub.u16("obj-class")
+        handle = sub.u16("obj-handle")
+        report.objects.append(ConfigObject(obj_class, handle, decode_attribute_list(sub, "attributes")))
+    sub.expect_end("config-obj-list")
+    return report
+
+
+def decode_event_info(event_type: int, r: Reader) -> EventInfo | bytes:
+    """Decode the event-info of a known event type; other types return the bytes untouched."""
+    info: EventInfo | bytes
+    if event_type == MDC_NOTI_CONFIG:
+        info = decode_config_report(r)
+    elif event_type in FIXED_EVENTS:
+        info = ScanReportFixed(r.u16("data-req-id"), r.u16("scan-report-no"), _fixed_list(r))
+    elif event_type in VAR_EVENTS:
+        info = ScanReportVar(r.u16("data-req-id"), r.u16("scan-report-no"), _var_list(r))
+    elif event_type in MP_FIXED_EVENTS:
+        info = ScanReportMPFixed(r.u16("data-req-id"), r.u16("scan-report-no"), _persons(r, True))
+    elif event_type in MP_VAR_EVENTS:
+        info = ScanReportMPVar(r.u16("data-req-id"), r.u16("scan-report-no"), _persons(r, False))
+    else:
+        return r.raw(r.remaining)
+    r.expect_end(f"event-info 0x{event_type:04X}")
+    return info
+
+
+def _enc_fixed(obs: list[ObservationFixed]) -> bytes:
+    body = b"".join(Writer().u16(o.obj_handle).octet_string(o.data).bytes() for o in obs)
+    return Writer().u16(len(obs)).octet_string(body).bytes()
+
+
+def _enc_var(obs: list[ObservationVar]) -> bytes:
+    body = b"".join(Writer().u16(o.obj_handle).raw(encode_attribute_list(o.attributes)).bytes() for o in obs)
+    return Writer().u16(len(obs)).octet_string(body).bytes()
+
+
+def encode_event_info(info: EventInfo) -> bytes:
+    w = Writer()
+    if isinstance(info, ConfigReport):
+        body = b"".join(
+            Writer().u16(o.obj_class).u16(o.obj_handle).raw(encode_attribute_list(o.attributes)).bytes()
+            for o in info.objects
+        )
+        return w.u16(info.config_report_id).u16(len(info.objects)).octet_string(body).bytes()
+    w.u16(info.data_req_id).u16(info.scan_report_no)
+    if isinstance(info, ScanReportFixed):
+        return w.raw(_enc_fixed(info.observations)).bytes()
+    if isinstance(info, ScanReportVar):
+        return w.raw(_enc_var(info.observations)).bytes()
+    if isinstance(info, ScanReportMPFixed):
+        body = b"".join(Writer().u16(p.person_id).raw(_enc_fixed(p.observations)).bytes() for p in info.persons)
+    else:
+        body = b"".join(Writer().u16(p.person_id).raw(_enc_var(p.observations)).bytes() for p in info.persons)
+    return w.u16(len(info.persons)).octet_string(body).bytes()
+
+
+# ---------------------------------------------------------------------------------------------- attribute values
+
+
+def _cmpd(r: Reader, item) -> list:
+    count = r.u16("compound count")
+    length = r.u16("compound length")
+    sub = r.sub(length, "compound values")
+    out = [item(sub) for _ in range(count)]
+    sub.expect_end("compound values")
+    return out
+
+
+def _nu_obs(r: Reader) -> NuObsValue:
+    return NuObsValue(r.u16("metric-id"), r.u16("state"), r.u16("unit-code"), r.float32("value"))
+
+
+def _id_list(r: Reader) -> list[int]:
+    return _cmpd(r, lambda s: s.u16("id"))
+
+
+def _avm(r: Reader) -> list[tuple[int, int]]:
+    return _cmpd(r, lambda s: (s.u16("attribute-id"), s.u16("attribute length")))
+
+
+_VALUE_DECODERS = {
+    mdc.MDC_ATTR_NU_VAL_OBS_BASIC: lambda r: r.sfloat("Basic-Nu-Observed-Value"),
+    mdc.MDC_ATTR_NU_VAL_OBS_SIMP: lambda r: r.float32("Simple-Nu-Observed-Value"),
+    mdc.MDC_ATTR_NU_VAL_OBS: _nu_obs,
+    mdc.MDC_ATTR_NU_CMPD_VAL_OBS_BASIC: lambda r: _cmpd(r, lambda s: s.sfloat("compound SFLOAT")),
+    mdc.MDC_ATTR_NU_CMPD_VAL_OBS_SIMP: lambda r: _cmpd(r, lambda s: s.float32("compound FLOAT")),
+    mdc.MDC_ATTR_NU_CMPD_VAL_OBS: lambda r: _cmpd(r, _nu_obs),
+    mdc.MDC_ATTR_TIME_STAMP_ABS: lambda r: r.abs_time("Absolute-Time-Stamp"),
+    mdc.MDC_ATTR_TIME_ABS: lambda r: r.abs_time("Date-and-Time"),
+    mdc.MDC_ATTR_TIME_STAMP_REL: lambda r: r.u32("Relative-Time-Stamp"),
+    mdc.MDC_ATTR_MSMT_STAT: lambda r: r.u16("Measurement-Status"),
+    mdc.MDC_ATTR_UNIT_CODE: lambda r: r.u16("Unit-Code"),
+    mdc.MDC_ATTR_ID_TYPE: lambda r: TypeId(r.u16("partition"), r.u16("code")),
+    mdc.MDC_ATTR_METRIC_SPEC_SMALL: lambda r: r.u16("Metric-Spec-Small"),
+    mdc.MDC_ATTR_METRIC_STRUCT_SMALL: lambda r: (r.u8("ms-struct"), r.u8("ms-comp-no")),
+    mdc.MDC_ATTR_ID_PHYSIO_LIST: _id_list,
+    mdc.MDC_ATTR_ATTRIBUTE_VAL_MAP: _avm,
+    mdc.MDC_ATTR_DEV_CONFIG_ID: lambda r: r.u16("Dev-Configuration-Id"),
+    mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_OID: lambda r: r.u16("Enum-Observed-Value-Simple-OID"),
+    mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_BIT_STR: lambda r: r.u32("Enum-Observed-Value-Simple-Bit-Str"),
+    mdc.MDC_ATTR_ENUM_OBS_VAL_BASIC_BIT_STR: lambda r: r.u16("Enum-Observed-Value-Basic-Bit-Str"),
+    mdc.MDC_ATTR_SYS_ID: lambda r: r.octet_string("System-Id"),
+}
+
+
+def decode_attribute_value(attr_id: int, r: Reader) -> object:
+    """Decode one attribute value from `r` (which must hold exactly that value); unknown ids -> bytes."""
+    decoder = _VALUE_DECODERS.get(attr_id)
+    if decoder is None:
+        return r.raw(r.remaining)
+    value = decoder(r)
+    r.expect_end(f"attribute 0x{attr_id:04X} value")
+    return value
+
+
+def ava_value(a: Ava, base: int = 0) -> object:
+    return decode_attribute_value(a.attribute_id, Reader(a.value, base))
+
+
+def encode_attribute_value(attr_id: int, value: object) -> bytes:
+    """Inverse of `decode_attribute_value` for the attributes agents put in data reports."""
+    w = Writer()
+    if attr_id == mdc.MDC_ATTR_NU_VAL_OBS_BASIC:
+        w.sfloat(value)
+    elif attr_id == mdc.MDC_ATTR_NU_VAL_OBS_SIMP:
+        w.float32(value)
+    elif attr_id in (mdc.MDC_ATTR_NU_CMPD_VAL_OBS_BASIC, mdc.MDC_ATTR_NU_CMPD_VAL_OBS_SIMP):
+        values = list(value)  # type: ignore[call-overload]
+        size = 2 if attr_id == mdc.MDC_ATTR_NU_CMPD_VAL_OBS_BASIC else 4
+        w.u16(len(values)).u16(size * len(values))
+        for v in values:
+            w.sfloat(v) if size == 2 else w.float32(v)
+    elif attr_id == mdc.MDC_ATTR_NU_VAL_OBS:
+        assert isinstance(value, NuObsValue)
+        w.u16(value.metric_id).u16(value.state).u16(value.unit_code).float32(value.value)
+    elif attr_id in (mdc.MDC_ATTR_TIME_STAMP_ABS, mdc.MDC_ATTR_TIME_ABS):
+        assert value is None or isinstance(value, datetime)
+        w.abs_time(value)
+    elif attr_id == mdc.MDC_ATTR_TIME_STAMP_REL:
+        w.u32(int(value))  # type: ignore[call-overload]
+    elif attr_id in (mdc.MDC_ATTR_MSMT_STAT, mdc.MDC_ATTR_UNIT_CODE, mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_OID):
+        w.u16(int(value))  # type: ignore[call-overload]
+    elif isinstance(value, bytes):
+        w.raw(value)
+    else:
+        raise ValueError(f"cannot encode attribute 0x{attr_id:04X} from {type(value).__name__}")
+    return w.bytes()
