@@ -97,6 +97,7 @@ def test_patient_room_posts_replays_and_access(synapse, matrix_user, tmp_path, m
     again = _connector(synapse, bot, tmp_path, monkeypatch, members=[nurse.user_id])
     assert again.deliver(post.to_dict(), "lab:P0001:123") == receipt
     assert again.ensure_group("P0001") == room
+    assert _get(synapse, f"{C}/joined_rooms", bot).json()["joined_rooms"] == [room]  # still one room
     events = _message_events(synapse, room, bot)
     assert len(events) == 3
 

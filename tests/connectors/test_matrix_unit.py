@@ -140,3 +140,16 @@ def test_folding_events_rebuilds_posts_and_skips_redactions() -> None:
     assert [(p["id"], p["text"], p["author"]) for p in posts] == [("$1", "本文", "@b:hs"), ("$3", "了解です", "@n:hs")]
     assert posts[0]["links"] == [{"title": "L", "url": "https://e.jp/"}]
     assert posts[0]["tags"] == ["t"] and posts[0]["record_key"] == "R1" and posts[0]["created_at"] == 1.0
+
+
+def test_public_names_are_pinned() -> None:
+    import renkei.connectors.matrix as facade
+
+    assert set(facade.__all__) == {
+        "PATIENT_STATE",
+        "MatrixForbiddenError",
+        "MatrixRequestError",
+        "MatrixSettings",
+        "MatrixTimeline",
+        "txn_id",
+    }

@@ -220,3 +220,25 @@ def test_settings_refuse_inline_or_missing_secrets(tmp_path, monkeypatch) -> Non
         "w", cls(url="https://x.example.jp/", secret_file=secret_file), ConnectorContext(tmp_path)
     )
     hook.close()
+
+
+@responses.activate
+def test_mapping_is_applied_when_the_engine_offers_it(tmp_path, monkeypatch) -> None:
+    import renkei.mappings
+
+    url = "https://partner.example.jp/inbox"
+    responses.post(url, json={"id": "m1"})
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def fake_apply(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        calls.append((name, payload))
+        return {"note": payload["text"]}
+
+    monkeypatch.setattr(renkei.mappings, "apply", fake_apply, raising=False)
+    with _make(url, tmp_path, monkeypatch, mapping="timeline_to_partner") as hook:
+        assert hook.deliver(PAYLOAD, "k3") == "m1"
+    assert calls == [("timeline_to_partner", PAYLOAD)]
+    assert json.loads(responses.calls[0].request.body) == {"note": "体温 36.8 ℃"}
+    monkeypatch.delattr(renkei.mappings, "apply")
+    with pytest.raises(ConfigError, match="timeline_to_partner"):
+        _make(url, tmp_path, monkeypatch, mapping="timeline_to_partner")
