@@ -1,0 +1,108 @@
+"""`fhir` destination: canonical records to a FHIR server as one transaction bundle per payload.
+
+Config (connector settings):
+    base_url       FHIR base, e.g. https://fhir.example.jp/fhir/R4
+    auth           secret reference: env:NAME or file:/path (bearer token)
+    facility_code  10-digit medical institution code (JP Core patient identifier system)
+    source_system  name mixed into resource ids (default "renkei")
+    timeout        seconds per request
+
+Payloads: {"records": [Record.to_dict(), …]}, one Record.to_dict() (has "kind"), or FHIR JSON (a resource
+with an id as jpcore.py makes them, or a ready transaction Bundle). Records are converted, checked with
+fhir.resources R4B and the code checks, and sent as conditional updates keyed by the deterministic id
+(bundle.py), so a second delivery of the same payload updates the same resources and creates nothing.
+The receipt is the space-separated "Type/id" list the server answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from renkei.connectors.base import ConnectorContext
+from renkei.connectors.fhir.bundle import locations, transaction_bundle
+from renkei.connectors.fhir.client import FhirClient
+from renkei.connectors.fhir.jpcore import JPCoreConverter
+from renkei.connectors.fhir.validate import check_resource
+from renkei.pipelines.errors import InputError, PermanentDeliveryError
+from renkei.pipelines.records import Record
+
+
+class FhirSettings(BaseModel):
+    base_url: str
+    auth: str = ""
+    facility_code: str = Field(pattern=r"^[0-9]{10}$")
+    source_system: str = "renkei"
+    timeout: float = 30.0
+
+
+class FhirDestination:
+    Settings = FhirSettings
+
+    def __init__(self, name: str, settings: FhirSettings, context: ConnectorContext | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.context = context
+        self.converter = JPCoreConverter(settings.facility_code, settings.source_system)
+        self.client = FhirClient(settings.base_url, auth=settings.auth, timeout=settings.timeout)
+
+    def resources_for(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """The checked FHIR resources a payload stands for (raises PermanentDeliveryError if unusable)."""
+        try:
+            if "records" in payload:
+                records = [Record.from_dict(d) for d in payload["records"]]
+            elif "kind" in payload:
+                records = [Record.from_dict(payload)]
+            elif "resourceType" in payload:
+                check_resource(payload)
+                return [payload]
+            else:
+                raise InputError("fhir: payload has neither records, a record kind nor a resourceType")
+            return self.converter.convert_checked(records)
+        except InputError as exc:
+            raise PermanentDeliveryError(str(exc)) from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentDeliveryError(f"fhir: payload is not canonical records ({type(exc).__name__})") from exc
+
+    def deliver(self, payload: dict[str, Any], idempotency_key: str) -> str:
+        if payload.get("resourceType") == "Bundle":
+            check_resource(payload)
+            bundle = payload
+        else:
+            resources = self.resources_for(payload)
+            if not resources:
+                raise PermanentDeliveryError("fhir: payload holds no records")
+            try:
+                bundle = transaction_bundle(resources, self.converter.facility_system, self.converter.patient_stub)
+            except ValueError as exc:
+                raise PermanentDeliveryError(f"fhir: {exc}") from exc
+        response = self.client.transaction(bundle)
+        if response.get("type") != "transaction-response":
+            raise PermanentDeliveryError(f"fhir: server answered a {response.get('type')!r} bundle to a transaction")
+        receipt = " ".join(loc for loc in locations(response) if loc)
+        if self.context is not None:
+            for pid in _patient_ids(bundle, self.converter.facility_system):
+                self.context.audit("fhir.deliver", pid, f"{self.name}: {receipt}")
+        return receipt
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _patient_ids(node: Any, facility_system: str) -> list[str]:
+    """Patient ids (facility identifier values) mentioned anywhere in a bundle, for the audit log."""
+    found: set[str] = set()
+
+    def walk(n: Any) -> None:
+        if isinstance(n, dict):
+            if n.get("system") == facility_system and isinstance(n.get("value"), str):
+                found.add(n["value"])
+            for v in n.values():
+                walk(v)
+        elif isinstance(n, list):
+            for v in n:
+                walk(v)
+
+    walk(node)
+    return sorted(found)
