@@ -31,3 +31,73 @@ def generate_cmd(root: Path, patients: int, labs: int, seed: int, as_json: bool)
         click.echo(json.dumps(summary))
     else:
         click.echo(f"wrote {summary['files']} files ({summary['records']} records) under {root}")
+
+
+def _root(root: Path) -> Path:
+    if not root.is_dir():
+        raise click.BadParameter(f"{root} is not a folder", param_hint="ROOT")
+    return root
+
+
+@ssmix2.command("check")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="one JSON document: counts and every defect")
+def check_cmd(root: Path, as_json: bool) -> None:
+    """Parse every file under ROOT and report every defect. Exit 0 only when there is none."""
+    from renkei.connectors.ssmix2 import inspect_storage
+
+    root = _root(root)
+    by_type: dict[str, dict[str, int]] = {}
+    defects: list[dict[str, object]] = []
+    files = quarantined = 0
+    for report in inspect_storage(root):
+        files += 1
+        fatal = report.fatal
+        quarantined += fatal is not None
+        counts = by_type.setdefault(report.data_type or "?", {"files": 0, "records": 0, "quarantined": 0})
+        counts["files"] += 1
+        counts["records"] += 0 if fatal else len(report.records)
+        counts["quarantined"] += fatal is not None
+        for d in report.defects:
+            defects.append({**d.to_dict(), "fatal": d is fatal or d.kind == "patient_mismatch"})
+            if not as_json:
+                click.echo(f"{'QUARANTINE' if d is fatal else 'warning   '} {d}")
+    summary = {
+        "root": str(root),
+        "files": files,
+        "quarantined": quarantined,
+        "by_data_type": dict(sorted(by_type.items())),
+        "defects": defects,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+    else:
+        for dtype, counts in summary["by_data_type"].items():
+            click.echo(
+                f"{dtype:<8} {counts['files']:>7} files {counts['records']:>8} records "
+                f"{counts['quarantined']:>5} quarantined"
+            )
+        click.echo(f"{files} files, {quarantined} quarantined, {len(defects)} defects")
+    raise SystemExit(1 if defects else 0)
+
+
+@ssmix2.command("read")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--patient", "patient_id", default="", help="only this patient's folder")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per record per line")
+def read_cmd(root: Path, patient_id: str, as_json: bool) -> None:
+    """Canonical records of every usable file under ROOT (quarantined files are reported on stderr)."""
+    from renkei.connectors.ssmix2 import inspect_storage
+
+    root = _root(root)
+    for report in inspect_storage(root, patient_id):
+        fatal = report.fatal
+        if fatal is not None:
+            click.echo(f"quarantined: {fatal}", err=True)
+            continue
+        for record in report.records:
+            d = record.to_dict()
+            if as_json:
+                click.echo(json.dumps(d, ensure_ascii=False))
+            else:
+                click.echo(f"{d['kind']:<11} {d['record_key']}  [{d['status']}]  {d['source']}")

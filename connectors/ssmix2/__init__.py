@@ -19,16 +19,19 @@ file gets "#2", "#3".
 
 from ._errors import FATAL_KINDS, KINDS, Defect, SSMIX2Error
 from ._parse import ParseOptions, inspect_file, parse_file
+from ._report import FileReport, inspect_storage
 from ._source import SSMIX2Source, scan
 
 __all__ = [
     "FATAL_KINDS",
     "KINDS",
     "Defect",
+    "FileReport",
     "ParseOptions",
     "SSMIX2Error",
     "SSMIX2Source",
     "inspect_file",
+    "inspect_storage",
     "parse_file",
     "scan",
 ]

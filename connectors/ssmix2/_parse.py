@@ -15,17 +15,35 @@ from typing import Literal
 from renkei.connectors.base import Parsed
 from renkei.pipelines.records import Record, RecordStatus
 
-from . import _checks
+from . import _adt, _checks, _orders
 from ._context import STATUS_BY_FLAG, Ctx
 from ._decode import decode
 from ._er7 import split
 from ._errors import Defect, SSMIX2Error
 from ._naming import parse_key
-from ._patient import adt00
-from ._results import oml11
+from ._results import oml11, oru
 
 Handler = Callable[[Ctx], list[Record]]
-HANDLERS: dict[str, Handler] = {"ADT-00": adt00, "OML-11": oml11}
+HANDLERS: dict[str, Handler] = {
+    "ADT-00": _adt.adt00,
+    **{t: _adt.encounter for t in _adt.EVENTS},
+    "ADT-61": _adt.adt61,
+    "PPR-01": _orders.ppr01,
+    "OMD": _orders.orders,
+    "OMP-01": _orders.omp_orders,
+    "OMP-02": _orders.omp_orders,
+    "OMP-11": _orders.omp_administration,
+    "OMP-12": _orders.omp_administration,
+    "OML-01": _orders.orders,
+    "OML-11": oml11,
+    "OMG-01": _orders.orders,
+    "OMG-02": _orders.orders,
+    "OMG-03": _orders.orders,
+    "OMG-11": _orders.orders,
+    "OMG-12": _orders.orders,
+    "OMG-13": oru,
+    "EXT": oru,
+}
 
 
 @dataclass(slots=True, frozen=True)
@@ -94,8 +112,19 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
         _checks.check_message_type(ctx)
         _checks.check_segments(ctx)
         _checks.check_fields(ctx)
+        _checks.check_name_against_content(ctx)
+    # Handlers never see what the checks called junk: bare segment names and repeated headers.
+    msg.segments = [msh] + [seg for seg in msg.segments[1:] if seg[0] != "MSH" and any(seg[1:])]
     handler = HANDLERS.get(data_type)
     records = handler(ctx) if handler is not None else []
+    seen: set[tuple[str, str, str]] = set()
+    unique: list[Defect] = []
+    for d in defects:  # one line per distinct problem, e.g. the same short order number in every ORC
+        ident = (d.kind, d.field or d.segment, d.problem)
+        if ident not in seen:
+            seen.add(ident)
+            unique.append(d)
+    defects = unique
     warnings = [str(d) for d in defects]
     if warnings:
         for r in records:

@@ -1,4 +1,5 @@
-"""Result messages: OML-11 lab results (OUL^R22) into one Observation per OBX.
+"""Result messages: OML-11 lab results (OUL^R22), OMG-13 physiology results (ORU^R01) and extended
+storage vitals (ORU^R30), one Observation per OBX.
 
 The OUL^R22 structure is PID PV1 {SPM {OBR [ORC] {OBX}}}: each OBX takes its specimen collection
 time (SPM-17) and order number (ORC-2, else OBR-2) from the groups above it.
@@ -28,10 +29,10 @@ def observation(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index
     else:  # XCN, ZRD … keep the components readable
         value = " ".join(p for p in m.comps(m.raw(obx, 5).split(m.rs, 1)[0]) if p)
     when = m.c(obx, 14, 1) or fallback_time
-    if code.system == "JC10" and code.code and len(code.code) != 17:
+    if ctx.data_type == "OML-11" and code.system == "JC10" and code.code and len(code.code) != 17:
         ctx.warn(
             "field_length",
-            f"OBX[{index}]",
+            f"OBX[{index}]" if index > 1 else "OBX",
             "OBX-3.1",
             f"JLAC10 code {code.code!r} has {len(code.code)} characters; JLAC10 has 17",
         )
@@ -75,4 +76,23 @@ def oml11(ctx: Ctx) -> list[Record]:
             orc_order = ""
         elif name == "ORC":
             orc_order = m.c(seg, 2, 1)
+    return out
+
+
+def oru(ctx: Ctx) -> list[Record]:
+    """ORU^R01 (OMG-13) and ORU^R30 (extended vitals): OBX time OBX-14, else OBR-7; order OBR-2/ORC-2."""
+    m = ctx.msg
+    out: list[Record] = []
+    obr_time = order = ""
+    n_obx = 0
+    for seg in m.segments:
+        name = seg[0]
+        if name == "OBX":
+            n_obx += 1
+            out.append(observation(ctx, seg, order, obr_time, n_obx))
+        elif name == "OBR":
+            obr_time = m.c(seg, 7, 1)
+            order = m.c(seg, 2, 1) or order
+        elif name == "ORC":
+            order = m.c(seg, 2, 1)
     return out

@@ -66,21 +66,28 @@ def _sorted_entries(path: str) -> list[os.DirEntry[str]]:
     return entries
 
 
-def scan(root: Path | str) -> Iterator[SourceItem]:
-    """Every file under `root`, patient folder by patient folder, in sorted order, streamed.
+def scan(root: Path | str, under: str = "") -> Iterator[SourceItem]:
+    """Every file under `root` (or its subfolder `under`), patient folder by patient folder, sorted, streamed.
 
     Only one directory listing is held at a time per level, so memory stays flat however large the
     storage grows. Dot files (temporary files of writers) are skipped.
     """
     root_s = os.fspath(root)
+    if under:
+        start = os.path.join(root_s, under)
+        if not os.path.isdir(start):
+            return iter(())
+        depth = under.count("/") + 1
+        return walk_from(start, under, under if depth >= 3 else "", depth)
 
-    def walk(path: str, rel: str, group: str, depth: int) -> Iterator[SourceItem]:
-        for e in _sorted_entries(path):
-            r = f"{rel}/{e.name}" if rel else e.name
-            if e.is_dir(follow_symlinks=False):
-                yield from walk(e.path, r, r if depth == 2 else group, depth + 1)
-            elif e.is_file():
-                st = e.stat()
-                yield SourceItem(r, f"{st.st_mtime_ns}:{st.st_size}", group or rel)
+    return walk_from(root_s, "", "", 0)
 
-    return walk(root_s, "", "", 0)
+
+def walk_from(path: str, rel: str, group: str, depth: int) -> Iterator[SourceItem]:
+    for e in _sorted_entries(path):
+        r = f"{rel}/{e.name}" if rel else e.name
+        if e.is_dir(follow_symlinks=False):
+            yield from walk_from(e.path, r, r if depth == 2 else group, depth + 1)
+        elif e.is_file():
+            st = e.stat()
+            yield SourceItem(r, f"{st.st_mtime_ns}:{st.st_size}", group or rel)
