@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, str] = {
     "audit": "renkei.bin.cmd_ops:audit",
     "config": "renkei.bin.cmd_config:config",
     "demo": "renkei.bin.cmd_run:demo",
+    "device": "renkei.bin.cmd_device:device",
     "mapping": "renkei.bin.cmd_mapping:mapping",
     "messages": "renkei.bin.cmd_ops:messages",
     "reprocess": "renkei.bin.cmd_ops:reprocess",
