@@ -18,6 +18,7 @@ local ledger is checked first, since Synapse only remembers transaction ids for 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -117,6 +118,7 @@ class MatrixTimeline:
         )
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         self._store = MatrixStore(Path(context.data_dir) / f"matrix-{safe}.sqlite")
+        self._lock_file = Path(context.data_dir) / f"matrix-{safe}.lock"
 
     def __repr__(self) -> str:
         return f"MatrixTimeline({self.name!r}, {self.settings.homeserver!r}, {self.settings.user_id!r})"
@@ -147,10 +149,15 @@ class MatrixTimeline:
         """The patient's room id; created on first use. `title` is ignored on purpose (see room names)."""
         if not patient_id:
             raise PermanentDeliveryError("a post without a patient id has no room")
-        room = self._store.room_for(patient_id) or self._rescan(patient_id)
+        room = self._store.room_for(patient_id)
         if room is not None:
             return room
-        return self._create_room(patient_id)
+        # Serialise find-or-create between processes sharing this data folder, so two workers seeing a
+        # new patient at once still make one room (the second finds the first's room when it rescans).
+        with self._lock_file.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            room = self._store.room_for(patient_id) or self._rescan(patient_id)
+            return room if room is not None else self._create_room(patient_id)
 
     def invite(self, group_id: str, member: str) -> None:
         """Invite `member` (a Matrix id) unless already invited or joined."""

@@ -185,3 +185,16 @@ def test_unreachable_homeserver_is_retryable(tmp_path, monkeypatch) -> None:
     )
     with MatrixTimeline("down", s, ConnectorContext(data_dir=tmp_path)) as conn, pytest.raises(RetryableDeliveryError):
         conn.deliver(TimelinePost(patient_id="P0006", text="x").to_dict(), "k")
+
+
+def test_two_workers_seeing_a_new_patient_make_one_room(synapse, matrix_user, tmp_path, monkeypatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    bot = matrix_user("renkei-bot")
+    workers = [_connector(synapse, bot, tmp_path, monkeypatch, name="care") for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        rooms = set(pool.map(lambda w: w.ensure_group("P0007"), workers))
+    for w in workers:
+        w.close()
+    assert len(rooms) == 1
+    assert _get(synapse, f"{C}/joined_rooms", bot).json()["joined_rooms"] == list(rooms)
