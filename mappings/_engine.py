@@ -432,7 +432,7 @@ class Mapping:
 
             try:
                 resource = get_fhir_model_class(target.fhir)
-            except KeyError as exc:
+            except (KeyError, ValueError) as exc:
                 raise ValueError(f"unknown FHIR R4B resource type {target.fhir!r}") from exc
             self.target_schema = f"FHIR R4B {target.fhir}"
             kind = target.fhir
