@@ -1,0 +1,93 @@
+"""One HL7 v2 message (not a stored file) to canonical records, for feeds such as MLLP.
+
+    from renkei.connectors.ssmix2.message import data_type_of, decode_iso2022jp, parse_message
+
+    text, warnings = decode_iso2022jp(raw, key)         # tolerant JIS decoding (vendor rows, 外字)
+    parsed = parse_message(text, key, warnings=warnings)  # Parsed(records, patient_id, data_type, …)
+
+A thin public wrapper over this package's internals (splitter, checks, data-type handlers): the records
+are exactly what the same message stored as an SS-MIX2 file yields, including record keys, so a patient
+seen both over MLLP and in the storage is one patient downstream. What a file name would say is taken
+from the message: the data type from MSH-9 (through the SS-MIX2 table of message types), the patient
+from PID-3, the care date "-" for patient basics (as the storage files them) and else the specimen,
+observation or message date. Raises SSMIX2Error (an InputError) with the precise reason.
+"""
+
+from __future__ import annotations
+
+from renkei.connectors.base import Parsed
+from renkei.pipelines.records import RecordStatus
+
+from . import _checks
+from ._context import Ctx
+from ._decode import decode
+from ._er7 import Message, split
+from ._errors import Defect, SSMIX2Error
+from ._naming import StorageName
+from ._parse import DEFAULT_OPTIONS, HANDLERS, ParseOptions
+
+
+def _supported() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for dt in sorted(HANDLERS):  # a message type two data types share (RDE^O11) goes to the first
+        if dt == "EXT":
+            continue  # extended storage reads document files, not messages
+        for mt in sorted(_checks.MESSAGE_TYPES.get(dt, ())):
+            out.setdefault(mt, dt)
+    return out
+
+
+# MSH-9 "code^trigger" -> the SS-MIX2 data type whose handler reads it (only types with a handler).
+SUPPORTED: dict[str, str] = _supported()
+
+
+def data_type_of(message_type: str) -> str:
+    """`ADT^A08` -> `ADT-00`, `OUL^R22` -> `OML-11`; "" when no handler reads that message type."""
+    return SUPPORTED.get(message_type, "")
+
+
+def decode_iso2022jp(raw: bytes, key: str, *, replace: bool = False) -> tuple[str, list[str]]:
+    """Text of ISO-2022-JP bytes and the decoding warnings; SSMIX2Error (with byte offset) if unreadable."""
+    text, defects = decode(raw, key, replace=replace)
+    return text, [str(d) for d in defects]
+
+
+def parse_message(
+    text: str, key: str, options: ParseOptions = DEFAULT_OPTIONS, *, warnings: list[str] | None = None
+) -> Parsed:
+    """Canonical records of one decoded HL7 v2 message; `key` names it in every defect."""
+    msg = split(text.strip("\x0b\x1c\x00\r\n"), key)
+    msh = msg.segments[0]
+    message_type = f"{msg.c(msh, 9, 1)}^{msg.c(msh, 9, 2)}"
+    if not msg.c(msh, 9, 1):
+        raise SSMIX2Error(Defect("truncated", key, "MSH", "MSH-9", "message type (MSH-9) is empty"))
+    data_type = data_type_of(message_type)
+    pid_seg = msg.first("PID")
+    if pid_seg is None:
+        raise SSMIX2Error(Defect("truncated", key, "PID", problem="no PID segment"))
+    pid = msg.c(pid_seg, 3, 1)
+    if not pid:
+        raise SSMIX2Error(Defect("missing_field", key, "PID", "PID-3", "patient id (PID-3) is empty"))
+    name = StorageName(key, pid=pid, care_date=_care_date(msg, data_type), data_type=data_type, flag="1")
+    ctx = Ctx(key, name, msg, pid, data_type, RecordStatus.CURRENT, [])
+    if options.checks:
+        _checks.check_segments(ctx)
+        _checks.check_fields(ctx)
+    handler = HANDLERS.get(data_type)
+    records = handler(ctx) if handler is not None else []
+    found = [*(warnings or []), *(str(d) for d in ctx.defects)]
+    if found:
+        for r in records:
+            r.warnings = list(found)
+    return Parsed(records, patient_id=pid, data_type=data_type or message_type, warnings=found)
+
+
+def _care_date(msg: Message, data_type: str) -> str:
+    if data_type == "ADT-00":
+        return "-"  # patient basics are filed without a care date
+    for seg_name, i in (("SPM", 17), ("OBR", 7), ("MSH", 7)):
+        seg = msg.first(seg_name)
+        value = msg.c(seg, i, 1)[:8] if seg is not None else ""
+        if len(value) == 8 and value.isdigit():
+            return value
+    return "-"
