@@ -70,6 +70,7 @@ class WebhookSettings(BaseModel):
     backoff_initial: float = Field(0.2, ge=0, description="seconds; doubles each try, with jitter")
     backoff_max: float = Field(2.0, ge=0)
     mapping: str | None = Field(None, description="level-4 mapping applied to the payload before sending")
+    mapping_overlay: Path | None = Field(None, description="site folder of mapping specs that override shipped ones")
 
     @field_validator("url")
     @classmethod
@@ -110,14 +111,14 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def _load_mapping(name: str) -> Any:
-    """The mapping engine's apply function, if the installed renkei has one."""
-    from renkei import mappings
+def _load_mapping(name: str, overlay: Path | None) -> Any:
+    """The compiled level-4 mapping `name` (shipped spec, or from the overlay folder)."""
+    from renkei.mappings import MappingError, load_mapping
 
-    apply = getattr(mappings, "apply", None)
-    if apply is None:
-        raise ConfigError(f"mapping {name!r}: this renkei's mapping engine offers no apply() yet")
-    return apply
+    try:
+        return load_mapping(name, overlay)
+    except MappingError as exc:
+        raise ConfigError(f"webhook mapping {name!r}: {exc}") from exc
 
 
 class WebhookDestination:
@@ -138,7 +139,7 @@ class WebhookDestination:
         for header, var in settings.header_secrets_env.items():
             self._session.headers[header] = _env_secret(var, f"header {header}")
         self._session.headers["User-Agent"] = "renkei-webhook"
-        self._apply_mapping = _load_mapping(settings.mapping) if settings.mapping else None
+        self._mapping = _load_mapping(settings.mapping, settings.mapping_overlay) if settings.mapping else None
         parts = urlsplit(settings.url)
         self._where = f"{parts.scheme}://{parts.netloc}{parts.path}"  # for messages: no query string
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
@@ -166,7 +167,7 @@ class WebhookDestination:
             row = self._db.execute("SELECT receipt FROM deliveries WHERE idem_key = ?", (idempotency_key,)).fetchone()
         if row is not None:
             return str(row[0])
-        body_obj = self._apply_mapping(self.settings.mapping, payload) if self._apply_mapping else payload
+        body_obj = self._map(payload, idempotency_key) if self._mapping is not None else payload
         try:
             body = json.dumps(body_obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
         except (TypeError, ValueError) as exc:
@@ -185,6 +186,17 @@ class WebhookDestination:
                 "INSERT OR IGNORE INTO deliveries (idem_key, receipt) VALUES (?, ?)", (idempotency_key, receipt)
             )
         return receipt
+
+    def _map(self, payload: dict[str, Any], idempotency_key: str) -> Any:
+        from renkei.mappings import MappingError
+
+        try:
+            return self._mapping.apply(payload)
+        except MappingError as exc:
+            # The same payload will never map: retrying cannot help. The text names fields, not values.
+            raise PermanentDeliveryError(
+                f"webhook {self.name}: mapping {self.settings.mapping} failed for key {idempotency_key}: {exc}"
+            ) from exc
 
     def _send_once(self, body: bytes, idempotency_key: str) -> requests.Response:
         s = self.settings

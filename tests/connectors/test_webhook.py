@@ -84,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -222,23 +222,24 @@ def test_settings_refuse_inline_or_missing_secrets(tmp_path, monkeypatch) -> Non
     hook.close()
 
 
+FIXTURES = Path(__file__).resolve().parents[2] / "mappings" / "specs" / "fixtures" / "lab_to_sns_vitals"
+
+
 @responses.activate
-def test_mapping_is_applied_when_the_engine_offers_it(tmp_path, monkeypatch) -> None:
-    import renkei.mappings
+def test_level4_mapping_shapes_the_body(tmp_path, monkeypatch) -> None:
+    """The shipped lab_to_sns_vitals mapping, fed its own fixture, sends exactly the fixture's output."""
+    url = "https://partner.example.jp/vitals"
+    responses.post(url, json={"id": "v1"})
+    given = json.loads((FIXTURES / "home_vitals_unit_conversion.input.json").read_text(encoding="utf-8"))
+    expected = json.loads((FIXTURES / "home_vitals_unit_conversion.output.json").read_text(encoding="utf-8"))
+    with _make(url, tmp_path, monkeypatch, mapping="lab_to_sns_vitals") as hook:
+        assert hook.deliver(given, "vitals:1") == "v1"
+        with pytest.raises(PermanentDeliveryError, match="lab_to_sns_vitals"):
+            hook.deliver([{"no": "observation"}], "vitals:2")
+    assert len(responses.calls) == 1
+    assert json.loads(responses.calls[0].request.body) == expected
 
-    url = "https://partner.example.jp/inbox"
-    responses.post(url, json={"id": "m1"})
-    calls: list[tuple[str, dict[str, Any]]] = []
 
-    def fake_apply(name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        calls.append((name, payload))
-        return {"note": payload["text"]}
-
-    monkeypatch.setattr(renkei.mappings, "apply", fake_apply, raising=False)
-    with _make(url, tmp_path, monkeypatch, mapping="timeline_to_partner") as hook:
-        assert hook.deliver(PAYLOAD, "k3") == "m1"
-    assert calls == [("timeline_to_partner", PAYLOAD)]
-    assert json.loads(responses.calls[0].request.body) == {"note": "体温 36.8 ℃"}
-    monkeypatch.delattr(renkei.mappings, "apply")
-    with pytest.raises(ConfigError, match="timeline_to_partner"):
-        _make(url, tmp_path, monkeypatch, mapping="timeline_to_partner")
+def test_unknown_mapping_is_a_config_error(tmp_path, monkeypatch) -> None:
+    with pytest.raises(ConfigError, match="no_such_mapping"):
+        _make("https://partner.example.jp/", tmp_path, monkeypatch, mapping="no_such_mapping")
