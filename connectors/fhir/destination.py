@@ -67,7 +67,10 @@ class FhirDestination:
 
     def deliver(self, payload: dict[str, Any], idempotency_key: str) -> str:
         if payload.get("resourceType") == "Bundle":
-            check_resource(payload)
+            try:
+                check_resource(payload)
+            except InputError as exc:
+                raise PermanentDeliveryError(str(exc)) from exc
             bundle = payload
         else:
             resources = self.resources_for(payload)

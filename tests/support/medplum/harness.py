@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class MedplumServer:
     process: subprocess.Popen[str]
     port: int
     token: str
+    log_path: Path
 
     @property
     def base_url(self) -> str:
@@ -74,14 +76,23 @@ class MedplumServer:
         resp.raise_for_status()
         return len(resp.json().get("entry", []))
 
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        _stop(self.process)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 @contextlib.contextmanager
@@ -89,18 +100,18 @@ def start_medplum(token: str = "", startup_timeout: float = 60.0) -> Iterator[Me
     workdir = ensure_installed()
     shutil.copy(HERE / "server.mjs", workdir / "server.mjs")
     env = {**os.environ, "FHIR_TEST_TOKEN": token}
-    proc = subprocess.Popen(
-        ["node", "server.mjs", "0"], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    server: MedplumServer | None = None
+    log_path = Path(tempfile.mkstemp(prefix="medplum-", suffix=".log")[1])
+    with open(log_path, "w") as log:  # a file, not a pipe: a chatty server must never block on stderr
+        proc = subprocess.Popen(
+            ["node", "server.mjs", "0"], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=log, text=True
+        )
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + startup_timeout
         line = proc.stdout.readline()  # "listening <port>", printed once the definitions are indexed
         if not line.startswith("listening "):
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"medplum test server did not start: {line!r} {err[-2000:]}")
-        server = MedplumServer(proc, int(line.split()[1]), token)
+            raise RuntimeError(f"medplum test server did not start: {line!r} {log_path.read_text()[-2000:]}")
+        server = MedplumServer(proc, int(line.split()[1]), token, log_path)
         while True:
             try:
                 if requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=2).ok:
@@ -112,8 +123,5 @@ def start_medplum(token: str = "", startup_timeout: float = 60.0) -> Iterator[Me
             time.sleep(0.1)
         yield server
     finally:
-        if server is not None:
-            server.stop()
-        elif proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
+        log_path.unlink(missing_ok=True)
