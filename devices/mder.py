@@ -116,9 +116,10 @@ def encode_sfloat(value: object) -> int:
     num = MderNumber.of(value, mantissa_bits=12)
     if num.special is not None:
         return SFLOAT_CODES[num.special]
-    if not -8 <= num.exponent <= 7 or abs(num.mantissa) > 2045:
+    raw = ((num.exponent & 0xF) << 12) | (num.mantissa & 0x0FFF)
+    if not -8 <= num.exponent <= 7 or not -2048 <= num.mantissa <= 2047 or raw in SFLOAT_SPECIALS:
         raise ValueError(f"{num.text} does not fit an SFLOAT")
-    return ((num.exponent & 0xF) << 12) | (num.mantissa & 0x0FFF)
+    return raw
 
 
 def encode_float(value: object) -> int:
@@ -126,9 +127,10 @@ def encode_float(value: object) -> int:
     num = MderNumber.of(value, mantissa_bits=24)
     if num.special is not None:
         return FLOAT_CODES[num.special]
-    if not -128 <= num.exponent <= 127 or abs(num.mantissa) > 0x7FFFFD:
+    raw = ((num.exponent & 0xFF) << 24) | (num.mantissa & 0x00FFFFFF)
+    if not -128 <= num.exponent <= 127 or not -0x800000 <= num.mantissa <= 0x7FFFFF or raw in FLOAT_SPECIALS:
         raise ValueError(f"{num.text} does not fit a FLOAT")
-    return ((num.exponent & 0xFF) << 24) | (num.mantissa & 0x00FFFFFF)
+    return raw
 
 
 class Reader:
