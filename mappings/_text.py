@@ -79,8 +79,9 @@ def to_full_width(text: str, classes: frozenset[str] = WIDTH_CLASSES) -> str:
         elif ch == " ":
             out.append(_IDEOGRAPHIC_SPACE if "space" in classes else ch)
         elif 0xFF61 <= cp <= 0xFF9F and "katakana" in classes:
-            if ch in (_HALF_VOICED, _HALF_SEMI) and out:
-                # ｶﾞ → ガ: compose with the previous kana where Unicode has the precomposed letter.
+            if ch in (_HALF_VOICED, _HALF_SEMI) and out and "\u30a0" <= out[-1] <= "\u30ff":
+                # ｶﾞ → ガ: compose with the previous katakana where Unicode has the precomposed letter
+                # (not with hiragana or kanji: a stray half-width mark there stays a mark).
                 combined = unicodedata.normalize(
                     "NFC", out[-1] + (_COMBINING_VOICED if ch == _HALF_VOICED else _COMBINING_SEMI)
                 )

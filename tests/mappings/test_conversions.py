@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from renkei.mappings import MappingValueError, _dates, _text, _units
 from renkei.mappings._convert import REGISTRY
@@ -219,3 +221,27 @@ def test_small_string_and_list_conversions() -> None:
     )
     with pytest.raises(MappingValueError, match="not a whole number"):
         REGISTRY["integer"].fn("7.5", {})
+
+
+_CP932_TEXT = st.text(alphabet=st.sampled_from("aZ9 ｱｶﾞﾊﾟあいうガパ漢字髙　１ー−"), max_size=40)
+
+
+@given(_CP932_TEXT, st.integers(min_value=0, max_value=50))
+def test_byte_truncation_is_the_longest_whole_prefix(text: str, length: int) -> None:
+    cut = _text.truncate(text, length, "cp932")
+    assert text.startswith(cut)
+    assert len(cut.encode("cp932")) <= length
+    rest = text[len(cut) :]
+    if rest:
+        unit = _text._clusters(rest)[0]
+        assert len((cut + unit).encode("cp932")) > length  # the next whole character would not fit
+        assert not (cut and unit[0] in "\uff9e\uff9f")  # never cut between a letter and its voicing mark
+
+
+@given(_CP932_TEXT)
+def test_width_round_trip_keeps_kanji_and_hiragana(text: str) -> None:
+    half = _text.to_half_width(text)
+    assert [c for c in half if "\u4e00" <= c <= "\u9fff" or "\u3041" <= c <= "\u3096"] == [
+        c for c in text if "\u4e00" <= c <= "\u9fff" or "\u3041" <= c <= "\u3096"
+    ]
+    assert _text.to_half_width(_text.to_full_width(half)) == half
