@@ -1,0 +1,120 @@
+"""Throughput of canonical -> JP Core FHIR conversion, and of the checks behind every delivery.
+
+    /tmp/venv/bin/python bench/bench_fhir_convert.py [N]
+
+Prints records per second for: conversion alone, conversion + fhir.resources R4B structure validation +
+code checks (what the `fhir` destination does per record), and building a transaction bundle. The record
+mix is one patient, ten lab results, one condition and one prescription per patient, with varied values.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from renkei.connectors.fhir import JPCoreConverter, check_resource, transaction_bundle
+from renkei.connectors.fhir._checks import check_codes
+from renkei.connectors.fhir.validate import structure_problems
+from renkei.pipelines.records import Coding, Condition, Medication, Observation, Patient, Record
+
+LABS = [
+    ("3A010000002327101", "総蛋白", "g/dl"),
+    ("3A015000002327101", "アルブミン", "g/dl"),
+    ("3D010000001926101", "グルコース", "mg/dl"),
+    ("3B035000002327201", "AST", "U/L"),
+    ("3B045000002327201", "ALT", "U/L"),
+    ("3C015000002327101", "クレアチニン", "mg/dl"),
+    ("3F015000002327101", "HDLコレステロール", "mg/dl"),
+    ("2A990000001930952", "白血球数", "x10^3/uL"),
+    ("2A030000001930101", "ヘモグロビン", "g/dl"),
+    ("3H010000002327101", "ナトリウム", "mmol/l"),
+]
+
+
+def records(n_patients: int) -> list[Record]:
+    out: list[Record] = []
+    t0 = datetime(2024, 4, 1, 9, 0)
+    for i in range(n_patients):
+        pid = f"{1000000 + i:010d}"
+        out.append(
+            Patient(
+                patient_id=pid,
+                record_key=f"{pid}/ADT-00/@-/patient",
+                name_kanji="患者 太郎",
+                name_kana="カンジャ タロウ",
+                birth_date=date(1930 + i % 60, 1 + i % 12, 1 + i % 28),
+                sex="MF"[i % 2],
+                postcode="422-8033",
+                address="静岡県静岡市登呂１−３−５",
+            )
+        )
+        for j, (code, name, unit) in enumerate(LABS):
+            out.append(
+                Observation(
+                    patient_id=pid,
+                    record_key=f"{pid}/OML-11/{i:015d}/{code}",
+                    code=Coding(code, name, "JC10"),
+                    value=f"{(i * 7 + j) % 90 / 10 + 1:.1f}",
+                    unit=unit,
+                    reference_range="1.0-9.0",
+                    abnormal_flag="N",
+                    effective=t0 + timedelta(minutes=i),
+                    result_status="F",
+                )
+            )
+        out.append(
+            Condition(
+                patient_id=pid,
+                record_key=f"{pid}/PPR-01/{i:015d}/20054174",
+                code=Coding("20054174", "胃炎", "MDCDX2"),
+                icd10="K297",
+                onset=date(2024, 3, 1),
+            )
+        )
+        out.append(
+            Medication(
+                patient_id=pid,
+                record_key=f"{pid}/OMP-01/{i:015d}/108665201",
+                activity="prescription",
+                drug=Coding("108665201", "ダーゼン錠（５mg)", "HOT9"),
+                dose="1",
+                dose_unit="錠",
+                route="PO",
+                timing="１日３回朝昼夕食後",
+                start=t0,
+            )
+        )
+    return out
+
+
+def rate(label: str, n: int, fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    per_s = n / (time.perf_counter() - start)
+    print(f"{label:<46} {per_s:>10,.0f} records/s")
+    return per_s
+
+
+def main(n_patients: int) -> None:
+    recs = records(n_patients)
+    conv = JPCoreConverter("1311234567", source_system="ssmix2")
+    resources = [conv.convert(r) for r in recs]  # warm-up: model classes load lazily
+    check_resource(resources[0])
+    n = len(recs)
+    print(f"{n} records ({n_patients} patients x 13)")
+    rate("convert", n, lambda: [conv.convert(r) for r in recs])
+    rate("R4B structure validation only", n, lambda: [structure_problems(r) for r in resources])
+    rate("code checks only", n, lambda: [check_codes(r) for r in resources])
+    rate("convert + R4B validation + code checks", n, lambda: conv.convert_checked(recs))
+    by_patient = [resources[i : i + 13] for i in range(0, n, 13)]
+    rate(
+        "transaction bundles (13 entries each)",
+        n,
+        lambda: [transaction_bundle(group, conv.facility_system, conv.patient_stub) for group in by_patient],
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 400)
