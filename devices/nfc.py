@@ -1,0 +1,220 @@
+"""The NFC reader loop (nfcpy 1.0.4): real readers (`usb`, `usb:054c:06c3`, `tty:USB0:pn532`) and nfcpy's
+`udp[:host:port]` emulation driver, feeding the bedside tap session.
+
+Each tag that touches the reader is handled once, then the loop waits until it leaves the field (nfcpy's
+presence check), so a tag resting on the reader is not read over and over:
+- a PHD record (`urn:nfc:wkt:PHD`, header 0x00) makes it a PHDC agent: `PhdcManagerLink` runs the
+  read-clear-poll cycle on the tag's NDEF data, asks the session to admit the device before accepting
+  its association, and stores each report before confirming it;
+- a record that an installed vendor decoder (`renkei.device_decoders`) recognises is a device reading
+  whose device id is the tag id;
+- anything else is an identity tag (badge, wristband, card): its id (FeliCa IDm / NFC UID) and NDEF
+  records go to the session.
+The reader beeps (where the hardware can) only for an outcome with `ok=True`, i.e. after the store
+committed. Every failure is logged with ids only and reported to the session's outcome callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from renkei.devices.errors import DeviceCodecError
+from renkei.devices.ndef_phdc import (
+    NdefRecord,
+    PhdcLinkError,
+    PhdcManagerLink,
+    decode_message,
+    decode_phd,
+    decode_vendor,
+    phd_payload,
+)
+from renkei.devices.phd_configs import Configuration
+from renkei.devices.phd_manager import PhdManager
+from renkei.devices.tap import TapOutcome, TapSession
+from renkei.pipelines.errors import ConfigError
+from renkei.pipelines.records import Observation
+
+log = logging.getLogger("renkei.devices.nfc")
+
+READ_FAILED = "読み取りに失敗しました。もう一度タッチしてください / Reading failed: tap again"
+
+
+class _NotStored(Exception):
+    """The session refused a report: the PHDC link must not confirm it."""
+
+    def __init__(self, outcome: TapOutcome) -> None:
+        super().__init__(outcome.code)
+        self.outcome = outcome
+
+
+def default_targets(path: str) -> list[str]:
+    # nfcpy's udp driver waits ~1 s per target kind that nobody answers, and it only emulates Type 3
+    # (FeliCa, 212F): polling for A/B there would triple the time to notice a tag.
+    return ["212F"] if path.startswith("udp") else ["106A", "106B", "212F"]
+
+
+class NfcReader:
+    """Polls one reader in its own thread and hands each tap to `session`."""
+
+    def __init__(
+        self,
+        path: str,
+        session: TapSession,
+        *,
+        targets: Sequence[str] | None = None,
+        on_outcome: Callable[[TapOutcome], None] | None = None,
+        extended_configs: dict[str, dict[int, Configuration]] | None = None,
+        reply_timeout: float = 3.0,
+    ) -> None:
+        self.path = path
+        self.session = session
+        self.targets = list(targets or default_targets(path))
+        self.on_outcome = on_outcome or (lambda _o: None)
+        # shared across links so an extended configuration is learnt once per device
+        self.extended_configs: dict[str, dict[int, Configuration]] = extended_configs or {}
+        self.reply_timeout = reply_timeout
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clf: Any = None
+        self.taps = 0
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        import nfc  # imported here: nfcpy pulls in libusb bindings that only the reader needs
+
+        try:
+            self._clf = nfc.ContactlessFrontend(self.path)
+        except (OSError, LookupError) as exc:
+            raise ConfigError(f"NFC reader {self.path!r} cannot be opened: {exc}") from exc
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"nfc:{self.path}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._clf is not None:
+            self._clf.close()
+            self._clf = None
+
+    def _run(self) -> None:
+        options = {
+            "targets": self.targets,
+            "on-connect": self._on_connect,
+            "on-release": lambda _tag: True,
+            "iterations": 1,
+            "interval": 0.05,
+            "beep-on-connect": False,  # we beep ourselves, only after the store committed
+        }
+        while not self._stop.is_set():
+            result = self._clf.connect(rdwr=options, terminate=self._stop.is_set)
+            if result is False and not self._stop.is_set():
+                log.error("NFC reader %s reported an error; retrying in 1 s", self.path)
+                self._stop.wait(1.0)
+
+    def _on_connect(self, tag: Any) -> bool:
+        started = time.perf_counter()
+        outcome = self.handle_tag(tag)
+        self.taps += 1
+        if outcome.ok:
+            tag.clf.device.turn_on_led_and_buzzer()  # turned off by nfcpy when the tag leaves
+        log.info(
+            "tap %s: %s ok=%s patient=%s device=%s (%.0f ms)",
+            tag.identifier.hex().upper(), outcome.code, outcome.ok, outcome.patient_id or "-",
+            outcome.device_id or "-", (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+        self.on_outcome(outcome)
+        return True  # wait for the tag to leave before sensing again
+
+    # -- one tag ----------------------------------------------------------------------------------
+    def handle_tag(self, tag: Any) -> TapOutcome:
+        """Classify and serve one activated nfcpy tag; never raises for a bad tag or a broken link."""
+        tag_id = tag.identifier.hex().upper()
+        try:
+            octets = _read_octets(tag)
+            records: list[NdefRecord] = []
+            if octets:
+                try:
+                    records = decode_message(octets)
+                except DeviceCodecError as exc:
+                    log.warning("tag %s: NDEF data unreadable (%s); using the tag id only", tag_id, exc)
+            payload = phd_payload(records)
+            if payload is not None:
+                return self._phdc(tag, payload, octets)
+            vendor = decode_vendor(records, tag_id)
+            if vendor is not None:
+                name, observations = vendor
+                log.debug("tag %s: decoded by vendor plugin %s", tag_id, name)
+                refusal = self.session.admit_device(tag_id)
+                if refusal:
+                    return TapOutcome(False, "refused", refusal, device_id=tag_id)
+                return self.session.reading(tag_id, observations)
+            return self.session.tag(tag_id, records)
+        except Exception as exc:  # a broken link, a bad device or a failed store: report and keep polling
+            log.error("tap %s failed: %s: %s", tag_id, type(exc).__name__, exc)
+            return TapOutcome(False, "read-failed", READ_FAILED, device_id=tag_id)
+
+    def _phdc(self, tag: Any, payload: bytes, octets: bytes) -> TapOutcome:
+        first = decode_phd(payload)
+        last: list[TapOutcome] = []
+
+        def commit(device_id: str, observations: list[Observation]) -> None:
+            outcome = self.session.reading(device_id, observations)
+            last.append(outcome)
+            if not outcome.ok:
+                raise _NotStored(outcome)
+
+        def write(data: bytes) -> None:
+            tag.ndef.octets = data
+
+        link = PhdcManagerLink(
+            lambda: _read_octets(tag, refresh=True),
+            write,
+            manager=PhdManager(extended_configs=self.extended_configs),
+            admit=self.session.admit_device,
+            commit=commit,
+            reply_timeout=self.reply_timeout,
+        )
+        try:
+            result = link.run(first)
+        except _NotStored as exc:
+            write(encode_abort(link))
+            return exc.outcome
+        except (PhdcLinkError, DeviceCodecError) as exc:
+            log.warning("PHDC link with tag %s broke off: %s", tag.identifier.hex().upper(), exc)
+            return TapOutcome(False, "read-failed", READ_FAILED, device_id=link.manager.device_id)
+        if result.refused:
+            return TapOutcome(False, "refused", result.refused, device_id=result.device_id)
+        if not last:
+            outcome = TapOutcome(False, "no-observations", "測定値がありません / The device sent no reading")
+            outcome.device_id = result.device_id
+            return outcome
+        merged = last[-1]
+        merged.stored = sum(o.stored for o in last)
+        merged.duplicates = sum(o.duplicates for o in last)
+        merged.message_ids = [m for o in last for m in o.message_ids]
+        if merged.stored:
+            merged.code, merged.message = "reading-stored", "測定値を保存しました / Reading stored"
+        return merged
+
+
+def encode_abort(link: PhdcManagerLink) -> bytes:
+    """An ABRT in the PHD record that follows the link's last message (the report stays unconfirmed)."""
+    from renkei.devices.ndef_phdc import PhdMessage, encode_phd
+
+    return encode_phd(PhdMessage(link.next_counter, link.manager.abort()))
+
+
+def _read_octets(tag: Any, refresh: bool = False) -> bytes:
+    ndef = tag.ndef
+    if ndef is None:
+        return b""
+    if refresh and ndef.has_changed and tag.ndef is None:
+        return b""  # the tag left during the read
+    return bytes(ndef.octets) if ndef.length else b""
