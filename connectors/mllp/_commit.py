@@ -1,0 +1,94 @@
+"""Group commit: many connections' messages stored with one transaction (one fsync) per batch.
+
+Each store call is one fsync, so storing message by message caps ingest at the disk's fsync rate.
+Connection handlers instead `submit` (item, raw) and await a future; one writer thread takes whatever
+is waiting (up to `max_batch`), stores it with one `ingest` call, and resolves every future at once on
+the event loop. Under light load a batch is one message (no added latency); under heavy load batches
+grow by themselves, which is what keeps the ACK latency flat as senders are added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+
+from renkei.connectors.base import Ingest, SourceItem
+
+log = logging.getLogger("renkei.mllp")
+
+_Entry = tuple[SourceItem, bytes, "asyncio.Future[tuple[int, bool]]"]
+
+
+class GroupCommitter:
+    def __init__(self, ingest: Ingest, loop: asyncio.AbstractEventLoop, max_batch: int = 256) -> None:
+        self._ingest = ingest
+        self._loop = loop
+        self._max = max_batch
+        self._queue: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="mllp-commit", daemon=True)
+        self.batches = 0
+        self.stored = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, item: SourceItem, raw: bytes) -> asyncio.Future[tuple[int, bool]]:
+        """Called on the event loop; the future resolves to (message id, duplicate) once committed."""
+        fut: asyncio.Future[tuple[int, bool]] = self._loop.create_future()
+        self._queue.put((item, raw, fut))
+        return fut
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Store what is already queued (its ACKs may never be sent; senders resend, dedup absorbs it)."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        q = self._queue
+        stopping = False
+        while not stopping:
+            first = q.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Entry]) -> None:
+        try:
+            results: Sequence[tuple[int, bool]] | BaseException = self._ingest([(it, raw) for it, raw, _ in batch])
+        except Exception as exc:  # nothing of this batch is stored: no ACK goes out, senders resend
+            log.error("storing %d MLLP message(s) failed: %s: %s", len(batch), type(exc).__name__, exc)
+            results = exc
+        else:
+            self.batches += 1
+            self.stored += len(batch)
+        futures = [fut for _, _, fut in batch]
+        try:
+            self._loop.call_soon_threadsafe(_resolve, futures, results)
+        except RuntimeError:
+            pass  # the loop is closed (listener stopped): nobody is waiting for these ACKs any more
+
+
+def _resolve(
+    futures: list[asyncio.Future[tuple[int, bool]]], results: Sequence[tuple[int, bool]] | BaseException
+) -> None:
+    if isinstance(results, BaseException):
+        for fut in futures:
+            if not fut.done():
+                fut.set_exception(results)
+        return
+    for fut, result in zip(futures, results, strict=True):
+        if not fut.done():  # a handler cancelled by stop() or a dropped connection
+            fut.set_result(result)

@@ -1,0 +1,292 @@
+"""mllp — HL7 v2 over MLLP listener: a push source that stores each message durably before it answers.
+
+Config (`type: mllp`, pipeline `trigger: {event: true}`):
+
+    connectors:
+      ehr-feed:
+        type: mllp
+        host: 127.0.0.1            # default; 0.0.0.0 to listen on every interface
+        port: 2575                 # 0 = any free port (tests)
+        tls_cert: certs/mllp.pem   # optional: TLS with this certificate chain …
+        tls_key: certs/mllp.key    # … and key; tls_client_ca additionally requires client certificates
+        encoding: utf-8            # when MSH-18 is empty (iso-2022-jp for SS-MIX2 style feeds)
+        idle_timeout: 60           # seconds without a byte before a connection is closed
+        max_connections: 64
+        max_message_bytes: 1048576
+        strict_validation: false   # hl7apy strict structure validation (milliseconds per message)
+
+ACK rules (original mode; see ack.py for the ACK's contents):
+    AA  stored (a duplicate MSH-10 from the same sender is acknowledged AA again, not stored twice)
+    AE  stored, but the engine will quarantine it: unsupported message type, undecodable text, parse
+        problem, failed strict validation. It is kept and can be reprocessed.
+    AR  not accepted, not stored: no MSH, invalid encoding characters, empty MSH-9/MSH-10, unknown
+        MSH-18 character set, frame over max_message_bytes. Reason in MSA-3 and ERR.
+If storing fails (disk, database), no ACK is sent and the connection is closed: the sender resends.
+
+Messages are keyed `<MSH-3>^<MSH-4>|<MSH-10>` (first components), grouped by sender; the engine's source
+ledger de-duplicates on that key. Stores go through a group commit (`_commit.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydantic
+
+from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
+from renkei.connectors.ssmix2.message import data_type_of, parse_message
+from renkei.pipelines.errors import ConfigError, InputError
+
+from ._charset import codec_for, decode
+from ._commit import GroupCommitter
+from ._errors import HL7Error
+from ._header import Header, header_or_empty, read_header
+from .ack import build_ack, validate_strict
+from .framing import FrameDecoder, FramingError, frame
+
+log = logging.getLogger("renkei.mllp")
+
+
+class MLLPListener:
+    """PushSource: listens for MLLP connections; `start(ingest)` / `stop()`; `parse` for the engine."""
+
+    class Settings(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        host: str = "127.0.0.1"
+        port: int = pydantic.Field(2575, ge=0, le=65535)
+        tls_cert: Path | None = None
+        tls_key: Path | None = None
+        tls_client_ca: Path | None = None
+        encoding: str = "utf-8"
+        idle_timeout: float = pydantic.Field(60.0, gt=0)
+        max_connections: int = pydantic.Field(64, ge=1)
+        max_message_bytes: int = pydantic.Field(1 << 20, ge=1024)
+        max_batch: int = pydantic.Field(256, ge=1)
+        check_on_receive: bool = True  # parse before answering, so AE tells the sender what will be quarantined
+        strict_validation: bool = False
+
+        @pydantic.model_validator(mode="after")
+        def _tls_pair(self) -> MLLPListener.Settings:
+            if (self.tls_cert is None) != (self.tls_key is None):
+                raise ValueError("give both tls_cert and tls_key, or neither")
+            if self.tls_client_ca is not None and self.tls_cert is None:
+                raise ValueError("tls_client_ca needs tls_cert and tls_key")
+            return self
+
+    def __init__(self, name: str, settings: Settings, context: ConnectorContext | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.context = context
+        self.port = settings.port  # the bound port once started (settings.port may be 0)
+        self.connections = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+        self._committer: GroupCommitter | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- Source --------------------------------------------------------------------------------------
+    def scan(self) -> Iterator[SourceItem]:
+        return iter(())  # messages are pushed, never listed
+
+    def read(self, key: str) -> bytes:
+        raise InputError(f"{key}: an MLLP message cannot be read again from its sender; the stored bytes are used")
+
+    def parse(self, key: str, raw: bytes) -> Parsed:
+        h = read_header(raw)
+        text, warnings = decode(raw, codec_for(h.get(18), self.settings.encoding), key)
+        if not data_type_of(h.message_type):
+            raise HL7Error(
+                f"{key}: message type {h.message_type} is not supported (no handler)", code="200", location="MSH^1^9"
+            )
+        if self.settings.strict_validation:
+            validate_strict(text)
+        return parse_message(text, key, warnings=warnings)
+
+    def close(self) -> None:
+        self.stop()
+
+    # -- PushSource ----------------------------------------------------------------------------------
+    def start(self, ingest: Ingest) -> None:
+        """Bind and serve in a background thread; returns once listening (raises if it cannot bind)."""
+        if self._thread is not None:
+            raise RuntimeError(f"MLLP listener {self.name} is already started")
+        tls = self._tls_context()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._committer = GroupCommitter(ingest, loop, self.settings.max_batch)
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(
+                        self._serve, self.settings.host, self.settings.port, ssl=tls, limit=1 << 16, backlog=256
+                    )
+                )
+            except OSError as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._committer.start()
+        self._thread = threading.Thread(target=serve, name=f"mllp:{self.name}", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._committer.stop()
+            self._thread = None
+            raise ConfigError(
+                f"MLLP listener {self.name}: cannot listen on {self.settings.host}:{self.settings.port}: {failure[0]}"
+            ) from failure[0]
+        log.info("MLLP listener %s on %s:%d%s", self.name, self.settings.host, self.port, " (TLS)" if tls else "")
+
+    def stop(self) -> None:
+        """Stop accepting, drop open connections (unanswered messages get no ACK), finish the stores."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._thread = None
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            loop.stop()
+
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        thread.join(10)
+        if self._committer is not None:
+            self._committer.stop()
+
+    # -- serving -------------------------------------------------------------------------------------
+    def _tls_context(self) -> ssl.SSLContext | None:
+        s = self.settings
+        if s.tls_cert is None or s.tls_key is None:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.load_cert_chain(s.tls_cert, s.tls_key)
+            if s.tls_client_ca is not None:
+                ctx.load_verify_locations(s.tls_client_ca)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"MLLP listener {self.name}: cannot load TLS files: {exc}") from exc
+        return ctx
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer = writer.get_extra_info("peername")
+        if self.connections >= self.settings.max_connections:
+            log.warning("MLLP %s: refusing connection from %s: %d connections open", self.name, peer, self.connections)
+            writer.close()
+            return
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            await self._conversation(reader, writer, peer)
+        except asyncio.CancelledError:
+            pass  # stop(): close without answering what is in flight
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            log.info("MLLP %s: connection from %s ended: %s", self.name, peer, type(exc).__name__)
+        finally:
+            self.connections -= 1
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _conversation(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object) -> None:
+        decoder = FrameDecoder(self.settings.max_message_bytes)
+        idle = self.settings.idle_timeout
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    data = await reader.read(1 << 16)
+            except TimeoutError:
+                log.info("MLLP %s: closing idle connection from %s after %.0fs", self.name, peer, idle)
+                return
+            if not data:
+                try:
+                    decoder.flush()
+                except FramingError as exc:
+                    log.warning("MLLP %s: connection from %s: %s", self.name, peer, exc)
+                return
+            rejects: list[bytes] = []
+            try:
+                frames = decoder.feed(data)
+            except FramingError as exc:
+                frames = exc.frames
+                for problem in exc.problems:
+                    log.warning("MLLP %s: connection from %s: %s", self.name, peer, problem)
+                    if problem.head:  # oversize: the sender must learn it will never be accepted
+                        error = HL7Error(str(problem), code="207", reject=True)
+                        rejects.append(self._encode(header_or_empty(problem.head), "AR", error, "utf-8"))
+            pending = [self._accept(raw) for raw in frames]
+            for reply in rejects:
+                writer.write(reply)
+            for item in pending:
+                reply = item if isinstance(item, bytes) else await item
+                writer.write(reply)
+            if rejects or pending:
+                async with asyncio.timeout(idle):
+                    await writer.drain()
+
+    def _accept(self, raw: bytes) -> bytes | asyncio.Future[bytes]:
+        """An AR at once, or a future ACK that resolves once the message is stored."""
+        try:
+            h = read_header(raw)
+            codec = codec_for(h.get(18), self.settings.encoding)
+        except HL7Error as exc:
+            return self._encode(header_or_empty(raw), "AR", exc, "utf-8")
+        problem: HL7Error | None = None
+        if self.settings.check_on_receive:
+            problem = self._check(h, raw)
+        assert self._committer is not None
+        stored = self._committer.submit(SourceItem(h.key, h.control_id, h.sender), raw)
+        return asyncio.ensure_future(self._ack_when_stored(stored, h, problem, codec))
+
+    async def _ack_when_stored(
+        self, stored: asyncio.Future[tuple[int, bool]], h: Header, problem: HL7Error | None, codec: str
+    ) -> bytes:
+        _mid, duplicate = await stored  # raises if storing failed: the connection closes without an ACK
+        text = "duplicate: already received, not processed again" if duplicate else ""
+        return self._encode(h, "AE" if problem else "AA", problem, codec, text)
+
+    def _check(self, h: Header, raw: bytes) -> HL7Error | None:
+        """What the engine's parse will say, so the sender hears AE now instead of silence later."""
+        try:
+            self.parse(h.key, raw)
+        except HL7Error as exc:
+            return exc
+        except InputError as exc:
+            return HL7Error(str(exc), code="207")
+        except Exception as exc:  # a parser bug: the engine will quarantine the message too
+            log.error("MLLP %s: parser failed on %s: %s", self.name, h.key, type(exc).__name__)
+            return HL7Error(f"{h.key}: parser failed unexpectedly ({type(exc).__name__})", code="207")
+        return None
+
+    @staticmethod
+    def _encode(h: Header, code: str, error: HL7Error | None, codec: str, text: str = "") -> bytes:
+        ack = build_ack(h, code, error, text)
+        try:
+            return frame(ack.encode(codec))
+        except (UnicodeEncodeError, LookupError):
+            return frame(ack.encode("utf-8"))
