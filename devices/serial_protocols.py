@@ -210,7 +210,7 @@ class MasimoDecoder(LineDecoder):
                 observations.append(
                     make_observation(
                         code,
-                        num.normalize(),
+                        num,
                         unit,
                         effective=when,
                         device_id=device_id,
