@@ -10,6 +10,7 @@ grow by themselves, which is what keeps the ACK latency flat as senders are adde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -75,10 +76,9 @@ class GroupCommitter:
             self.batches += 1
             self.stored += len(batch)
         futures = [fut for _, _, fut in batch]
-        try:
+        # RuntimeError: the loop is closed (listener stopped), nobody waits for these ACKs any more
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(_resolve, futures, results)
-        except RuntimeError:
-            pass  # the loop is closed (listener stopped): nobody is waiting for these ACKs any more
 
 
 def _resolve(
