@@ -359,7 +359,11 @@ class PhdcManagerLink:
         deadline = self.clock() + self.reply_timeout
         while True:
             octets = self.read()
-            msg = read_phd_message(octets) if octets else None
+            try:
+                msg = read_phd_message(octets) if octets else None
+            except DeviceCodecError:
+                self._send(self.manager.abort())  # a malformed frame: abort, nothing of it is confirmed
+                raise
             if msg is not None and msg.mc and msg.counter == counter:
                 self.write(EMPTY_MESSAGE)
                 self.next_counter = (counter + 1) % 16

@@ -1,0 +1,173 @@
+"""bedside — the push source that plugs bedside NFC devices into the engine.
+
+It runs the NFC reader loop (`devices/nfc.py`) and the bedside tap session (`devices/tap.py`): nurse
+badge -> patient wristband -> device. Each accepted measurement is handed to the engine's `ingest` as
+one stored message whose key is the measurement's idempotency key (so a repeated tap or a resent device
+memory is a ledger duplicate and never posts twice); only after ingest returned does the reader beep.
+`parse()` turns the stored tap record back into Observations for the VITALS template.
+
+Config:
+    connectors:
+      ward:
+        type: bedside
+        nfc: udp:127.0.0.1:54321        # or usb, usb:054c:06c3, tty:USB0:pn532
+        window_seconds: 120
+        devices:   {"0011223344550001": {model: "UA-651", specialization: blood-pressure, facility: "訪問看護A"}}
+        badges:    {"02FE000000000001": nurse.sato}
+        wristbands: {"02FE000000000002": "9999013"}
+
+The `devices`/`badges`/`wristbands` maps are written into the device registry (`devices.sqlite` in the
+data folder) at start, so the registry is config-as-code; entries added by other means are kept.
+
+Stored record (JSON, UTF-8): {version, patient_id, nurse_id, device_id, device_model, specialization,
+facility, gateway_time, device_time, clock_offset_s, observations: [Observation.to_dict()]}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
+from renkei.devices.nfc import NfcReader
+from renkei.devices.registry import DeviceRegistry
+from renkei.devices.tap import DEFAULT_RANGES, RECORD_VERSION, TapConfig, TapOutcome, TapSession
+from renkei.pipelines.errors import InputError
+from renkei.pipelines.records import Observation, Record
+
+log = logging.getLogger("renkei.connectors.bedside")
+
+DATA_TYPE = "VITALS"
+
+
+class DeviceEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    specialization: str
+    facility: str = ""
+
+
+class BedsideSource:
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        nfc: str | None = Field(None, description="nfcpy reader path: usb[:…], tty:…, udp[:host:port]")
+        targets: list[str] | None = Field(None, description="nfcpy target kinds; default by reader path")
+        window_seconds: float = Field(120.0, gt=0)
+        future_tolerance_seconds: float = Field(60.0, ge=0)
+        max_clock_offset_seconds: float = Field(600.0, gt=0)
+        timezone: str = "Asia/Tokyo"
+        plausibility: dict[str, tuple[float, float]] = Field(
+            default_factory=dict, description="MDC code -> (low, high) in the normalised unit; overrides defaults"
+        )
+        devices: dict[str, DeviceEntry] = Field(default_factory=dict)
+        badges: dict[str, str] = Field(default_factory=dict, description="badge tag id -> nurse id")
+        wristbands: dict[str, str] = Field(default_factory=dict, description="wristband tag id -> patient id")
+        patients: list[str] = Field(default_factory=list, description="patients whose cards carry renkei:patient:")
+        registry_dir: Path | None = Field(None, description="folder for devices.sqlite; default: the data folder")
+        phdc_reply_timeout: float = Field(3.0, gt=0)
+
+    def __init__(self, name: str, settings: Settings, context: ConnectorContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.context = context
+        self.registry = DeviceRegistry(settings.registry_dir or context.data_dir)
+        self._seed()
+        s = settings
+        self.tap_config = TapConfig(
+            window_seconds=s.window_seconds,
+            future_tolerance_seconds=s.future_tolerance_seconds,
+            max_clock_offset_seconds=s.max_clock_offset_seconds,
+            ranges={**DEFAULT_RANGES, **s.plausibility},
+            timezone=s.timezone,
+        )
+        self.session: TapSession | None = None
+        self.reader: NfcReader | None = None
+        self.outcomes: list[TapOutcome] = []  # the last few, for operators and tests
+        self._lock = threading.Lock()
+
+    def _seed(self) -> None:
+        for device_id, d in self.settings.devices.items():
+            self.registry.add_device(device_id, d.model, d.specialization, d.facility)
+        for tag_id, nurse in self.settings.badges.items():
+            self.registry.add_badge(tag_id, nurse)
+        for tag_id, patient in self.settings.wristbands.items():
+            self.registry.add_wristband(tag_id, patient)
+        for patient in self.settings.patients:
+            self.registry.add_patient(patient)
+
+    # -- Source -----------------------------------------------------------------------------------
+    def scan(self) -> Iterator[SourceItem]:
+        return iter(())  # readings are pushed by taps, never listed
+
+    def read(self, key: str) -> bytes:
+        raise InputError(f"{key}: a bedside reading cannot be read again from the device; the stored bytes are used")
+
+    def parse(self, key: str, raw: bytes) -> Parsed:
+        return parse_tap_record(key, raw)
+
+    def close(self) -> None:
+        self.stop()
+        self.registry.close()
+
+    # -- PushSource -------------------------------------------------------------------------------
+    def start(self, ingest: Ingest) -> None:
+        self.session = TapSession(self.registry, ingest, self.tap_config, on_outcome=self._record_outcome)
+        if self.settings.nfc:
+            self.reader = NfcReader(
+                self.settings.nfc,
+                self.session,
+                targets=self.settings.targets,
+                reply_timeout=self.settings.phdc_reply_timeout,
+            )
+            self.reader.start()
+
+    def stop(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
+            self.reader = None
+
+    def _record_outcome(self, outcome: TapOutcome) -> None:
+        with self._lock:
+            self.outcomes.append(outcome)
+            del self.outcomes[:-100]
+        if outcome.ok and outcome.stored:
+            detail = f"bedside reading from device {outcome.device_id} by {outcome.nurse_id}"
+            self.context.audit("device-reading", outcome.patient_id, detail)
+        if not outcome.ok:
+            log.info("bedside %s: %s (device %s)", self.name, outcome.code, outcome.device_id or "-")
+
+
+def parse_tap_record(key: str, raw: bytes) -> Parsed:
+    """The stored tap record -> Parsed(VITALS); InputError naming the key and the field on bad input."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{key}: tap record is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{key}: tap record is not a JSON object")
+    if data.get("version") != RECORD_VERSION:
+        raise InputError(f"{key}: tap record version {data.get('version')!r}, expected {RECORD_VERSION}")
+    patient_id = data.get("patient_id")
+    if not isinstance(patient_id, str) or not patient_id:
+        raise InputError(f"{key}: tap record has no patient_id")
+    records: list[Record] = []
+    for i, o in enumerate(data.get("observations") or []):
+        try:
+            record = Record.from_dict(o)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{key}: observations[{i}]: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(record, Observation) or record.patient_id != patient_id:
+            raise InputError(f"{key}: observations[{i}] is not an observation of patient {patient_id}")
+        records.append(record)
+    if not records:
+        raise InputError(f"{key}: tap record carries no observations")
+    warnings = []
+    offset = data.get("clock_offset_s")
+    if isinstance(offset, int | float) and any("clock_offset" in r.flags for r in records):  # type: ignore[attr-defined]
+        warnings.append(f"device clock differs from the gateway by {offset:+.0f} s")
+    return Parsed(records=records, patient_id=patient_id, data_type=DATA_TYPE, warnings=warnings)
