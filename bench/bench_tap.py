@@ -1,0 +1,157 @@
+"""Bedside tap benchmark: tap-to-timeline latency over nfcpy's udp driver, and NDEF/PHDC decoder throughput.
+
+    python bench/bench_tap.py [--taps 200]
+
+Latency: a nurse badge and a wristband are tapped once, then a blood-pressure monitor (IEEE 11073 over
+PHDC on an emulated FeliCa Type 3 tag) is tapped N times, each time with a new measurement in memory.
+The reader (the bedside connector in a real Engine with a Store and the built-in timeline, event worker
+as in `renkei run`) and the emulator (a thread) share this process and loopback UDP. Per tap we report
+the time from the reader's first command to the tag (the "tap") to the post being committed on the
+patient's built-in timeline, and separately the PHDC exchange + durable store part (tag in field until
+the reading is stored). The reader's own polling delay before it notices a tag (nfcpy's udp driver waits
+up to ~1 s per poll) is not included: it depends on when in the poll cycle the tag arrives.
+Throughput: NDEF decode, PHD record decode and a full read-clear-poll exchange on in-memory tag bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from renkei.config.loader import load_config
+from renkei.devices.ndef_phdc import PhdcManagerLink, decode_message, encode_message, read_phd_message, text_record
+from renkei.devices.simulators.agents import KINDS, Measurement, PhdDeviceScript
+from renkei.devices.simulators.field import TapReport, present
+from renkei.devices.simulators.scenario import BADGE_IDM, WRISTBAND_IDM, device_idm
+from renkei.devices.simulators.tags import EmulatedTag, IdentityTag, PhdcAgentTag
+from renkei.pipelines.engine import Engine
+from renkei.pipelines.store import Store
+
+
+def _port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def latency(taps: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="renkei-bench-tap-"))
+    port = _port()
+    bp = KINDS["bp"].system_id.hex().upper()
+    cfg = tmp / "c.yaml"
+    cfg.write_text(
+        f"""version: 1
+data_dir: {tmp}
+connectors:
+  ward:
+    type: bedside
+    nfc: udp:127.0.0.1:{port}
+    window_seconds: 3600
+    devices: {{"{bp}": {{model: BP, specialization: blood-pressure}}}}
+    badges: {{"{BADGE_IDM.hex().upper()}": nurse.sato}}
+    wristbands: {{"{WRISTBAND_IDM.hex().upper()}": P001}}
+  timeline: {{type: builtin}}
+pipelines:
+  - {{name: p, source: ward, destinations: [timeline], trigger: {{event: true}}}}
+""",
+        encoding="utf-8",
+    )
+    store = Store.in_data_dir(tmp)
+    engine = Engine(load_config(cfg), store, tmp)
+    source = engine.connector("ward")
+    stop = threading.Event()
+
+    def worker() -> None:  # as the scheduler's event worker does
+        while not stop.is_set():
+            engine.wait_pending("p", timeout=0.2)
+            engine.process_pending("p")
+
+    threading.Thread(target=worker, daemon=True).start()
+    source.start(lambda items: engine.ingest("p", items))
+    start = datetime.now().replace(microsecond=0) - timedelta(minutes=taps + 5)
+    kind = KINDS["bp"]
+    tags: list[EmulatedTag] = [IdentityTag(BADGE_IDM), IdentityTag(WRISTBAND_IDM)]
+    for i in range(taps):
+        values = {"bp": (110 + i % 40, 70 + i % 20, 85), "pulse": 60 + i % 30}
+        m = [Measurement(values, start + timedelta(minutes=i))]
+        tags.append(PhdcAgentTag(device_idm("bp"), lambda m=m: PhdDeviceScript(kind, m)))
+    reports: list[TapReport] = []
+    t0 = time.perf_counter()
+    present(f"udp:127.0.0.1:{port}", tags, wait=10, gap=0.3, linger=0.05, on_tap=reports.append)
+    wall = time.perf_counter() - t0
+    deadline = time.monotonic() + 10
+    timeline = engine.connector("timeline")
+    posts: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        try:
+            posts = timeline.read(timeline.group_for_patient("P001"))
+        except Exception:  # the group appears with the first post
+            posts = []
+        if len(posts) >= taps:
+            break
+        time.sleep(0.1)
+    stop.set()
+    source.stop()
+    device_taps = [r for r in reports if r.kind == "phdc"]
+    served = [r for r in device_taps if r.served]
+    lat = [float(p["created_at"]) - r.first_command_at for p, r in zip(posts, device_taps, strict=False)]  # type: ignore[arg-type]
+    in_field = [r.seconds for r in served]
+    stored = [o for o in source.outcomes if o.code == "reading-stored"]
+    print(f"tap-to-timeline over nfcpy udp: {taps} device taps, {len(served)} served, {len(stored)} stored,"
+          f" {len(posts)} posts, {wall:.1f} s wall")  # fmt: skip
+    if lat:
+        q = statistics.quantiles(lat, n=20)
+        print(f"  tap -> post committed: median {statistics.median(lat) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms")
+    if in_field:
+        q = statistics.quantiles(in_field, n=20)
+        print(
+            f"  tag in field (listen -> PHDC done + {0.05 * 1000:.0f} ms linger): median"
+            f" {statistics.median(in_field) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms"
+        )
+    engine.close()
+    store.close()
+
+
+def throughput() -> None:
+    ident = encode_message([text_record("renkei:patient:9999013")])
+    n = 100_000
+    t = time.perf_counter()
+    for _ in range(n):
+        decode_message(ident)
+    print(f"NDEF decode (text record): {n / (time.perf_counter() - t):,.0f} messages/s")
+    kind = KINDS["bp"]
+    m = [Measurement(kind.values, datetime(2024, 5, 1, 7, 30))]
+    agent_tag = PhdcAgentTag(device_idm("bp"), lambda: PhdDeviceScript(kind, m))
+    sample = agent_tag.memory.ndef()
+    t = time.perf_counter()
+    for _ in range(n):
+        read_phd_message(sample)
+    print(f"PHD record decode (AARQ): {n / (time.perf_counter() - t):,.0f} messages/s")
+    runs = 2000
+    t = time.perf_counter()
+    for _ in range(runs):
+        agent_tag.reset()
+
+        def write(data: bytes, tag: PhdcAgentTag = agent_tag) -> None:
+            tag.memory.set_ndef(data)
+            tag.memory.on_written(data)
+
+        link = PhdcManagerLink(agent_tag.memory.ndef, write, sleep=lambda _s: None)
+        result = link.run(read_phd_message(agent_tag.memory.ndef()))  # type: ignore[arg-type]
+        assert len(result.observations) == 4
+    dt = time.perf_counter() - t
+    print(f"PHDC read-clear-poll exchange (AARQ, report, RLRQ; in memory): {runs / dt:,.0f} exchanges/s")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--taps", type=int, default=200)
+    args = ap.parse_args()
+    throughput()
+    latency(args.taps)
