@@ -8,6 +8,7 @@ engineer's encoders. `bad=True` interleaves a malformed line before each good on
 from __future__ import annotations
 
 import socket
+import time
 from datetime import datetime
 from urllib.parse import urlparse
 
@@ -26,7 +27,9 @@ def lines_for(kind: str, when: datetime | None, count: int, bad: bool) -> list[b
     return [x for line in good for x in ([broken, line] if bad else [line])]
 
 
-def serve_lines(url: str, kind: str, *, when: datetime | None, count: int, bad: bool, wait: float) -> int:
+def serve_lines(
+    url: str, kind: str, *, when: datetime | None, count: int, bad: bool, wait: float, interval: float = 0.1
+) -> int:
     """Accept one client on the socket:// URL's loopback host:port, send the lines; returns lines sent."""
     parsed = urlparse(url)
     if parsed.scheme != "socket" or not parsed.port:
@@ -40,5 +43,8 @@ def serve_lines(url: str, kind: str, *, when: datetime | None, count: int, bad: 
         conn, _addr = server.accept()
         with conn:
             for line in lines:
+                # a device prints periodically (Rad-8: once a second); sending at once would also race
+                # pyserial's open(), which discards whatever already arrived (reset_input_buffer)
+                time.sleep(interval)
                 conn.sendall(line)
     return len(lines)

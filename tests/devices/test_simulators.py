@@ -1,0 +1,82 @@
+"""Simulators speak real bytes: an extended-configuration PHDC agent, the serial line server over pyserial's
+socket:// URL decoded by the codec's MasimoDecoder, and the `renkei simulate` command's argument errors."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import datetime
+
+import serial
+from click.testing import CliRunner
+
+from renkei.bin.cmd_simulate import simulate
+from renkei.devices.ndef_phdc import PhdcManagerLink, read_phd_message
+from renkei.devices.phd_manager import PhdManager
+from renkei.devices.serial_protocols import MasimoDecoder
+from renkei.devices.simulators.agents import KINDS, Measurement, PhdDeviceScript
+from renkei.devices.simulators.scenario import Scenario
+from renkei.devices.simulators.serial_sim import serve_lines
+from renkei.devices.simulators.tags import PhdcAgentTag
+
+
+def _exchange(tag: PhdcAgentTag, manager: PhdManager) -> list[str]:
+    def write(data: bytes) -> None:
+        tag.memory.set_ndef(data)
+        tag.memory.on_written(data)
+
+    link = PhdcManagerLink(tag.memory.ndef, write, manager=manager, sleep=lambda _s: None)
+    result = link.run(read_phd_message(tag.memory.ndef()))  # type: ignore[arg-type]
+    return [o.value for o in result.observations]
+
+
+def test_extended_configuration_is_sent_once_then_remembered() -> None:
+    kind = KINDS["thermometer"]
+    memory = [Measurement({"temperature": "36.8"}, datetime(2024, 5, 1, 7, 30))]
+    tag = PhdcAgentTag(bytes(8), lambda: PhdDeviceScript(kind, memory, config_id=0x4001))
+    learnt: dict = {}
+    assert _exchange(tag, PhdManager(extended_configs=learnt)) == ["36.8"]
+    assert tag.script.sent == ["AARQ", "config", "PRST EventReport", "RLRQ"]
+    tag.reset()
+    assert _exchange(tag, PhdManager(extended_configs=learnt)) == ["36.8"]
+    assert tag.script.sent == ["AARQ", "PRST EventReport", "RLRQ"]  # no config report the second time
+
+
+def test_scenario_orders_tags_and_rejects_unknown_steps() -> None:
+    tags = Scenario(kind="scale", sequence=["device", "badge"], patient_record="9999013").tags()
+    assert [t.kind for t in tags] == ["phdc", "identity"]
+    wristband = Scenario(patient_record="9999013", sequence=["wristband"]).tags()[0]
+    assert b"renkei:patient:9999013" in wristband.memory.ndef()
+
+
+def test_serial_simulator_over_pyserial_socket_url() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"socket://127.0.0.1:{port}"
+    sent: list[int] = []
+    t = threading.Thread(target=lambda: sent.append(serve_lines(url, "oximeter", when=None, count=3, bad=True, wait=5)))
+    t.start()
+    for _ in range(100):
+        try:
+            port_ = serial.serial_for_url(url, timeout=2)
+            break
+        except serial.SerialException:
+            threading.Event().wait(0.02)
+    data = b"".join(port_.read_until(b"\r\n") for _ in range(6))  # the server closes after its lines
+    port_.close()
+    t.join()
+    readings = MasimoDecoder().feed(data)
+    good = [r for r in readings if r.error is None]
+    assert sent == [6] and len(readings) == 6
+    assert [[o.value for o in r.observations][:2] for r in good] == [["97", "68"], ["96", "69"], ["95", "70"]]
+    assert all(r.error is not None and r.error.offset == r.offset + r.raw.index(b"9X7") for r in readings[::2])
+
+
+def test_simulate_command_rejects_bad_arguments() -> None:
+    runner = CliRunner()
+    assert runner.invoke(simulate, ["bp"]).exit_code == 2
+    assert runner.invoke(simulate, ["bp", "--nfc", "udp", "--serial", "socket://127.0.0.1:1"]).exit_code == 2
+    bad = runner.invoke(simulate, ["bp", "--nfc", "udp", "--sequence", "badge,elbow"])
+    assert bad.exit_code == 2 and "elbow" in bad.output
+    assert runner.invoke(simulate, ["bp", "--serial", "socket://127.0.0.1:9"]).exit_code == 2  # no serial format
