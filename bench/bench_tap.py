@@ -83,7 +83,7 @@ pipelines:
         tags.append(PhdcAgentTag(device_idm("bp"), lambda m=m: PhdDeviceScript(kind, m)))
     reports: list[TapReport] = []
     t0 = time.perf_counter()
-    present(f"udp:127.0.0.1:{port}", tags, wait=10, gap=0.3, linger=0.05, on_tap=reports.append)
+    present(f"udp:127.0.0.1:{port}", tags, wait=10, gap=0.6, linger=0.05, on_tap=reports.append)
     wall = time.perf_counter() - t0
     deadline = time.monotonic() + 10
     timeline = engine.connector("timeline")
