@@ -80,10 +80,11 @@ def load_config(path: Path) -> LoadedConfig:
     except ValidationError as exc:
         for err in exc.errors():
             add(tuple(err["loc"]), err["msg"])
-    settings: dict[str, BaseModel] = {}
-    if config is not None:
-        _check_references(config, add)
-        settings = _connector_settings(config, path.parent, add)
+    # Checked on the raw mapping too, so one run lists every error, not just the first layer's.
+    connectors = plain.get("connectors") if isinstance(plain.get("connectors"), dict) else {}
+    pipelines = plain.get("pipelines") if isinstance(plain.get("pipelines"), list) else []
+    _check_references(connectors, pipelines, add)
+    settings = _connector_settings(connectors, path.parent, add)
     if errors:
         raise ConfigError(f"{path}: {len(errors)} error(s)", errors)
     assert config is not None
@@ -120,7 +121,8 @@ def _resolve_refs(node: Any, loc: Loc, add: Any) -> Any:
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
-            if _SECRET_KEY.search(k) and isinstance(v, str) and v and not _REF.fullmatch(v):
+            names_a_reference = k.endswith(("_env", "_file"))  # e.g. token_env: MATRIX_TOKEN
+            if _SECRET_KEY.search(k) and not names_a_reference and isinstance(v, str) and v and not _REF.fullmatch(v):
                 add((*loc, k), "secrets must not be written in the config: use ${ENV_VAR} or ${file:/path}")
                 out[k] = v
             else:
@@ -147,29 +149,40 @@ def _lookup(match: re.Match[str], loc: Loc, add: Any) -> str:
     return os.environ[name]
 
 
-def _check_references(config: RenkeiConfig, add: Any) -> None:
+def _check_references(connectors: dict[str, Any], pipelines: list[Any], add: Any) -> None:
     seen: set[str] = set()
-    for i, p in enumerate(config.pipelines):
-        if p.name in seen:
-            add(("pipelines", i, "name"), f"pipeline name {p.name!r} is used twice")
-        seen.add(p.name)
-        if p.source not in config.connectors:
-            add(("pipelines", i, "source"), f"unknown connector {p.source!r}")
-        for j, d in enumerate(p.destinations):
-            if d not in config.connectors:
+    for i, p in enumerate(pipelines):
+        if not isinstance(p, dict):
+            continue
+        name = p.get("name")
+        if name in seen:
+            add(("pipelines", i, "name"), f"pipeline name {name!r} is used twice")
+        seen.add(name)
+        if "source" in p and p["source"] not in connectors:
+            add(("pipelines", i, "source"), f"unknown connector {p['source']!r}")
+        for j, d in enumerate(p.get("destinations") or []):
+            if d not in connectors:
                 add(("pipelines", i, "destinations", j), f"unknown connector {d!r}")
 
 
-def _connector_settings(config: RenkeiConfig, base: Path, add: Any) -> dict[str, BaseModel]:
+def _connector_settings(connectors: dict[str, Any], base: Path, add: Any) -> dict[str, BaseModel]:
     out: dict[str, BaseModel] = {}
-    for name, c in config.connectors.items():
+    for name, c in connectors.items():
+        if not isinstance(c, dict) or not isinstance(c.get("type"), str):
+            continue  # reported by the schema
         try:
-            cls = connector_class(c.type)
+            cls = connector_class(c["type"])
         except ConfigError as exc:
             add(("connectors", name, "type"), str(exc))
             continue
+        given = {k: v for k, v in c.items() if k != "type"}
+        unknown = [k for k in given if k not in cls.Settings.model_fields]
+        for k in unknown:  # a typo must not be silently ignored, whatever the connector's own model says
+            add(("connectors", name, k), f"unknown setting for a {c['type']} connector")
+        if unknown:
+            continue
         try:
-            settings = cls.Settings.model_validate(c.settings)
+            settings = cls.Settings.model_validate(given)
         except ValidationError as exc:
             for err in exc.errors():
                 add(("connectors", name, *err["loc"]), err["msg"])

@@ -108,6 +108,8 @@ class Engine:
             )
             if progress:
                 progress("stored", len(ids))
+            # Deliver as we go, so a long batch posts steadily and the queue stays about one batch deep.
+            stats.add(self.deliver_due(progress=progress))
         stats.add(self.deliver_due(progress=progress))
         stats.seconds = time.perf_counter() - started
         return stats
@@ -265,7 +267,11 @@ class Engine:
         """Deliver everything due now, round after round, until nothing is due."""
         stats = RunStats()
         destinations = list(self.config.connectors)
+        attempted: set[int] = set()
         while due := self.store.due_deliveries(time.time(), limit, destinations):
+            if attempted.issuperset(d.id for d in due):
+                break  # nothing new is due (e.g. an outcome could not be recorded): never spin
+            attempted.update(d.id for d in due)
             outcomes: list[DeliveryOutcome] = []
             for dest, items in groupby(sorted(due, key=lambda d: (d.destination, d.id)), key=lambda d: d.destination):
                 outcomes.extend(self._deliver(dest, list(items)))

@@ -35,7 +35,7 @@ class RetryPolicy:
         s = settings or RetrySettings()
         self.settings = s
         self._wait = tenacity.wait_exponential_jitter(
-            initial=s.initial_backoff_seconds, max=s.max_backoff_seconds, jitter=s.jitter_seconds
+            multiplier=s.initial_backoff_seconds, max=s.max_backoff_seconds, jitter=s.jitter_seconds
         )
         self._stop = tenacity.stop_after_attempt(s.max_attempts) | tenacity.stop_after_delay(s.max_age_seconds)
 

@@ -1,0 +1,53 @@
+"""The audit log is hash-chained: any edit, deletion or reordering is detected and located."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.schema import audit_log
+from renkei.pipelines.store import Store
+
+
+def _store_with_entries(tmp_path: Path, n: int = 5) -> Store:
+    store = Store.in_data_dir(tmp_path)
+    store.audit([AuditEntry("timeline.read", f"P{i}", f"timeline-group:{i}", "", actor="nurse.sato") for i in range(n)])
+    return store
+
+
+def test_intact_chain_verifies(tmp_path: Path) -> None:
+    store = _store_with_entries(tmp_path)
+    store.audit([AuditEntry("message.show", "P9", "message:1")])
+    result = store.verify_audit()
+    assert (result.ok, result.entries) == (True, 6)
+
+
+def test_edited_entry_is_found(tmp_path: Path) -> None:
+    store = _store_with_entries(tmp_path)
+    with store.write() as conn:
+        conn.execute(audit_log.update().where(audit_log.c.seq == 3).values(patient_id="P-other"))
+    result = store.verify_audit()
+    assert (result.ok, result.first_bad_seq) == (False, 3)
+    assert "altered" in result.reason
+
+
+def test_deleted_entry_is_found(tmp_path: Path) -> None:
+    store = _store_with_entries(tmp_path)
+    with store.write() as conn:
+        conn.execute(audit_log.delete().where(audit_log.c.seq == 2))
+    result = store.verify_audit()
+    assert (result.ok, result.first_bad_seq) == (False, 2)
+    assert "missing" in result.reason
+
+
+def test_rehashed_entry_breaks_the_link_to_the_next(tmp_path: Path) -> None:
+    """Recomputing one entry's own hash after editing it still breaks the next entry's prev_hash."""
+    store = _store_with_entries(tmp_path)
+    with store.write() as conn:
+        conn.execute(audit_log.update().where(audit_log.c.seq == 2).values(actor="intruder", hash="f" * 64))
+        rows = conn.execute(sa.select(audit_log.c.seq).order_by(audit_log.c.seq)).scalars().all()
+    assert rows == [1, 2, 3, 4, 5]
+    result = store.verify_audit()
+    assert result.ok is False and result.first_bad_seq == 2
