@@ -14,6 +14,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 
 from renkei.connectors.base import Ingest, SourceItem
@@ -32,6 +33,7 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="mllp-commit", daemon=True)
         self.batches = 0
         self.stored = 0
+        self.seconds = 0.0  # time spent in ingest (for the bench and status)
 
     def start(self) -> None:
         self._thread.start()
@@ -67,6 +69,7 @@ class GroupCommitter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Entry]) -> None:
+        started = time.perf_counter()
         try:
             results: Sequence[tuple[int, bool]] | BaseException = self._ingest([(it, raw) for it, raw, _ in batch])
         except Exception as exc:  # nothing of this batch is stored: no ACK goes out, senders resend
@@ -75,6 +78,7 @@ class GroupCommitter:
         else:
             self.batches += 1
             self.stored += len(batch)
+            self.seconds += time.perf_counter() - started
         futures = [fut for _, _, fut in batch]
         # RuntimeError: the loop is closed (listener stopped), nobody waits for these ACKs any more
         with contextlib.suppress(RuntimeError):

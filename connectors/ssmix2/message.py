@@ -1,9 +1,10 @@
 """One HL7 v2 message (not a stored file) to canonical records, for feeds such as MLLP.
 
-    from renkei.connectors.ssmix2.message import data_type_of, decode_iso2022jp, parse_message
+    from renkei.connectors.ssmix2.message import check_message, data_type_of, decode_iso2022jp, parse_message
 
     text, warnings = decode_iso2022jp(raw, key)         # tolerant JIS decoding (vendor rows, 外字)
     parsed = parse_message(text, key, warnings=warnings)  # Parsed(records, patient_id, data_type, …)
+    data_type, patient_id = check_message(text, key)      # only the checks that can reject it, no records
 
 A thin public wrapper over this package's internals (splitter, checks, data-type handlers): the records
 are exactly what the same message stored as an SS-MIX2 file yields, including record keys, so a patient
@@ -52,22 +53,34 @@ def decode_iso2022jp(raw: bytes, key: str, *, replace: bool = False) -> tuple[st
     return text, [str(d) for d in defects]
 
 
-def parse_message(
-    text: str, key: str, options: ParseOptions = DEFAULT_OPTIONS, *, warnings: list[str] | None = None
-) -> Parsed:
-    """Canonical records of one decoded HL7 v2 message; `key` names it in every defect."""
+def check_message(text: str, key: str) -> tuple[str, str]:
+    """The cheap part of `parse_message`: split, MSH-9 and PID-3, no records. Returns (data type or
+    message type, patient id); raises SSMIX2Error like parse_message would for these problems."""
+    msg, data_type, pid = _prepare(text, key)
+    return data_type or f"{msg.c(msg.segments[0], 9, 1)}^{msg.c(msg.segments[0], 9, 2)}", pid
+
+
+def _prepare(text: str, key: str) -> tuple[Message, str, str]:
     msg = split(text.strip("\x0b\x1c\x00\r\n"), key)
     msh = msg.segments[0]
-    message_type = f"{msg.c(msh, 9, 1)}^{msg.c(msh, 9, 2)}"
     if not msg.c(msh, 9, 1):
         raise SSMIX2Error(Defect("truncated", key, "MSH", "MSH-9", "message type (MSH-9) is empty"))
-    data_type = data_type_of(message_type)
+    data_type = data_type_of(f"{msg.c(msh, 9, 1)}^{msg.c(msh, 9, 2)}")
     pid_seg = msg.first("PID")
     if pid_seg is None:
         raise SSMIX2Error(Defect("truncated", key, "PID", problem="no PID segment"))
     pid = msg.c(pid_seg, 3, 1)
     if not pid:
         raise SSMIX2Error(Defect("missing_field", key, "PID", "PID-3", "patient id (PID-3) is empty"))
+    return msg, data_type, pid
+
+
+def parse_message(
+    text: str, key: str, options: ParseOptions = DEFAULT_OPTIONS, *, warnings: list[str] | None = None
+) -> Parsed:
+    """Canonical records of one decoded HL7 v2 message; `key` names it in every defect."""
+    msg, data_type, pid = _prepare(text, key)
+    msh = msg.segments[0]
     name = StorageName(key, pid=pid, care_date=_care_date(msg, data_type), data_type=data_type, flag="1")
     ctx = Ctx(key, name, msg, pid, data_type, RecordStatus.CURRENT, [])
     if options.checks:
@@ -79,6 +92,7 @@ def parse_message(
     if found:
         for r in records:
             r.warnings = list(found)
+    message_type = f"{msg.c(msh, 9, 1)}^{msg.c(msh, 9, 2)}"
     return Parsed(records, patient_id=pid, data_type=data_type or message_type, warnings=found)
 
 
