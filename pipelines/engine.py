@@ -350,14 +350,16 @@ class Engine:
             msg, _ = self.store.get_message(mid)
             if msg is None:
                 continue
-            new_raw = None
+            new_raw, fingerprint = None, None
             if msg.state in (MessageState.QUARANTINED, MessageState.FILTERED):
                 source = self.connector(self.pipeline(msg.pipeline).source)
                 try:
+                    # Fingerprint first: if the file changes after, the next scan reads it again.
+                    fingerprint = source.fingerprint(msg.source_key) if hasattr(source, "fingerprint") else None
                     new_raw = source.read(msg.source_key)
-                except InputError:
-                    new_raw = None  # the input is gone: re-run the stored bytes
-            out[mid] = self.store.reset_for_reprocess(mid, new_raw)
+                except (InputError, OSError):
+                    new_raw, fingerprint = None, None  # the input is gone: re-run the stored bytes
+            out[mid] = self.store.reset_for_reprocess(mid, new_raw, fingerprint)
             touched.add(msg.pipeline)
         for name in touched:
             p = self.pipeline(name)

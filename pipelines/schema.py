@@ -98,6 +98,7 @@ source_ledger = sa.Table(
     sa.Column("fingerprint", sa.String(100), nullable=False),
     sa.Column("message_id", sa.Integer, nullable=False),
     sa.Index("ix_ledger_group", "pipeline", "grp"),
+    sa.Index("ix_ledger_message", "message_id"),
 )
 
 # Canonical patient basics by EHR id, kept current from the sources, for templates and the registry.

@@ -474,7 +474,7 @@ class Store:
                 .order_by(messages.c.id)
             ).all()
 
-    def reset_for_reprocess(self, message_id: int, new_raw: bytes | None) -> str:
+    def reset_for_reprocess(self, message_id: int, new_raw: bytes | None, fingerprint: str | None = None) -> str:
         """Put one QUARANTINED/FILTERED message back to RECEIVED (with fixed raw bytes if given), or a
         DEAD/ERROR one's failed deliveries back to QUEUED. Returns the message's new state."""
         now = time.time()
@@ -501,6 +501,13 @@ class Store:
                 values: dict[str, Any] = {"reason": "", "warnings": [], "records": None}
                 if new_raw is not None:
                     values["raw"] = new_raw
+                if fingerprint is not None:  # re-read from the source: the ledger now knows this version
+                    values["fingerprint"] = fingerprint
+                    conn.execute(
+                        source_ledger.update()
+                        .where(source_ledger.c.message_id == message_id)
+                        .values(fingerprint=fingerprint)
+                    )
                 conn.execute(messages.update().where(messages.c.id == message_id).values(**values))
                 new_state = MessageState.RECEIVED
             conn.execute(messages.update().where(messages.c.id == message_id).values(state=new_state, updated_at=now))

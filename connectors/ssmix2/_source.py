@@ -46,6 +46,11 @@ class SSMIX2Source:
         except OSError as exc:
             raise SSMIX2Error(Defect("unreadable", key, problem=f"cannot read: {exc.strerror}")) from exc
 
+    def fingerprint(self, key: str) -> str:
+        """The fingerprint `scan` gives `key` now (the engine records it when it re-reads a file)."""
+        st = os.stat(os.path.join(self.root, key))
+        return f"{st.st_mtime_ns}:{st.st_size}"
+
     def parse(self, key: str, raw: bytes) -> Parsed:
         return parse_file(key, raw, self._options)
 
