@@ -17,6 +17,7 @@ RENKEI = str(Path(sys.executable).with_name("renkei"))
 class Cli:
     def __init__(self, cwd: Path, data: Path) -> None:
         self.cwd = cwd
+        self.env_data = data
         self.env = {**os.environ, "RENKEI_DATA": str(data)}
 
     def __call__(self, *args: str, ok: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
