@@ -19,7 +19,7 @@ def _split_messages(data: bytes) -> list[bytes]:
     """A file holds one message, several (each starting with an MSH line), or MLLP frames."""
     from renkei.connectors.mllp import FrameDecoder
 
-    if data.lstrip().startswith(b"\x0b"):
+    if data.lstrip(b"\r\n\t ").startswith(b"\x0b"):  # not bare lstrip(): VT counts as whitespace
         decoder = FrameDecoder(max_size=len(data) + 1)
         frames = decoder.feed(data)
         decoder.flush()
