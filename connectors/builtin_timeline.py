@@ -115,10 +115,9 @@ class BuiltinTimeline:
         """All items in one transaction: each is posted once per key, in the order given."""
         try:
             with self._writer.begin() as conn:
-                return [
-                    str(self._post(conn, self._ensure_group(conn, p["patient_id"]), TimelinePost.from_dict(p), k))
-                    for p, k in items
-                ]
+                group_of = self._ensure_groups(conn, [p["patient_id"] for p, _ in items])
+                entries = [(group_of[p["patient_id"]], TimelinePost.from_dict(p), k) for p, k in items]
+                return [str(pid) for pid in self._post_many(conn, entries)]
         except Exception:
             self._group_ids.clear()  # groups created in the rolled-back transaction do not exist
             raise
@@ -136,7 +135,7 @@ class BuiltinTimeline:
     def post(self, group_id: str, post: TimelinePost, idempotency_key: str) -> str:
         with self._writer.begin() as conn:
             self._require_group(conn, int(group_id))
-            return str(self._post(conn, int(group_id), post, idempotency_key))
+            return str(self._post_many(conn, [(int(group_id), post, idempotency_key)])[0])
 
     def read(self, group_id: str, member: str | None = None) -> list[dict[str, Any]]:
         """Posts oldest first; reading as a member records a read receipt for each."""
@@ -204,18 +203,30 @@ class BuiltinTimeline:
 
     # -- internals --------------------------------------------------------------------------------
     def _ensure_group(self, conn: sa.Connection, patient_id: str, title: str = "") -> int:
-        cached = self._group_ids.get(patient_id)
-        if cached is not None:
-            return cached
-        gid = conn.execute(sa.select(groups.c.id).where(groups.c.patient_id == patient_id)).scalar()
-        if gid is None:
-            gid = conn.execute(
-                groups.insert().values(patient_id=patient_id, title=title or patient_id, created_at=time.time())
-            ).inserted_primary_key[0]
-            for m in (SYSTEM_ACCOUNT, *self.settings.members):
-                self._invite(conn, gid, m)
-        self._group_ids[patient_id] = gid
-        return gid
+        return self._ensure_groups(conn, [patient_id], title)[patient_id]
+
+    def _ensure_groups(self, conn: sa.Connection, patient_ids: Sequence[str], title: str = "") -> dict[str, int]:
+        """Group ids by patient, creating (invite-only, default members invited) those that are missing."""
+        wanted = set(patient_ids)
+        missing = wanted - self._group_ids.keys()
+        for chunk in _chunks(sorted(missing)):
+            self._group_ids.update(
+                conn.execute(sa.select(groups.c.patient_id, groups.c.id).where(groups.c.patient_id.in_(chunk))).all()
+            )
+        new = sorted(wanted - self._group_ids.keys())
+        if new:
+            now = time.time()
+            rows = [{"patient_id": p, "title": title or p, "created_at": now} for p in new]
+            result = conn.execute(groups.insert().returning(groups.c.id, sort_by_parameter_order=True), rows)
+            created = dict(zip(new, (gid for (gid,) in result.all()), strict=True))
+            invites = [
+                {"group_id": gid, "member": m, "invited_at": now}
+                for gid in created.values()
+                for m in (SYSTEM_ACCOUNT, *self.settings.members)
+            ]
+            _insert_ignore(conn, members, invites)
+            self._group_ids.update(created)
+        return {p: self._group_ids[p] for p in wanted}
 
     def _require_group(self, conn: sa.Connection, gid: int) -> None:
         if conn.execute(sa.select(groups.c.id).where(groups.c.id == gid)).scalar() is None:
@@ -230,39 +241,66 @@ class BuiltinTimeline:
     def _invite(conn: sa.Connection, gid: int, member: str) -> None:
         _insert_ignore(conn, members, [{"group_id": gid, "member": member, "invited_at": time.time()}])
 
-    def _post(self, conn: sa.Connection, gid: int, post: TimelinePost, key: str) -> int:
-        existing = conn.execute(sa.select(posts.c.id).where(posts.c.idempotency_key == key)).scalar()
-        if existing is not None:
-            return existing
-        now = time.time()
-        earlier = None
-        if post.record_key:
-            earlier = conn.execute(
-                sa.select(posts.c.id)
-                .where(posts.c.group_id == gid, posts.c.record_key == post.record_key, posts.c.replaced_by.is_(None))
-                .order_by(posts.c.id.desc())
-            ).scalar()
-        stored = [self._store_attachment(a.name, a.media_type, a.data) for a in post.attachments]
-        pid = conn.execute(
-            posts.insert().values(
-                group_id=gid,
-                idempotency_key=key,
-                author=post.author,
-                text=post.text,
-                tags=post.tags,
-                links=post.links,
-                attachments=stored,
-                record_key=post.record_key,
-                created_at=now,
-                retracted_at=now if post.retracts else None,
+    def _post_many(self, conn: sa.Connection, entries: Sequence[tuple[int, TimelinePost, str]]) -> list[int]:
+        """Post each (group, post, key) once per key, in order, with a handful of statements per batch."""
+        ids: dict[str, int] = {}
+        for chunk in _chunks([k for _, _, k in entries]):
+            ids.update(
+                conn.execute(
+                    sa.select(posts.c.idempotency_key, posts.c.id).where(posts.c.idempotency_key.in_(chunk))
+                ).all()
             )
-        ).inserted_primary_key[0]
-        if earlier is not None:
-            values: dict[str, Any] = {"replaced_by": pid}
-            if post.retracts:
-                values["retracted_at"] = now
-            conn.execute(posts.update().where(posts.c.id == earlier).values(**values))
-        return pid
+        todo = [(i, gid, post, key) for i, (gid, post, key) in enumerate(entries) if key not in ids]
+        # The post each new one replaces: the newest unreplaced one with its record key in its group.
+        current: dict[tuple[int, str], int] = {}
+        for chunk in _chunks(sorted({post.record_key for _, _, post, _ in todo if post.record_key})):
+            q = sa.select(posts.c.group_id, posts.c.record_key, posts.c.id).where(
+                posts.c.record_key.in_(chunk), posts.c.replaced_by.is_(None)
+            )
+            for gid, record_key, pid in conn.execute(q.order_by(posts.c.id)):
+                current[(gid, record_key)] = pid
+        now = time.time()
+        new_rows, seen_keys = [], set()
+        for _i, gid, post, key in todo:
+            if key in seen_keys:
+                continue  # the same key twice in one batch: one post
+            seen_keys.add(key)
+            stored = [self._store_attachment(a.name, a.media_type, a.data) for a in post.attachments]
+            new_rows.append(
+                {
+                    "group_id": gid,
+                    "idempotency_key": key,
+                    "author": post.author,
+                    "text": post.text,
+                    "tags": post.tags,
+                    "links": post.links,
+                    "attachments": stored,
+                    "record_key": post.record_key,
+                    "created_at": now,
+                    "retracted_at": now if post.retracts else None,
+                }
+            )
+        if new_rows:
+            result = conn.execute(posts.insert().returning(posts.c.id, sort_by_parameter_order=True), new_rows)
+            replaced = []
+            for row, (new_id,) in zip(new_rows, result.all(), strict=True):
+                ids[row["idempotency_key"]] = new_id
+                if row["record_key"]:
+                    earlier = current.get((row["group_id"], row["record_key"]))
+                    if earlier is not None:
+                        replaced.append({"pid": earlier, "by": new_id, "retracted": row["retracted_at"]})
+                    current[(row["group_id"], row["record_key"])] = new_id
+            if replaced:
+                conn.execute(
+                    posts.update()
+                    .where(posts.c.id == sa.bindparam("pid"))
+                    .values(
+                        replaced_by=sa.bindparam("by"),
+                        retracted_at=sa.func.coalesce(sa.bindparam("retracted", type_=sa.Float), posts.c.retracted_at),
+                    ),
+                    replaced,
+                )
+        return [ids[k] for _, _, k in entries]
 
     def _store_attachment(self, name: str, media_type: str, data: bytes) -> dict[str, Any]:
         digest = hashlib.sha256(data).hexdigest()
@@ -273,6 +311,10 @@ class BuiltinTimeline:
             tmp.write_bytes(data)
             tmp.replace(target)
         return {"name": name, "media_type": media_type, "sha256": digest, "size": len(data)}
+
+
+def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

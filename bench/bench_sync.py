@@ -1,0 +1,85 @@
+"""SS-MIX2 batch sync end to end (files -> durable store -> built-in timeline) beside a bare parse loop.
+
+    python bench/bench_sync.py [--patients 1000] [--labs 4] [--rounds 2]
+
+Both run in this process over the same generated storage: the baseline reads each file, decodes its
+ISO-2022-JP and runs python-hl7's `hl7.parse` (single core, nothing stored); the sync is `renkei run
+--once` on a fresh data folder (store RECEIVED with fsync, parse, render, queue, post, record SENT).
+Prints files/s for each and the ratio sync/baseline (the target is >= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import hl7
+
+from renkei.config.loader import load_config
+from renkei.connectors.ssmix2 import scan
+from renkei.connectors.ssmix2.generator import generate
+from renkei.pipelines.engine import Engine
+from renkei.pipelines.store import Store
+
+CONFIG = """
+version: 1
+connectors:
+  ehr: {type: ssmix2, root: storage}
+  timeline: {type: builtin, members: [nurse.sato, dr.tanaka]}
+pipelines:
+  - name: nightly
+    source: ehr
+    destinations: [timeline]
+"""
+
+
+def bare_parse_loop(root: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    n = 0
+    for item in scan(root):
+        with open(os.path.join(root, item.key), "rb") as fh:
+            text = fh.read().decode("iso2022_jp")
+        hl7.parse(text)
+        n += 1
+    return n, time.perf_counter() - started
+
+
+def sync(workdir: Path) -> tuple[int, float]:
+    data = workdir / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    engine = Engine(load_config(workdir / "renkei.yaml"), Store.in_data_dir(data), data)
+    try:
+        started = time.perf_counter()
+        stats = engine.run_pipeline(engine.pipeline("nightly"))
+        elapsed = time.perf_counter() - started
+    finally:
+        engine.close()
+        engine.store.close()
+    assert stats.sent == stats.received, stats
+    return stats.sent, elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--patients", type=int, default=1000)
+    ap.add_argument("--labs", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        files = len(generate(work / "storage", patients=args.patients, labs_per_patient=args.labs, seed=1))
+        (work / "renkei.yaml").write_text(CONFIG, encoding="utf-8")
+        print(f"storage: {files} files ({args.patients} patients), {args.rounds} rounds, best of each")
+        bare = min(bare_parse_loop(work / "storage")[1] for _ in range(args.rounds))
+        best = min(sync(work)[1] for _ in range(args.rounds))
+        print(f"bare read+decode+hl7.parse loop : {files / bare:8.0f} files/s")
+        print(f"end-to-end sync (store+timeline) : {files / best:8.0f} files/s")
+        print(f"ratio sync / bare parse          : {bare / best:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
