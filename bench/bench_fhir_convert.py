@@ -1,10 +1,13 @@
 """Throughput of canonical -> JP Core FHIR conversion, and of the checks behind every delivery.
 
-    /tmp/venv/bin/python bench/bench_fhir_convert.py [N]
+    /tmp/venv/bin/python bench/bench_fhir_convert.py [N] [--medplum]
 
 Prints records per second for: conversion alone, conversion + fhir.resources R4B structure validation +
 code checks (what the `fhir` destination does per record), and building a transaction bundle. The record
 mix is one patient, ten lab results, one condition and one prescription per patient, with varied values.
+With --medplum it also delivers 20 patients (one payload each, split into transactions of 8 entries) to
+the test FHIR server through the `fhir` destination, first time and replay. That figure measures the test
+server more than renkei: its MemoryRepository answers each conditional update by a linear FHIRPath scan.
 """
 
 from __future__ import annotations
@@ -116,5 +119,31 @@ def main(n_patients: int) -> None:
     )
 
 
+def deliver(recs: list[Record]) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from renkei.connectors.fhir import FhirDestination
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "support" / "medplum" / "harness.py"
+    spec = importlib.util.spec_from_file_location("renkei_bench_medplum", path)
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = harness
+    spec.loader.exec_module(harness)
+    payloads = [{"records": [r.to_dict() for r in recs[i : i + 13]]} for i in range(0, len(recs), 13)]
+    with harness.start_medplum() as server:
+        dest = FhirDestination(
+            "bench",
+            FhirDestination.Settings(base_url=server.base_url, facility_code="1311234567", max_bundle_entries=8),
+        )
+        for label in ("deliver to Medplum (first time)", "deliver to Medplum (replay, conditional updates)"):
+            rate(label, len(recs), lambda: [dest.deliver(p, str(i)) for i, p in enumerate(payloads)])
+        dest.close()
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 400)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(args[0]) if args else 400)
+    if "--medplum" in sys.argv:
+        deliver(records(20))

@@ -6,6 +6,11 @@ Config (connector settings):
     facility_code  10-digit medical institution code (JP Core patient identifier system)
     source_system  name mixed into resource ids (default "renkei")
     timeout        seconds per request
+    max_bundle_entries  split a payload into transactions of at most this many entries (0: never).
+                   Medplum refuses transactions with conditional updates beyond 8 entries
+                   ("Transaction requires strict isolation but has too many entries"). Each part is
+                   idempotent on its own and re-finds the patient by identifier, so a retry after a
+                   partial failure converges; only cross-part atomicity is given up.
 
 Payloads: {"records": [Record.to_dict(), …]}, one Record.to_dict() (has "kind"), or FHIR JSON (a resource
 with an id as jpcore.py makes them, or a ready transaction Bundle). Records are converted, checked with
@@ -37,10 +42,14 @@ class FhirSettings(BaseModel):
     timeout: float = 30.0
 
 
-class FhirDestination:
-    Settings = FhirSettings
+class FhirDestinationSettings(FhirSettings):
+    max_bundle_entries: int = Field(default=0, ge=0)
 
-    def __init__(self, name: str, settings: FhirSettings, context: ConnectorContext | None = None) -> None:
+
+class FhirDestination:
+    Settings = FhirDestinationSettings
+
+    def __init__(self, name: str, settings: FhirDestinationSettings, context: ConnectorContext | None = None) -> None:
         self.name = name
         self.settings = settings
         self.context = context
@@ -71,23 +80,43 @@ class FhirDestination:
                 check_resource(payload)
             except InputError as exc:
                 raise PermanentDeliveryError(str(exc)) from exc
-            bundle = payload
+            bundles = [payload]
         else:
             resources = self.resources_for(payload)
             if not resources:
                 raise PermanentDeliveryError("fhir: payload holds no records")
             try:
-                bundle = transaction_bundle(resources, self.converter.facility_system, self.converter.patient_stub)
+                bundles = self._bundles(resources)
             except ValueError as exc:
                 raise PermanentDeliveryError(f"fhir: {exc}") from exc
-        response = self.client.transaction(bundle)
-        if response.get("type") != "transaction-response":
-            raise PermanentDeliveryError(f"fhir: server answered a {response.get('type')!r} bundle to a transaction")
-        receipt = " ".join(loc for loc in locations(response) if loc)
+        receipts = []
+        for bundle in bundles:
+            response = self.client.transaction(bundle)
+            if response.get("type") != "transaction-response":
+                raise PermanentDeliveryError(
+                    f"fhir: server answered a {response.get('type')!r} bundle to a transaction"
+                )
+            receipts.extend(loc for loc in locations(response) if loc)
+        receipt = " ".join(dict.fromkeys(receipts))  # a patient re-found by each part is listed once
         if self.context is not None:
-            for pid in _patient_ids(bundle, self.converter.facility_system):
+            for pid in _patient_ids(bundles, self.converter.facility_system):
                 self.context.audit("fhir.deliver", pid, f"{self.name}: {receipt}")
         return receipt
+
+    def _bundles(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        fac, stub, limit = self.converter.facility_system, self.converter.patient_stub, self.settings.max_bundle_entries
+        if not limit:
+            return [transaction_bundle(resources, fac, stub)]
+        out: list[dict[str, Any]] = []
+        chunk: list[dict[str, Any]] = []
+        for res in resources:
+            # patient stubs count too, so measure the bundle the chunk would become
+            if chunk and len(transaction_bundle([*chunk, res], fac, stub)["entry"]) > limit:
+                out.append(transaction_bundle(chunk, fac, stub))
+                chunk = []
+            chunk.append(res)
+        out.append(transaction_bundle(chunk, fac, stub))
+        return out
 
     def close(self) -> None:
         self.client.close()

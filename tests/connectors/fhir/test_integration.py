@@ -115,6 +115,33 @@ def test_transaction_twice_holds_each_resource_once(medplum, auth: str) -> None:
     assert medplum.count("AllergyIntolerance", patient=patient_ref) == 1
 
 
+def test_split_transactions_stay_idempotent(medplum, auth: str) -> None:
+    pid = _new_pid()
+    settings = FhirDestination.Settings(
+        base_url=medplum.base_url, auth=auth, facility_code=FACILITY, max_bundle_entries=2
+    )
+    dest = FhirDestination("fhir", settings)
+    payload = {"records": [r.to_dict() for r in _records(pid)]}
+    first = dest.deliver(payload, "k")
+    assert dest.deliver(payload, "k") == first
+    patient_ref = first.split()[0]
+    assert len(first.split()) == 5  # the patient re-found by every part is listed once
+    assert medplum.count("Patient", identifier=f"urn:oid:1.2.392.100495.20.3.51.1{FACILITY}|{pid}") == 1
+    assert medplum.count("Observation", subject=patient_ref) == 2
+    dest.close()
+
+
+def test_medplum_refuses_big_conditional_transactions(medplum, auth: str) -> None:
+    pid = _new_pid()
+    records = _records(pid) + [
+        Observation(patient_id=pid, record_key=f"{pid}/OML-11/2/{i}", value=str(i), unit="g/dl",
+                    code=Coding("3A010000002327101", "総蛋白", "JC10"), result_status="F")
+        for i in range(4)
+    ]  # fmt: skip
+    with pytest.raises(FhirPermanentError, match="too many entries"):
+        _destination(medplum, auth).deliver({"records": [r.to_dict() for r in records]}, "big")
+
+
 def test_observation_alone_links_to_existing_patient(medplum, auth: str) -> None:
     pid = _new_pid()
     dest = _destination(medplum, auth)
