@@ -56,6 +56,11 @@ def serve(config: str, data: str, with_processing: bool) -> None:
     print("ready", flush=True)
     sys.stdin.read()  # the parent closes stdin to stop us
     c = listener._committer
+    cpu = time.process_time()
+    print(
+        f"server process CPU {cpu:.1f} s ({cpu / max(c.stored, 1) * 1e6:.0f} us per message, start-up included); ",
+        end="",
+    )
     print(
         f"{c.batches} group commits, mean {c.stored / max(c.batches, 1):.1f} messages and "
         f"{c.seconds / max(c.batches, 1) * 1e3:.2f} ms each, {c.seconds:.1f} s in ingest",
@@ -65,7 +70,7 @@ def serve(config: str, data: str, with_processing: bool) -> None:
     engine.store.close()
 
 
-def make_messages(n: int) -> list[bytes]:
+def make_messages(n: int, apps: int = 4) -> list[bytes]:
     """Generated SS-MIX2-shaped traffic (ADT^A08 and OUL^R22, ISO-2022-JP), each with a unique MSH-10."""
     from renkei.connectors.ssmix2.generator import iter_storage
 
@@ -78,7 +83,7 @@ def make_messages(n: int) -> list[bytes]:
         msh, rest = text.split("\r", 1)
         fields = msh.split("|")
         fields[9] = f"B{i:09d}"  # MSH-10
-        fields[2] = f"HIS{i % 4}"  # four sending applications
+        fields[2] = f"HIS{i % apps}"  # MSH-3: each sending application is one ledger group
         out.append(("|".join(fields) + "\r" + rest).encode("iso2022_jp"))
     return out
 
@@ -170,6 +175,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--senders", type=int, default=8)
+    ap.add_argument("--apps", type=int, default=4, help="distinct sending applications (MSH-3)")
     ap.add_argument("--with-processing", action="store_true", help="also run the engine's processing worker")
     ap.add_argument("--hl7apy-messages", type=int, default=500, help="hl7apy is slow: time it on this many")
     ap.add_argument("--serve", nargs=3, metavar=("CONFIG", "DATA", "PROCESS"), help=argparse.SUPPRESS)
@@ -178,9 +184,9 @@ def main() -> None:
         serve(args.serve[0], args.serve[1], args.serve[2] == "1")
         return
 
-    msgs = make_messages(args.messages)
+    msgs = make_messages(args.messages, args.apps)
     print(f"{len(msgs)} messages (ADT^A08 + OUL^R22, ISO-2022-JP, mean {statistics.mean(map(len, msgs)):.0f} bytes), "
-          f"{args.senders} senders, {os.cpu_count()} CPUs")  # fmt: skip
+          f"{args.apps} sending applications, {args.senders} senders, {os.cpu_count()} CPUs")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="renkei-bench-mllp-") as tmp:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

@@ -3,8 +3,9 @@
 Each store call is one fsync, so storing message by message caps ingest at the disk's fsync rate.
 Connection handlers instead `submit` (item, raw) and await a future; one writer thread takes whatever
 is waiting (up to `max_batch`), stores it with one `ingest` call, and resolves every future at once on
-the event loop. Under light load a batch is one message (no added latency); under heavy load batches
-grow by themselves, which is what keeps the ACK latency flat as senders are added.
+the event loop. With one connection a batch is one message (no added latency); with several, the writer
+lingers up to `linger` seconds for one message per open connection, because MLLP senders wait for
+each ACK: a batch can never hold more, and a half-full batch costs a whole fsync and ingest call.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from renkei.connectors.base import Ingest, SourceItem
 
@@ -25,10 +26,20 @@ _Entry = tuple[SourceItem, bytes, "asyncio.Future[tuple[int, bool]]"]
 
 
 class GroupCommitter:
-    def __init__(self, ingest: Ingest, loop: asyncio.AbstractEventLoop, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        ingest: Ingest,
+        loop: asyncio.AbstractEventLoop,
+        max_batch: int = 256,
+        *,
+        want: Callable[[], int] = lambda: 1,
+        linger: float = 0.0,
+    ) -> None:
         self._ingest = ingest
         self._loop = loop
         self._max = max_batch
+        self._want = want  # how many messages could be in flight now (open connections)
+        self._linger = linger
         self._queue: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="mllp-commit", daemon=True)
         self.batches = 0
@@ -57,11 +68,22 @@ class GroupCommitter:
             if first is None:
                 break
             batch = [first]
+            # Each waiting sender has one message in flight (MLLP senders wait for the ACK), so a batch
+            # can hold at most one per open connection: linger briefly for the rest of them, since one
+            # fsync for all beats one each.
+            want = min(self._max, max(1, self._want()))
+            deadline = time.perf_counter() + self._linger
             while len(batch) < self._max:
                 try:
                     nxt = q.get_nowait()
                 except queue.Empty:
-                    break
+                    left = deadline - time.perf_counter()
+                    if len(batch) >= want or left <= 0:
+                        break
+                    try:
+                        nxt = q.get(timeout=left)
+                    except queue.Empty:
+                        break
                 if nxt is None:
                     stopping = True
                     break

@@ -70,6 +70,7 @@ class MLLPListener:
         max_connections: int = pydantic.Field(64, ge=1)
         max_message_bytes: int = pydantic.Field(1 << 20, ge=1024)
         max_batch: int = pydantic.Field(256, ge=1)
+        commit_linger: float = pydantic.Field(0.002, ge=0, le=0.1)  # seconds to wait for a fuller batch
         # before answering, so AE tells the sender what will be quarantined: "light" = decode, message
         # type, MSH/PID structure (~20 us); "full" = the engine's whole parse (~200 us); "off"
         check_on_receive: Literal["light", "full", "off"] = "light"
@@ -131,7 +132,9 @@ class MLLPListener:
         failure: list[BaseException] = []
         loop = asyncio.new_event_loop()
         self._loop = loop
-        self._committer = GroupCommitter(ingest, loop, self.settings.max_batch)
+        self._committer = GroupCommitter(
+            ingest, loop, self.settings.max_batch, want=lambda: self.connections, linger=self.settings.commit_linger
+        )
 
         def serve() -> None:
             asyncio.set_event_loop(loop)
