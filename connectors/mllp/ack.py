@@ -22,6 +22,7 @@ string template below costs a few microseconds. hl7apy stays where it is the bet
 from __future__ import annotations
 
 import itertools
+import re
 import os
 import time
 from dataclasses import dataclass
@@ -178,5 +179,7 @@ def validate_strict(text: str) -> None:
 
 
 def _first_line(exc: Exception) -> str:
-    # hl7apy messages quote element names and positions, not field values; keep them short all the same
-    return str(exc).splitlines()[0][:160] if str(exc) else "invalid"
+    # hl7apy names elements and positions, but some of its messages quote the offending value: blank
+    # anything quoted, so no patient data reaches an ACK or a log
+    text = str(exc).splitlines()[0][:160] if str(exc) else "invalid"
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
