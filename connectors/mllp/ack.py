@@ -22,8 +22,8 @@ string template below costs a few microseconds. hl7apy stays where it is the bet
 from __future__ import annotations
 
 import itertools
-import re
 import os
+import re
 import time
 from dataclasses import dataclass
 
