@@ -11,6 +11,7 @@ from renkei import __version__
 # name -> "module:attribute"; loaded on use so `renkei --help` stays fast and one broken part cannot
 # take the whole command down. Add a line here when a part brings its own subcommand.
 SUBCOMMANDS: dict[str, str] = {
+    "approvals": "renkei.bin.cmd_approvals:approvals",
     "audit": "renkei.bin.cmd_ops:audit",
     "config": "renkei.bin.cmd_config:config",
     "demo": "renkei.bin.cmd_run:demo",

@@ -7,22 +7,10 @@ from pathlib import Path
 
 import click
 
-from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, iso, json_option, remembered_config
-from renkei.config.loader import load_config
+from renkei.bin.common import data_option, emit_json, engine_for, handle_errors, iso, json_option, open_store
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.engine import Engine
 from renkei.pipelines.errors import NotFoundError
 from renkei.pipelines.schema import MessageState
-from renkei.pipelines.store import Store
-
-
-def _store(data: str | None) -> tuple[Store, Path]:
-    data_dir = data_dir_of(data)
-    if not (data_dir / "renkei.sqlite").exists():
-        raise NotFoundError(
-            f"no renkei data in {data_dir} (run `renkei demo` or `renkei run CONFIG` first, or give --data)"
-        )
-    return Store.in_data_dir(data_dir), data_dir
 
 
 @click.command()
@@ -31,7 +19,7 @@ def _store(data: str | None) -> tuple[Store, Path]:
 @handle_errors
 def status(data: str | None, as_json: bool) -> None:
     """Message counts per pipeline and state, delivery counts per destination."""
-    store, data_dir = _store(data)
+    store, data_dir = open_store(data)
     report = {"data_dir": str(data_dir), "messages": store.counts(), "deliveries": store.delivery_counts()}
     if as_json:
         emit_json(report)
@@ -60,7 +48,7 @@ def list_messages(
     pipeline: str | None, state: str | None, patient: str | None, limit: int, data: str | None, as_json: bool
 ) -> None:
     """Newest first. Shows ids, states and reasons, never message content."""
-    store, _ = _store(data)
+    store, _ = open_store(data)
     rows = store.list_messages(pipeline=pipeline, state=state, patient_id=patient, limit=limit)
     items = [
         {
@@ -93,7 +81,7 @@ def list_messages(
 @handle_errors
 def show_message(message_id: int, raw: bool, data: str | None, as_json: bool) -> None:
     """One message with its stored stages and deliveries."""
-    store, _ = _store(data)
+    store, _ = open_store(data)
     msg, dels = store.get_message(message_id)
     if msg is None:
         raise NotFoundError(f"no message {message_id}")
@@ -164,9 +152,8 @@ def reprocess(
     as_json: bool,
 ) -> None:
     """Run messages again: quarantined input is re-read from its source (e.g. a fixed file)."""
-    store, data_dir = _store(data)
-    loaded = load_config(config_file or remembered_config(data_dir))
-    engine = Engine(loaded, store, data_dir)
+    store, _ = open_store(data)
+    engine = engine_for(store, data, config_file)
     ids = list(message_ids)
     if all_failed:
         if not pipeline:
@@ -197,7 +184,7 @@ def audit() -> None:
 @handle_errors
 def audit_verify(data: str | None, as_json: bool) -> None:
     """Check the hash chain of every audit entry; exit 1 if it is broken."""
-    store, _ = _store(data)
+    store, _ = open_store(data)
     result = store.verify_audit()
     if as_json:
         emit_json(

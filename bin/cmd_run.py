@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from renkei.bin.common import (
 )
 from renkei.config.loader import DEFAULT_CONFIG, load_config
 from renkei.pipelines.engine import Engine, RunStats
+from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
 
@@ -72,6 +74,16 @@ def run(config_file: Path, once: bool, data: str | None, as_json: bool) -> None:
         engine.store.close()
 
 
+def _demo_consent(engine: Engine) -> None:
+    """The demo's patients are fictitious; record their consent (audited) as a clinic would on enrolment,
+    so the consent gate, which stays on, lets their data through."""
+    registry = PatientRegistry(engine.store)
+    source = engine.connector(engine.config.pipelines[0].source)
+    for person in sorted({item.group.rsplit("/", 1)[-1] for item in source.scan()}):
+        if registry.consent(person) is None:
+            registry.set_consent(person, True, ["all"], date.today(), note="renkei demo: fictitious patient")
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="run the demo pipeline and exit without serving the web page")
 @click.option("--port", default=8765, show_default=True, help="port of the local web page (127.0.0.1 only)")
@@ -82,6 +94,7 @@ def demo(once: bool, port: int, data: str | None, as_json: bool) -> None:
     """Run the embedded default: a shipped synthetic SS-MIX2 storage -> the built-in timeline."""
     engine = _open(DEFAULT_CONFIG, data)
     try:
+        _demo_consent(engine)
         results = run_all_once(engine, show_progress=not as_json)
         print_stats(results, as_json)
         if not as_json:

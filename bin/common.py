@@ -9,11 +9,15 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from renkei.pipelines.errors import ConfigError, NotFoundError, RefusedError, RenkeiError
+from renkei.pipelines.store import Store
+
+if TYPE_CHECKING:
+    from renkei.pipelines.engine import Engine
 
 DEFAULT_DATA = "renkei-data"
 LAST_CONFIG = "last-config"
@@ -52,6 +56,24 @@ def remembered_config(data_dir: Path) -> Path:
     if not marker.exists():
         raise NotFoundError(f"no configuration has been run with data folder {data_dir}; give --config")
     return Path(marker.read_text(encoding="utf-8").strip())
+
+
+def open_store(data: str | None) -> tuple[Store, Path]:
+    data_dir = data_dir_of(data)
+    if not (data_dir / "renkei.sqlite").exists():
+        raise NotFoundError(
+            f"no renkei data in {data_dir} (run `renkei demo` or `renkei run CONFIG` first, or give --data)"
+        )
+    return Store.in_data_dir(data_dir), data_dir
+
+
+def engine_for(store: Store, data: str | None, config_file: Path | None = None) -> Engine:
+    """An engine on the data folder's store, with the given config or the one last run there."""
+    from renkei.config.loader import load_config
+    from renkei.pipelines.engine import Engine
+
+    data_dir = data_dir_of(data)
+    return Engine(load_config(config_file or remembered_config(data_dir)), store, data_dir)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

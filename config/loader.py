@@ -89,7 +89,7 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigError(f"{path}: {len(errors)} error(s)", errors)
     assert config is not None
     base = path.parent
-    for field in ("data_dir", "templates_dir"):
+    for field in ("data_dir", "templates_dir", "phrases_dir", "mappings_dir"):
         value = getattr(config, field)
         if value is not None and not value.is_absolute():
             setattr(config, field, base / value)

@@ -19,7 +19,7 @@ Each connector's own settings are validated by that connector class's `Settings`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -70,6 +70,48 @@ class TriggerConfig(BaseModel):
         return self
 
 
+class ApprovalGate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    required_for: list[Literal["low", "middle", "high"]] = Field(
+        default_factory=lambda: ["high"], description="sensitivity levels that wait for a physician"
+    )
+
+
+class GatesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    consent: bool = Field(True, description="deliver nothing for a patient without granted consent in scope")
+    consent_scope: str = Field("timeline", description="the consent scope this pipeline needs (or 'all')")
+    approval: ApprovalGate | None = Field(None, description="hold sensitive items until a physician approves")
+    auto_link: bool = Field(True, description="create and link a timeline group for a person who has none yet")
+
+
+class SensitivityRule(BaseModel):
+    """First matching rule wins; a rule with no conditions matches everything."""
+
+    model_config = ConfigDict(extra="forbid")
+    level: Literal["low", "middle", "high"]
+    data_types: list[str] | None = None
+    kinds: list[str] | None = None  # record kinds: observation, note, document, …
+    tags: list[str] | None = None
+
+
+DEFAULT_SENSITIVITY = [
+    # 情報の機微度 (domain.md): chart notes and lab results high; nursing reports and rehab plans middle;
+    # everyday notes low. Sites override the whole list in their config.
+    SensitivityRule(level="high", kinds=["observation", "condition", "document", "medication", "allergy"]),
+    SensitivityRule(level="middle", tags=["訪問看護", "リハビリ", "看護記録"]),
+    SensitivityRule(level="low"),
+]
+
+
+class ViewerConfig(BaseModel):
+    """Level 2: a per-patient link into an EHR viewer (ID-LINK, HumanBridge or any other)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(description="shown on the link card, e.g. 'ID-LINK で見る'")
+    url_template: str = Field(description="e.g. https://viewer.example.jp/patients/{viewer_id}; never a name")
+
+
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
@@ -79,6 +121,7 @@ class PipelineConfig(BaseModel):
     destinations: list[str] = Field(min_length=1)
     trigger: TriggerConfig = Field(default_factory=lambda: TriggerConfig(interval_seconds=300))
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
 
 
 class RenkeiConfig(BaseModel):
@@ -86,5 +129,9 @@ class RenkeiConfig(BaseModel):
     version: int = Field(1, ge=1, le=1)
     data_dir: Path | None = None
     templates_dir: Path | None = Field(None, description="site templates, searched before the shipped ones")
+    phrases_dir: Path | None = Field(None, description="site fixed phrases (YAML), added to the shipped library")
+    mappings_dir: Path | None = Field(None, description="site mapping specs and code tables (overlay)")
+    sensitivity: list[SensitivityRule] = Field(default_factory=lambda: list(DEFAULT_SENSITIVITY))
+    viewers: dict[str, ViewerConfig] = Field(default_factory=dict)
     connectors: dict[str, ConnectorConfig]
     pipelines: list[PipelineConfig] = Field(default_factory=list)

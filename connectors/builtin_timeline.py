@@ -115,8 +115,8 @@ class BuiltinTimeline:
         """All items in one transaction: each is posted once per key, in the order given."""
         try:
             with self._writer.begin() as conn:
-                group_of = self._ensure_groups(conn, [p["patient_id"] for p, _ in items])
-                entries = [(group_of[p["patient_id"]], TimelinePost.from_dict(p), k) for p, k in items]
+                group_of = self._ensure_groups(conn, [p["patient_id"] for p, _ in items if not p.get("group_id")])
+                entries = [(self._target_group(conn, p, group_of), TimelinePost.from_dict(p), k) for p, k in items]
                 return [str(pid) for pid in self._post_many(conn, entries)]
         except Exception:
             self._group_ids.clear()  # groups created in the rolled-back transaction do not exist
@@ -227,6 +227,14 @@ class BuiltinTimeline:
             _insert_ignore(conn, members, invites)
             self._group_ids.update(created)
         return {p: self._group_ids[p] for p in wanted}
+
+    def _target_group(self, conn: sa.Connection, payload: dict[str, Any], group_of: dict[str, int]) -> int:
+        """The group the engine's registry linked (payload["group_id"]), else the patient's own."""
+        if payload.get("group_id"):
+            gid = int(payload["group_id"])
+            self._require_group(conn, gid)
+            return gid
+        return group_of[payload["patient_id"]]
 
     def _require_group(self, conn: sa.Connection, gid: int) -> None:
         if conn.execute(sa.select(groups.c.id).where(groups.c.id == gid)).scalar() is None:

@@ -9,11 +9,11 @@ nothing is lost and nothing is posted twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -24,14 +24,21 @@ from renkei.config.loader import LoadedConfig
 from renkei.config.schema import PipelineConfig
 from renkei.connectors.base import ConnectorContext, Parsed, Source, SourceItem, TimelinePost
 from renkei.connectors.registry import connector_class
-from renkei.connectors.render import Renderer
-from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.audit import AuditEntry, current_actor
 from renkei.pipelines.db import dumps
-from renkei.pipelines.errors import InputError, PermanentDeliveryError, RefusedError, RetryableDeliveryError
-from renkei.pipelines.records import RecordKind, RecordStatus
+from renkei.pipelines.errors import (
+    ConfigError,
+    InputError,
+    PermanentDeliveryError,
+    RefusedError,
+    RetryableDeliveryError,
+)
+from renkei.pipelines.gates import PUSH_PIPELINE, Gates
+from renkei.pipelines.records import Note
 from renkei.pipelines.retry import RetryPolicy
 from renkei.pipelines.schema import DeliveryState, MessageState
 from renkei.pipelines.store import DeliveryOutcome, DueDelivery, NewDelivery, Processed, Received, Store
+from renkei.pipelines.transform import Transformer, sensitivity_of
 
 log = logging.getLogger("renkei.engine")
 
@@ -65,9 +72,11 @@ class Engine:
         self.config = loaded.config
         self.store = store
         self.data_dir = data_dir
-        self.renderer = Renderer([self.config.templates_dir] if self.config.templates_dir else [])
+        self.transformer = Transformer(self.config, self.connector)
+        self.gates = Gates(store, {p.name: p for p in self.config.pipelines})
         self._connectors: dict[str, Any] = {}
         self._policies = {p.name: RetryPolicy(p.retry) for p in self.config.pipelines}
+        self._default_policy = RetryPolicy()  # user pushes (level 3) are not a configured pipeline
         self._pending = {p.name: threading.Event() for p in self.config.pipelines}
 
     # -- connectors -------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ class Engine:
                 results.append(Processed(mid, p.name, MessageState.QUARANTINED, reason=reason))
                 stats.quarantined += 1
                 continue
-            processed = self._transform(p, mid, result, patients)
+            processed = self.transformer.transform(p, mid, result, patients)
             results.append(processed)
             if processed.state is MessageState.FILTERED:
                 stats.filtered += 1
@@ -172,49 +181,6 @@ class Engine:
             else:
                 stats.queued += 1
         self.store.save_processed(results)
-
-    def _transform(self, p: PipelineConfig, mid: int, parsed: Parsed, patients: dict[str, dict[str, Any]]) -> Processed:
-        records = [r.to_dict() for r in parsed.records]
-        base = Processed(
-            mid, p.name, MessageState.FILTERED, patient_id=parsed.patient_id, data_type=parsed.data_type,
-            warnings=parsed.warnings, records=records,
-        )  # fmt: skip
-        patient = next((r for r in records if r["kind"] == RecordKind.PATIENT), None)
-        if patient is not None and patient.get("status") == RecordStatus.CURRENT:
-            base.patient_record = patient
-            patients[parsed.patient_id] = patient
-        why_not = _filtered_out(p, parsed)
-        if why_not:
-            base.reason = why_not
-            return base
-        statuses = {r.status for r in parsed.records}
-        if statuses == {RecordStatus.SUPERSEDED}:
-            # A renamed _2 file: its content was (or would be) posted from its _1 and replaced since.
-            base.reason = "superseded by a newer file (condition flag 2); not posted again"
-            return base
-        retracts = statuses == {RecordStatus.DELETED}
-        try:
-            text = self.renderer.render(
-                p.transform.template or "auto", data_type=parsed.data_type, records=records,
-                patient=patients.get(parsed.patient_id),
-            )  # fmt: skip
-        except InputError as exc:
-            base.state, base.reason = MessageState.QUARANTINED, str(exc)
-            return base
-        record_key = _message_record_key(parsed)
-        content = dumps([_content(r) for r in records])
-        for dest in p.destinations:
-            post = TimelinePost(
-                patient_id=parsed.patient_id,
-                text=text,
-                tags=list(p.transform.tags),
-                record_key=record_key,
-                retracts=retracts,
-            )
-            key = hashlib.sha256(f"{p.name}\x1f{dest}\x1f{record_key}\x1f{retracts}\x1f{content}".encode()).hexdigest()
-            base.deliveries.append(NewDelivery(dest, key, post.to_dict()))
-        base.state = MessageState.QUEUED
-        return base
 
     # -- push sources ------------------------------------------------------------------------------
     def ingest(self, pipeline: str, items: Sequence[tuple[SourceItem, bytes]]) -> list[tuple[int, bool]]:
@@ -301,20 +267,29 @@ class Engine:
         if not todo:
             return outcomes
         dest = self.connector(dest_name)
+        prepared = self.gates.prepare(dest_name, dest, todo)
+        refused = {d.id: p for d, p in zip(todo, prepared, strict=True) if isinstance(p, RefusedError)}
+        for d in todo:
+            if d.id in refused:
+                outcomes.append(self._failure(d, refused[d.id], now))
+        todo, payloads = (
+            [d for d in todo if d.id not in refused],
+            [p for p in prepared if not isinstance(p, RefusedError)],
+        )
+        results: list[str | Exception | _HeldBack] = []
         if hasattr(dest, "deliver_many"):
             try:
-                results: list[str | Exception] = dest.deliver_many([(d.payload, d.idempotency_key) for d in todo])
+                results = list(dest.deliver_many([(p, d.idempotency_key) for d, p in zip(todo, payloads, strict=True)]))
             except Exception as exc:  # the whole batch failed: every item is retried by policy
                 results = [exc] * len(todo)
         else:
-            results = []
             failed: set[tuple[str, str]] = set()
-            for d in todo:
+            for d, payload in zip(todo, payloads, strict=True):
                 if d.order_key in failed:
                     results.append(_HeldBack())
                     continue
                 try:
-                    results.append(dest.deliver(d.payload, d.idempotency_key))
+                    results.append(dest.deliver(payload, d.idempotency_key))
                 except Exception as exc:
                     results.append(exc)
                     failed.add(d.order_key)
@@ -334,12 +309,42 @@ class Engine:
             return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
         if not isinstance(exc, RetryableDeliveryError):
             log.error("delivery %s to %s failed unexpectedly: %s", d.id, d.destination, _where(exc))
-        decision = self._policies[d.pipeline].after_failure(d.attempts + 1, d.first_attempt_at or now, now)
+        decision = self._policies.get(d.pipeline, self._default_policy).after_failure(
+            d.attempts + 1, d.first_attempt_at or now, now
+        )
         if decision.give_up:
             return DeliveryOutcome(d, DeliveryState.DEAD, error=f"retries exhausted: {error}", attempted_at=now)
         return DeliveryOutcome(
             d, DeliveryState.ERROR, error=error, next_attempt_at=now + decision.delay, attempted_at=now
         )
+
+    # -- level 3: a user's push ---------------------------------------------------------------------
+    def push(self, destination: str, post: TimelinePost, actor: str = "") -> int:
+        """Send what a user chose (text, tags, links, attachments) to one patient's timeline, through the
+        same path as everything else: stored, gated, retried, audited. Returns the message id; raises
+        RefusedError with the reason when a gate refuses (nothing is posted then)."""
+        if destination not in self.config.connectors:
+            raise ConfigError(f"unknown destination {destination!r}; known: {', '.join(self.config.connectors)}")
+        raw = dumps(post.to_dict()).encode("utf-8")
+        item = Received(f"push:{uuid.uuid4().hex}", "", raw, group=post.patient_id)
+        (mid,) = self.store.receive_many(PUSH_PIPELINE, f"user:{actor or current_actor()}", [item])
+        note = Note(patient_id=post.patient_id, text=post.text, tags=list(post.tags), author=actor or current_actor())
+        records = [note.to_dict()]
+        level = sensitivity_of(self.config.sensitivity, "NOTE", records, post.tags)
+        self.store.save_processed(
+            [
+                Processed(
+                    mid, PUSH_PIPELINE, MessageState.QUEUED, patient_id=post.patient_id, data_type="NOTE",
+                    records=records, warnings=[f"sensitivity {level}"],
+                    deliveries=[NewDelivery(destination, f"push:{mid}", post.to_dict())],
+                )
+            ]
+        )  # fmt: skip
+        self.deliver_due()
+        _msg, dels = self.store.get_message(mid)
+        if dels and dels[0].state == DeliveryState.DEAD and dels[0].last_error.startswith("RefusedError"):
+            raise RefusedError(dels[0].last_error.removeprefix("RefusedError: "))
+        return mid
 
     # -- operators --------------------------------------------------------------------------------
     def reprocess(self, message_ids: Iterable[int]) -> dict[int, str]:
@@ -361,7 +366,7 @@ class Engine:
                     new_raw, fingerprint = None, None  # the input is gone: re-run the stored bytes
             out[mid] = self.store.reset_for_reprocess(mid, new_raw, fingerprint)
             touched.add(msg.pipeline)
-        for name in touched:
+        for name in touched & {p.name for p in self.config.pipelines}:
             p = self.pipeline(name)
             self._process_stored(p, self.connector(p.source), RunStats(), None)
         self.deliver_due()
@@ -381,27 +386,6 @@ def _batches(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem
             batch = []
     if batch:
         yield batch
-
-
-def _filtered_out(p: PipelineConfig, parsed: Parsed) -> str:
-    f = p.filters
-    if f.data_types is not None and parsed.data_type not in f.data_types:
-        return f"data type {parsed.data_type or '(none)'} is not in this pipeline's filter"
-    if f.patients is not None and parsed.patient_id not in f.patients:
-        return f"patient {parsed.patient_id} is not in this pipeline's filter"
-    return ""
-
-
-def _message_record_key(parsed: Parsed) -> str:
-    keys = sorted({r.record_key for r in parsed.records if r.record_key})
-    if not keys:
-        return ""
-    return hashlib.sha256("\x1f".join(keys).encode()).hexdigest()[:32]
-
-
-def _content(record: dict[str, Any]) -> dict[str, Any]:
-    """The clinical content of a record: what decides whether a re-export is new information."""
-    return {k: v for k, v in record.items() if k not in ("source", "status", "warnings")}
 
 
 def _where(exc: BaseException) -> str:

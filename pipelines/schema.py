@@ -24,6 +24,7 @@ class MessageState(StrEnum):
 
 
 class DeliveryState(StrEnum):
+    HELD = "HELD"  # its message awaits a physician's approval
     QUEUED = "QUEUED"
     ERROR = "ERROR"
     SENT = "SENT"
@@ -122,4 +123,33 @@ audit_log = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+)
+
+
+# -- patient registry: one person across systems ---------------------------------------------------
+# A person is keyed by renkei's person id (by convention the patient id of the first EHR it came from).
+# Each identifier is (system, value): "ehr:<source connector>" -> that EHR's patient id,
+# "timeline:<destination connector>" -> the patient's group there, "tag" -> a wristband/card id,
+# "viewer:<viewer name>" -> the id that viewer's per-patient URL needs.
+registry_identifiers = sa.Table(
+    "registry_identifiers",
+    metadata,
+    sa.Column("system", sa.String(120), primary_key=True),
+    sa.Column("value", sa.String(200), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("linked_at", sa.Float, nullable=False),
+    sa.Column("linked_by", sa.String(100), nullable=False),
+    sa.Index("ix_registry_person", "person_id"),
+)
+
+registry_consent = sa.Table(
+    "registry_consent",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),  # granted | withdrawn
+    sa.Column("scope", sa.JSON, nullable=False),  # ["all"] or e.g. ["timeline", "lab", "vitals"]
+    sa.Column("consented_on", sa.String(10), nullable=False),  # the date the patient consented (ISO)
+    sa.Column("recorded_at", sa.Float, nullable=False),
+    sa.Column("recorded_by", sa.String(100), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
 )

@@ -237,7 +237,7 @@ class Store:
                     "pipeline": r.pipeline,
                     "destination": d.destination,
                     "patient_id": r.patient_id,
-                    "state": DeliveryState.QUEUED,
+                    "state": DeliveryState.HELD if r.state is MessageState.AWAITING_APPROVAL else DeliveryState.QUEUED,
                     "attempts": 0,
                     "first_attempt_at": None,
                     "next_attempt_at": now,
@@ -519,6 +519,33 @@ class Store:
                     )
                 ],
             )
+            return new_state.value
+
+    def decide_approval(self, message_id: int, approve: bool, note: str = "") -> str:
+        """A physician's decision on a message AWAITING_APPROVAL: its deliveries go (QUEUED) or never go."""
+        now = time.time()
+        with self.write() as conn:
+            msg = conn.execute(
+                sa.select(messages.c.state, messages.c.patient_id).where(messages.c.id == message_id)
+            ).first()
+            if msg is None or msg.state != MessageState.AWAITING_APPROVAL:
+                raise KeyError(message_id)
+            held = deliveries.c.message_id == message_id, deliveries.c.state == DeliveryState.HELD
+            if approve:
+                conn.execute(deliveries.update().where(*held).values(state=DeliveryState.QUEUED, next_attempt_at=now))
+                new_state, reason = MessageState.QUEUED, ""
+            else:
+                conn.execute(
+                    deliveries.update().where(*held).values(state=DeliveryState.DEAD, last_error=f"rejected: {note}")
+                )
+                new_state, reason = MessageState.FILTERED, f"rejected by a physician: {note}"
+            conn.execute(
+                messages.update()
+                .where(messages.c.id == message_id)
+                .values(state=new_state, reason=reason, updated_at=now)
+            )
+            action = "approval.approve" if approve else "approval.reject"
+            audit.append(conn, [AuditEntry(action, msg.patient_id, f"message:{message_id}", note)])
             return new_state.value
 
     def audit(self, entries: Sequence[AuditEntry]) -> None:

@@ -16,6 +16,7 @@ pipelines:
   - name: sync
     source: ehr
     destinations: [timeline]
+    gates: {consent: false}  # this test is about delivery mechanics; consent has its own tests
 """
 
 

@@ -26,6 +26,7 @@ pipelines:
   - name: nightly
     source: ehr
     destinations: [timeline]
+    gates: {consent: false}  # this test is about delivery mechanics; consent has its own tests
     trigger: {interval_seconds: 3600}
 """
 

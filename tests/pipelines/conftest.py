@@ -20,6 +20,7 @@ pipelines:
   - name: sync
     source: ehr
     destinations: [timeline]
+    gates: {{consent: false}}  # these tests are about delivery mechanics; consent has its own tests
     retry: {{max_attempts: 3, initial_backoff_seconds: 0.01, max_backoff_seconds: 0.05, jitter_seconds: 0}}
 """
 

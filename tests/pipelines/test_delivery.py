@@ -31,6 +31,11 @@ class FailingFor:
     def close(self) -> None:
         self.real.close()
 
+    def __getattr__(self, name: str) -> Any:  # the rest of the Timeline contract, unchanged
+        if name == "deliver_many":
+            raise AttributeError(name)  # one by one, so the fault can hit single deliveries
+        return getattr(self.real, name)
+
 
 def _setup(tmp_path: Path, make_engine, error: Exception, times: int, backoff: float = 0.01):
     written = generate(tmp_path / "storage", patients=3, labs_per_patient=2, seed=5)

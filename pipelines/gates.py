@@ -1,0 +1,89 @@
+"""Gates checked just before anything is handed to a destination, for every delivery, every time.
+
+- consent: nothing flows for a patient (a person in the registry) without granted consent in the
+  pipeline's scope; withdrawing consent stops what is still queued.
+- linked group: a timeline post goes only to the group the registry links to that person on that
+  timeline. A person with no group there yet gets one created by the timeline and linked at once
+  (`gates.auto_link`), so every post lands in a group the registry knows is theirs.
+
+A refusal is a RefusedError: the delivery goes DEAD (nothing reaches the destination) with the reason,
+the refusal is audited, and `renkei reprocess` sends it once the reason is gone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from renkei.config.schema import GatesConfig, PipelineConfig
+from renkei.connectors.base import Timeline
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.errors import RefusedError
+from renkei.pipelines.registry import PatientRegistry
+from renkei.pipelines.store import DueDelivery, Store
+
+PUSH_PIPELINE = "push"
+
+
+class Gates:
+    def __init__(self, store: Store, pipelines: dict[str, PipelineConfig]) -> None:
+        self.store = store
+        self.registry = PatientRegistry(store)
+        self.pipelines = pipelines
+
+    def _settings(self, pipeline: str) -> tuple[GatesConfig, str | None]:
+        p = self.pipelines.get(pipeline)
+        return (p.gates, p.source) if p is not None else (GatesConfig(), None)
+
+    def prepare(self, dest_name: str, dest: Any, items: list[DueDelivery]) -> list[dict[str, Any] | RefusedError]:
+        """Per item: the payload to deliver (with the linked group for a timeline) or the refusal."""
+        persons: dict[tuple[str | None, str], str] = {}
+        by_source: dict[str | None, list[str]] = {}
+        for d in items:
+            by_source.setdefault(self._settings(d.pipeline)[1], []).append(d.patient_id)
+        for source, pids in by_source.items():
+            resolved = self.registry.persons_of_patients(source, pids) if source else {p: p for p in pids}
+            persons.update({(source, pid): person for pid, person in resolved.items()})
+        all_persons = list(set(persons.values()))
+        consents = self.registry.consents(all_persons)
+        is_timeline = isinstance(dest, Timeline)
+        system = f"timeline:{dest_name}"
+        groups = self.registry.linked_values(all_persons, system) if is_timeline else {}
+        out: list[dict[str, Any] | RefusedError] = []
+        refusals: list[AuditEntry] = []
+        for d in items:
+            gates, source = self._settings(d.pipeline)
+            person = persons[(source, d.patient_id)]
+            reason = self._refusal(gates, person, consents.get(person))
+            if reason:
+                refusals.append(AuditEntry("gate.refused", person, f"delivery:{d.id}", f"{dest_name}: {reason}"))
+                out.append(RefusedError(reason))
+                continue
+            if not is_timeline:
+                out.append(d.payload)
+                continue
+            group = groups.get(person)
+            if group is None:
+                if not gates.auto_link:
+                    reason = f"patient {person} is not linked to a group on timeline {dest_name}"
+                    refusals.append(AuditEntry("gate.refused", person, f"delivery:{d.id}", reason))
+                    out.append(RefusedError(reason))
+                    continue
+                group = dest.ensure_group(d.patient_id)
+                self.registry.link(person, system, group)
+                groups[person] = group
+            out.append({**d.payload, "group_id": group})
+        if refusals:
+            self.store.audit(refusals)
+        return out
+
+    @staticmethod
+    def _refusal(gates: GatesConfig, person: str, consent: Any) -> str:
+        if not gates.consent:
+            return ""
+        if consent is None:
+            return f"patient {person} has no consent on record (gate: consent)"
+        if not consent.allows(gates.consent_scope):
+            if consent.state != "granted":
+                return f"patient {person} withdrew consent on {consent.consented_on} (gate: consent)"
+            return f"patient {person}'s consent does not cover {gates.consent_scope} (gate: consent)"
+        return ""

@@ -1,0 +1,195 @@
+"""The patient registry: one person across systems, and their consent.
+
+Identifiers are (system, value) pairs pointing at a person (see schema.py for the systems). A message's
+patient id from source S resolves through ("ehr:S", id); with no entry the id is taken as the person id
+itself, so a single-EHR setup needs no linking. Consent is per person with a date and a scope; the
+engine's gates refuse to deliver anything for a person without granted consent in scope, and refuse to
+post to a timeline group not linked to that person. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from renkei.pipelines.audit import AuditEntry, append, current_actor
+from renkei.pipelines.db import upsert
+from renkei.pipelines.errors import RefusedError
+from renkei.pipelines.schema import registry_consent, registry_identifiers
+from renkei.pipelines.store import Store
+
+ALL = "all"
+
+
+@dataclass(slots=True, frozen=True)
+class Consent:
+    person_id: str
+    state: str  # granted | withdrawn
+    scope: tuple[str, ...]
+    consented_on: str
+    recorded_by: str
+
+    def allows(self, scope: str) -> bool:
+        return self.state == "granted" and (ALL in self.scope or scope in self.scope)
+
+
+class PatientRegistry:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- identifiers ------------------------------------------------------------------------------
+    def link(self, person_id: str, system: str, value: str) -> None:
+        """Point (system, value) at person_id; refuses to move an identifier that names someone else."""
+        with self.store.write() as conn:
+            owner = conn.execute(
+                sa.select(registry_identifiers.c.person_id).where(
+                    registry_identifiers.c.system == system, registry_identifiers.c.value == value
+                )
+            ).scalar()
+            if owner is not None and owner != person_id:
+                raise RefusedError(f"{system} {value} is already linked to person {owner}; unlink it first")
+            upsert(
+                conn,
+                registry_identifiers,
+                [
+                    {
+                        "system": system,
+                        "value": value,
+                        "person_id": person_id,
+                        "linked_at": time.time(),
+                        "linked_by": current_actor(),
+                    }
+                ],
+                ("system", "value"),
+                (),
+            )
+            append(conn, [AuditEntry("registry.link", person_id, f"identifier:{system}", value)])
+
+    def unlink(self, person_id: str, system: str, value: str) -> bool:
+        with self.store.write() as conn:
+            n = conn.execute(
+                registry_identifiers.delete().where(
+                    registry_identifiers.c.system == system,
+                    registry_identifiers.c.value == value,
+                    registry_identifiers.c.person_id == person_id,
+                )
+            ).rowcount
+            if n:
+                append(conn, [AuditEntry("registry.unlink", person_id, f"identifier:{system}", value)])
+            return bool(n)
+
+    def person_for(self, system: str, value: str) -> str | None:
+        with self.store.read() as conn:
+            return conn.execute(
+                sa.select(registry_identifiers.c.person_id).where(
+                    registry_identifiers.c.system == system, registry_identifiers.c.value == value
+                )
+            ).scalar()
+
+    def person_of_patient(self, source: str, patient_id: str) -> str:
+        """The person behind an EHR patient id from `source` (the id itself when not linked)."""
+        return self.person_for(f"ehr:{source}", patient_id) or patient_id
+
+    def persons_of_patients(self, source: str, patient_ids: Sequence[str]) -> dict[str, str]:
+        """Batch form of person_of_patient."""
+        found = self._values_to_persons(f"ehr:{source}", patient_ids)
+        return {pid: found.get(pid, pid) for pid in patient_ids}
+
+    def _values_to_persons(self, system: str, values: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        unique = sorted(set(values))
+        with self.store.read() as conn:
+            for i in range(0, len(unique), 500):
+                out.update(
+                    conn.execute(
+                        sa.select(registry_identifiers.c.value, registry_identifiers.c.person_id).where(
+                            registry_identifiers.c.system == system,
+                            registry_identifiers.c.value.in_(unique[i : i + 500]),
+                        )
+                    ).all()
+                )
+        return out
+
+    def linked_values(self, person_ids: Sequence[str], system: str) -> dict[str, str]:
+        """person -> their (first) identifier in `system`, for those that have one."""
+        out: dict[str, str] = {}
+        unique = sorted(set(person_ids))
+        with self.store.read() as conn:
+            for i in range(0, len(unique), 500):
+                rows = conn.execute(
+                    sa.select(registry_identifiers.c.person_id, registry_identifiers.c.value)
+                    .where(
+                        registry_identifiers.c.system == system,
+                        registry_identifiers.c.person_id.in_(unique[i : i + 500]),
+                    )
+                    .order_by(registry_identifiers.c.value.desc())
+                ).all()
+                out.update(rows)
+        return out
+
+    def consents(self, person_ids: Sequence[str]) -> dict[str, Consent]:
+        out: dict[str, Consent] = {}
+        unique = sorted(set(person_ids))
+        with self.store.read() as conn:
+            for i in range(0, len(unique), 500):
+                for r in conn.execute(
+                    sa.select(registry_consent).where(registry_consent.c.person_id.in_(unique[i : i + 500]))
+                ):
+                    out[r.person_id] = Consent(r.person_id, r.state, tuple(r.scope), r.consented_on, r.recorded_by)
+        return out
+
+    def identifiers(self, person_id: str) -> dict[str, list[str]]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(registry_identifiers.c.system, registry_identifiers.c.value)
+                .where(registry_identifiers.c.person_id == person_id)
+                .order_by(registry_identifiers.c.system, registry_identifiers.c.value)
+            ).all()
+        out: dict[str, list[str]] = {}
+        for system, value in rows:
+            out.setdefault(system, []).append(value)
+        return out
+
+    def linked_value(self, person_id: str, system: str) -> str | None:
+        values = self.identifiers(person_id).get(system, [])
+        return values[0] if values else None
+
+    def persons(self) -> list[str]:
+        with self.store.read() as conn:
+            ids = set(conn.execute(sa.select(registry_identifiers.c.person_id).distinct()).scalars())
+            ids |= set(conn.execute(sa.select(registry_consent.c.person_id)).scalars())
+        return sorted(ids)
+
+    # -- consent ----------------------------------------------------------------------------------
+    def set_consent(
+        self, person_id: str, granted: bool, scope: list[str], consented_on: date, note: str = ""
+    ) -> Consent:
+        if not scope:
+            raise RefusedError("a consent needs a scope (e.g. all, timeline, lab, vitals)")
+        actor = current_actor()
+        row: dict[str, Any] = {
+            "person_id": person_id,
+            "state": "granted" if granted else "withdrawn",
+            "scope": sorted(set(scope)),
+            "consented_on": consented_on.isoformat(),
+            "recorded_at": time.time(),
+            "recorded_by": actor,
+            "note": note,
+        }
+        with self.store.write() as conn:
+            upsert(conn, registry_consent, [row], ("person_id",), tuple(k for k in row if k != "person_id"))
+            detail = f"{row['state']} {','.join(row['scope'])} on {row['consented_on']}"
+            append(conn, [AuditEntry("registry.consent", person_id, f"consent:{person_id}", detail)])
+        return Consent(person_id, row["state"], tuple(row["scope"]), row["consented_on"], actor)
+
+    def consent(self, person_id: str) -> Consent | None:
+        with self.store.read() as conn:
+            r = conn.execute(sa.select(registry_consent).where(registry_consent.c.person_id == person_id)).first()
+        if r is None:
+            return None
+        return Consent(r.person_id, r.state, tuple(r.scope), r.consented_on, r.recorded_by)
