@@ -1,0 +1,175 @@
+"""Level 2 (URL linking): per-patient links into EHR viewers, posted to a timeline as a link card.
+
+No clinical data moves: the card carries a URL that opens the viewer's own page for the patient, where
+the viewer's own login and access rules apply. A URL is built from a template per viewer system and the
+id the patient registry holds for that viewer (identifier system `viewer:<name>`):
+
+    viewers:
+      idlink:                       # ID-LINK style: one id per patient across the network
+        title: ID-LINK で見る
+        url_template: https://viewer.id-link.example.jp/patient?pid={viewer_id}
+      humanbridge:                  # HumanBridge style: the disclosing facility and its patient id
+        title: HumanBridge で見る
+        url_template: https://hb.example.jp/view/{facility}/patients/{viewer_id}
+      clinic-portal:                # any other viewer
+        title: 地域連携ポータル
+        url_template: https://portal.example.jp/p/{viewer_id}
+
+Rules (a link must never leak who the patient is, nor point anywhere but the configured viewer):
+- only `{viewer_id}` and `{facility}` may appear in a template; anything else (`{name}`, `{kana}`,
+  format specs, attribute access) is a ConfigError naming the viewer;
+- the template must be an absolute http(s) URL and its scheme and host must be literal text;
+- values are percent-encoded (a `/` cannot add path segments) and must be printable ASCII, so a name
+  typed by mistake as an id is refused instead of published;
+- a viewer whose template uses `{facility}` stores `FACILITY:ID` in the registry (one value per
+  facility; the card then carries one link per facility).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+from renkei.config.schema import RenkeiConfig, ViewerConfig
+from renkei.connectors.base import TimelinePost
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.errors import ConfigError, NotFoundError, RefusedError
+from renkei.pipelines.registry import PatientRegistry
+
+if TYPE_CHECKING:
+    from renkei.pipelines.engine import Engine
+
+PLACEHOLDERS = frozenset({"viewer_id", "facility"})
+_VALUE = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: ids, never names
+LINK_TEXT = "【閲覧リンク】{title}"
+
+
+class UnlinkedViewerError(NotFoundError):
+    """The patient has no id for this viewer in the registry: say so instead of posting a broken link."""
+
+
+def viewer_system(viewer_name: str) -> str:
+    return f"viewer:{viewer_name}"
+
+
+def template_fields(name: str, template: str) -> set[str]:
+    """The placeholders of `template`; a ConfigError naming the viewer for anything not allowed."""
+    found: set[str] = set()
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:  # unbalanced braces
+        raise ConfigError(f"viewer {name}: url_template is not a valid template: {exc}") from exc
+    for _literal, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in PLACEHOLDERS:
+            hint = " (a link must never carry a patient's name)" if "name" in field.lower() or "kana" in field else ""
+            raise ConfigError(
+                f"viewer {name}: url_template may only use {{viewer_id}} and {{facility}}, not {{{field}}}{hint}"
+            )
+        if spec or conversion:
+            raise ConfigError(f"viewer {name}: url_template placeholder {{{field}}} takes no format spec or conversion")
+        found.add(field)
+    if "viewer_id" not in found:
+        raise ConfigError(f"viewer {name}: url_template must contain {{viewer_id}}")
+    probe = template.replace("{viewer_id}", "\x00").replace("{facility}", "\x00")
+    parts = urlsplit(probe)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"viewer {name}: url_template must be an absolute http(s) URL")
+    if "\x00" in parts.scheme + parts.netloc:
+        raise ConfigError(f"viewer {name}: url_template must have a fixed host; placeholders go in the path or query")
+    return found
+
+
+def check_viewers(config: RenkeiConfig) -> list[tuple[str, int | None, str]]:
+    """Every viewer's template problems as ConfigError-style (path, line, reason) rows, for config checks."""
+    out: list[tuple[str, int | None, str]] = []
+    for name, viewer in config.viewers.items():
+        try:
+            template_fields(name, viewer.url_template)
+        except ConfigError as exc:
+            out.append((f"viewers.{name}.url_template", None, str(exc)))
+    return out
+
+
+def viewer_url(viewer: ViewerConfig, viewer_id: str, facility: str = "", *, name: str = "") -> str:
+    """The viewer's URL for one patient; raises ConfigError (template) or RefusedError (value)."""
+    label = name or viewer.title
+    fields = template_fields(label, viewer.url_template)
+    values = {"viewer_id": viewer_id, "facility": facility}
+    for field in sorted(fields):
+        value = values[field]
+        if not value:
+            raise RefusedError(f"viewer {label}: no {field} for this patient")
+        if not _VALUE.match(value):
+            # The value is not echoed: if it is not an id it may be a name.
+            raise RefusedError(
+                f"viewer {label}: the {field} must be printable ASCII without spaces (an id, never a name)"
+            )
+    return viewer.url_template.format(**{f: quote(values[f], safe="") for f in fields})
+
+
+def split_value(name: str, viewer: ViewerConfig, value: str) -> tuple[str, str]:
+    """A registry value as (facility, viewer_id): `FACILITY:ID` for facility viewers, else the id."""
+    if "facility" not in template_fields(name, viewer.url_template):
+        return "", value
+    facility, sep, viewer_id = value.partition(":")
+    if not sep or not facility or not viewer_id:
+        raise RefusedError(
+            f"viewer {name} needs FACILITY:ID in the registry (its URL names the facility); "
+            f"relink with `renkei patients link PERSON --viewer {name}:FACILITY:ID`"
+        )
+    return facility, viewer_id
+
+
+def viewer_links(config: RenkeiConfig, registry: PatientRegistry, person_id: str, viewer_name: str) -> list[dict]:
+    """[{"title", "url"}] for every id the person has in this viewer (one per facility)."""
+    viewer = config.viewers.get(viewer_name)
+    if viewer is None:
+        known = ", ".join(sorted(config.viewers)) or "none configured"
+        raise NotFoundError(f"no viewer {viewer_name!r} in the configuration (viewers: {known})")
+    values = registry.identifiers(person_id).get(viewer_system(viewer_name), [])
+    if not values:
+        raise UnlinkedViewerError(
+            f"患者 {person_id} は {viewer_name} に未登録です / patient {person_id} has no {viewer_name} id; "
+            f"link it first: renkei patients link {person_id} --viewer {viewer_name}:ID"
+        )
+    links = []
+    for value in values:
+        facility, viewer_id = split_value(viewer_name, viewer, value)
+        title = f"{viewer.title}（{facility}）" if facility and len(values) > 1 else viewer.title
+        links.append({"title": title, "url": viewer_url(viewer, viewer_id, facility, name=viewer_name)})
+    return links
+
+
+def link_card(config: RenkeiConfig, registry: PatientRegistry, person_id: str, viewer_name: str) -> TimelinePost:
+    """The link card for one person and viewer, ready for `Engine.push`.
+
+    A later card for the same viewer replaces the earlier one on the timeline (same record_key), so a
+    relinked id does not leave a stale link behind.
+    """
+    links = viewer_links(config, registry, person_id, viewer_name)
+    title = config.viewers[viewer_name].title
+    return TimelinePost(
+        patient_id=person_id,
+        text=LINK_TEXT.format(title=title),
+        links=links,
+        tags=["閲覧リンク"],
+        record_key=f"viewer-link:{viewer_name}",
+    )
+
+
+def post_link_card(engine: Engine, destination: str, person_id: str, viewer_name: str, actor: str = "") -> int:
+    """Build the card and send it through `Engine.push` (consent and group gates, retries, audit).
+
+    A missing viewer id is audited as a refusal (`link.refused`) before the error is raised.
+    """
+    registry = PatientRegistry(engine.store)
+    try:
+        post = link_card(engine.config, registry, person_id, viewer_name)
+    except (NotFoundError, RefusedError) as exc:
+        engine.store.audit([AuditEntry("link.refused", person_id, viewer_system(viewer_name), str(exc), actor)])
+        raise
+    return engine.push(destination, post, actor=actor)
