@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from renkei.devices.simulators.agents import KINDS
 from renkei.devices.simulators.scenario import BADGE_IDM, WRISTBAND_IDM
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.errors import NotFoundError
+from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
 OTHER_WRISTBAND = "02FE000000000099"
@@ -71,6 +73,7 @@ def test_badge_wristband_bp_over_nfcpy_udp_posts_once_to_the_right_patient(tmp_p
     loaded = load_config(_config(tmp_path, port))
     data_dir = tmp_path / "data"
     store = Store.in_data_dir(data_dir)
+    PatientRegistry(store).set_consent("P001", True, ["all"], date(2026, 4, 1))  # P002 has none
     engine = Engine(loaded, store, data_dir)
     source = engine.connector("ward")
     source.start(lambda items: engine.ingest("bedside-to-timeline", items))

@@ -36,7 +36,8 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         f"version: 1\ndata_dir: {tmp_path}\nconnectors:\n  ward: {{type: bedside}}\n  tl: {{type: builtin}}\n"
-        "pipelines:\n  - {name: p, source: ward, destinations: [tl], trigger: {event: true}}\n",
+        "pipelines:\n  - {name: p, source: ward, destinations: [tl], trigger: {event: true},\n"
+        "     gates: {consent: false}}\n",
         encoding="utf-8",
     )
     store = Store.in_data_dir(tmp_path)

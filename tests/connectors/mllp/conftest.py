@@ -28,6 +28,7 @@ pipelines:
     source: feed
     destinations: [timeline]
     trigger: {{event: true}}
+    gates: {{consent: false}}  # MLLP mechanics; consent has its own tests
 """
 
 

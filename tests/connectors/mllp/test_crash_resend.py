@@ -36,7 +36,7 @@ connectors:
   feed: {{type: mllp, host: 127.0.0.1, port: {port}}}
   timeline: {{type: builtin}}
 pipelines:
-  - {{name: mllp-in, source: feed, destinations: [timeline], trigger: {{event: true}}}}
+  - {{name: mllp-in, source: feed, destinations: [timeline], trigger: {{event: true}}, gates: {{consent: false}}}}
 """
 
 
