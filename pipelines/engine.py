@@ -190,29 +190,11 @@ class Engine:
         is not stored or processed again, and the caller may acknowledge it as before.
         """
         p = self.pipeline(pipeline)
-        out: list[tuple[int, bool] | None] = [None] * len(items)
-        fresh: list[tuple[int, Received]] = []
-        seen: dict[str, int] = {}
-        for group in {it.group for it, _ in items}:
-            known = self.store.ledger_message_ids(p.name, group, [it.key for it, _ in items if it.group == group])
-            seen.update(known)
-        batch_keys: dict[str, int] = {}
-        for i, (item, raw) in enumerate(items):
-            if item.key in seen:
-                out[i] = (seen[item.key], True)
-            elif item.key in batch_keys:
-                out[i] = (-1, True)  # resolved below, once the first copy has its id
-            else:
-                batch_keys[item.key] = i
-                fresh.append((i, Received(item.key, item.fingerprint, raw, item.group)))
-        ids = self.store.receive_many(p.name, p.source, [r for _, r in fresh])
-        for (i, _r), mid in zip(fresh, ids, strict=True):
-            out[i] = (mid, False)
-        for i, (item, _raw) in enumerate(items):
-            if out[i] == (-1, True):
-                out[i] = (out[batch_keys[item.key]][0], True)  # type: ignore[index]
+        out = self.store.receive_new(
+            p.name, p.source, [Received(it.key, it.fingerprint, raw, it.group) for it, raw in items]
+        )
         self._pending[p.name].set()
-        return out  # type: ignore[return-value]
+        return out
 
     def process_pending(self, pipeline: str) -> RunStats:
         """Process what push sources stored, then deliver what is due."""

@@ -134,22 +134,46 @@ class Store:
             )
             return dict(rows.all())
 
-    def ledger_message_ids(self, pipeline: str, group: str, keys: Sequence[str]) -> dict[str, int]:
-        """key -> message id for those of `keys` already stored (push sources' duplicate check)."""
-        if not keys:
-            return {}
-        with self.read() as conn:
-            rows = conn.execute(
-                sa.select(source_ledger.c.key, source_ledger.c.message_id).where(
-                    source_ledger.c.pipeline == pipeline,
-                    source_ledger.c.grp == group,
-                    source_ledger.c.key.in_(set(keys)),
-                )
-            )
-            return dict(rows.all())
-
     def receive_many(self, pipeline: str, source: str, items: Sequence[Received]) -> list[int]:
         """Store raw inputs durably (committed on return) and advance the source ledger with them."""
+        if not items:
+            return []
+        with self.write() as conn:
+            return self._insert_received(conn, pipeline, source, items)
+
+    def receive_new(self, pipeline: str, source: str, items: Sequence[Received]) -> list[tuple[int, bool]]:
+        """Like receive_many for push sources, but an item whose key is already stored (or repeats within
+        the batch) is not stored again: per item, (message id, duplicate). The check and the insert share
+        one transaction, so two concurrent deliveries of the same message cannot both be stored."""
+        if not items:
+            return []
+        with self.write() as conn:
+            known: dict[str, int] = {}
+            keys = sorted({it.key for it in items})
+            for i in range(0, len(keys), 500):
+                known.update(
+                    conn.execute(
+                        sa.select(source_ledger.c.key, source_ledger.c.message_id).where(
+                            source_ledger.c.pipeline == pipeline, source_ledger.c.key.in_(keys[i : i + 500])
+                        )
+                    ).all()
+                )
+            fresh: dict[str, Received] = {}
+            for it in items:
+                if it.key not in known:
+                    fresh.setdefault(it.key, it)
+            ids = self._insert_received(conn, pipeline, source, list(fresh.values()))
+        new_ids = dict(zip(fresh, ids, strict=True))
+        out, first = [], set()
+        for it in items:
+            if it.key in new_ids and it.key not in first:
+                first.add(it.key)
+                out.append((new_ids[it.key], False))
+            else:
+                out.append((known.get(it.key) or new_ids[it.key], True))
+        return out
+
+    def _insert_received(self, conn: sa.Connection, pipeline: str, source: str, items: Sequence[Received]) -> list[int]:
         if not items:
             return []
         now = time.time()
@@ -171,21 +195,21 @@ class Store:
             }
             for it in items
         ]
-        with self.write() as conn:
-            result = conn.execute(messages.insert().returning(messages.c.id, sort_by_parameter_order=True), rows)
-            ids = [r[0] for r in result]
-            ledger_rows = [
-                {"pipeline": pipeline, "key": it.key, "grp": it.group, "fingerprint": it.fingerprint, "message_id": mid}
+        ids = [
+            r[0] for r in conn.execute(messages.insert().returning(messages.c.id, sort_by_parameter_order=True), rows)
+        ]
+        ledger_rows = [
+            {"pipeline": pipeline, "key": it.key, "grp": it.group, "fingerprint": it.fingerprint, "message_id": mid}
+            for it, mid in zip(items, ids, strict=True)
+        ]
+        upsert(conn, source_ledger, ledger_rows, ("pipeline", "key"), ("grp", "fingerprint", "message_id"))
+        audit.append(
+            conn,
+            (
+                AuditEntry("message.receive", "", f"message:{mid}", f"{source} {it.key}")
                 for it, mid in zip(items, ids, strict=True)
-            ]
-            upsert(conn, source_ledger, ledger_rows, ("pipeline", "key"), ("grp", "fingerprint", "message_id"))
-            audit.append(
-                conn,
-                (
-                    AuditEntry("message.receive", "", f"message:{mid}", f"{source} {it.key}")
-                    for it, mid in zip(items, ids, strict=True)
-                ),
-            )
+            ),
+        )
         return ids
 
     def received_messages(self, pipeline: str, after_id: int = 0, limit: int = 500) -> list[sa.Row]:
