@@ -259,7 +259,9 @@ def read_attachments(paths: tuple[Path, ...]) -> list[Attachment]:
             )
         media_type, encoding = mimetypes.guess_type(path.name, strict=False)
         if media_type is None or encoding is not None:
-            raise click.BadParameter(f"cannot tell the media type of {path.name} from its extension", "--attach")
+            raise click.BadParameter(
+                f"cannot tell the media type of {path.name} from its extension", param_hint="--attach"
+            )
         if not media_type.startswith(ALLOWED_MEDIA):
             raise click.BadParameter(
                 f"{path.name} is {media_type}; attach PDFs, images, video, audio or plain text", param_hint="--attach"

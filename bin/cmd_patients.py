@@ -20,7 +20,7 @@ from renkei.config.loader import LoadedConfig, load_config
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.viewer_links import split_value, viewer_system, viewer_url
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.errors import NotFoundError
+from renkei.pipelines.errors import NotFoundError, RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
@@ -99,10 +99,15 @@ def identifiers_from_options(
         if config is not None:
             if name not in config.viewers:
                 known = ", ".join(sorted(config.viewers)) or "none configured"
-                raise click.BadParameter(f"no viewer {name!r} in the configuration (viewers: {known})", "--viewer")
+                raise click.BadParameter(
+                    f"no viewer {name!r} in the configuration (viewers: {known})", param_hint="--viewer"
+                )
             # Build the URL now, so a bad id is refused at link time rather than posted as a broken link.
-            facility, viewer_id = split_value(name, config.viewers[name], value)
-            viewer_url(config.viewers[name], viewer_id, facility, name=name)
+            try:
+                facility, viewer_id = split_value(name, config.viewers[name], value)
+                viewer_url(config.viewers[name], viewer_id, facility, name=name)
+            except RefusedError as exc:
+                raise click.BadParameter(str(exc), param_hint="--viewer") from None
         out.append((viewer_system(name), value))
     return out
 
