@@ -26,6 +26,7 @@ from renkei.connectors.phrases import PhraseLibrary, load_phrases, tag_line
 from renkei.connectors.render import Renderer
 from renkei.pipelines.audit import AuditEntry, current_actor
 from renkei.pipelines.errors import NotFoundError, RefusedError
+from renkei.pipelines.gates import PUSH_PIPELINE
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import MessageState
 from renkei.pipelines.store import Store
@@ -88,7 +89,7 @@ def _latest_message(store: Store, patient_ids: list[str], data_type: str | None)
     best = None
     for pid in patient_ids:
         for row in store.list_messages(patient_id=pid, limit=500):
-            if row.pipeline == "push" or row.state == MessageState.QUARANTINED:
+            if row.pipeline == PUSH_PIPELINE or row.state == MessageState.QUARANTINED:
                 continue
             if data_type and row.data_type != data_type:
                 continue
@@ -173,7 +174,8 @@ def phrases(config_file: Path | None, data: str | None, as_json: bool) -> None:
         emit_json(
             {
                 "phrases": [
-                    {"id": p.id, "text": p.text, "category": p.category, "tags": list(p.tags)} for p in library
+                    {"id": p.id, "text": p.text, "category": p.category, "tags": list(p.tags), "origin": p.origin}
+                    for p in library
                 ],
                 "tags": list(library.tags),
             }
