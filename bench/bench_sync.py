@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import hl7
@@ -23,6 +24,7 @@ from renkei.config.loader import load_config
 from renkei.connectors.ssmix2 import scan
 from renkei.connectors.ssmix2.generator import generate
 from renkei.pipelines.engine import Engine
+from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
 CONFIG = """
@@ -52,6 +54,11 @@ def sync(workdir: Path) -> tuple[int, float]:
     data = workdir / "data"
     shutil.rmtree(data, ignore_errors=True)
     engine = Engine(load_config(workdir / "renkei.yaml"), Store.in_data_dir(data), data)
+    registry = PatientRegistry(engine.store)  # the patients consented (the gate stays on, as in production)
+    for item in scan(workdir / "storage"):
+        person = item.group.rsplit("/", 1)[-1]
+        if registry.consent(person) is None:
+            registry.set_consent(person, True, ["all"], date(2026, 4, 1))
     try:
         started = time.perf_counter()
         stats = engine.run_pipeline(engine.pipeline("nightly"))

@@ -116,7 +116,8 @@ class BuiltinTimeline:
         try:
             with self._writer.begin() as conn:
                 group_of = self._ensure_groups(conn, [p["patient_id"] for p, _ in items if not p.get("group_id")])
-                entries = [(self._target_group(conn, p, group_of), TimelinePost.from_dict(p), k) for p, k in items]
+                self._require_groups(conn, {int(p["group_id"]) for p, _ in items if p.get("group_id")})
+                entries = [(_target_group(p, group_of), TimelinePost.from_dict(p), k) for p, k in items]
                 return [str(pid) for pid in self._post_many(conn, entries)]
         except Exception:
             self._group_ids.clear()  # groups created in the rolled-back transaction do not exist
@@ -126,6 +127,11 @@ class BuiltinTimeline:
     def ensure_group(self, patient_id: str, title: str = "") -> str:
         with self._writer.begin() as conn:
             return str(self._ensure_group(conn, patient_id, title))
+
+    def ensure_groups(self, patient_ids: Sequence[str]) -> dict[str, str]:
+        """Batch form of ensure_group (one transaction)."""
+        with self._writer.begin() as conn:
+            return {p: str(g) for p, g in self._ensure_groups(conn, patient_ids).items()}
 
     def invite(self, group_id: str, member: str) -> None:
         with self._writer.begin() as conn:
@@ -228,13 +234,14 @@ class BuiltinTimeline:
             self._group_ids.update(created)
         return {p: self._group_ids[p] for p in wanted}
 
-    def _target_group(self, conn: sa.Connection, payload: dict[str, Any], group_of: dict[str, int]) -> int:
-        """The group the engine's registry linked (payload["group_id"]), else the patient's own."""
-        if payload.get("group_id"):
-            gid = int(payload["group_id"])
-            self._require_group(conn, gid)
-            return gid
-        return group_of[payload["patient_id"]]
+    def _require_groups(self, conn: sa.Connection, gids: set[int]) -> None:
+        known = set(self._group_ids.values())
+        unknown = sorted(gids - known)
+        for chunk in _chunks(unknown):
+            found = set(conn.execute(sa.select(groups.c.id).where(groups.c.id.in_(chunk))).scalars())
+            missing = sorted(set(chunk) - found)
+            if missing:
+                raise NotFoundError(f"no timeline group {missing[0]}")
 
     def _require_group(self, conn: sa.Connection, gid: int) -> None:
         if conn.execute(sa.select(groups.c.id).where(groups.c.id == gid)).scalar() is None:
@@ -319,6 +326,11 @@ class BuiltinTimeline:
             tmp.write_bytes(data)
             tmp.replace(target)
         return {"name": name, "media_type": media_type, "sha256": digest, "size": len(data)}
+
+
+def _target_group(payload: dict[str, Any], group_of: dict[str, int]) -> int:
+    """The group the engine's registry linked (payload["group_id"]), else the patient's own."""
+    return int(payload["group_id"]) if payload.get("group_id") else group_of[payload["patient_id"]]
 
 
 def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:

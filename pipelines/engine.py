@@ -43,6 +43,7 @@ from renkei.pipelines.transform import Transformer, sensitivity_of
 log = logging.getLogger("renkei.engine")
 
 BATCH = 500
+LEDGER_WINDOW = 2000
 
 
 @dataclass(slots=True)
@@ -124,14 +125,25 @@ class Engine:
         return stats
 
     def _new_items(self, p: PipelineConfig, source: Source, stats: RunStats) -> Iterator[SourceItem]:
-        """Items whose key is new or whose fingerprint changed; the ledger is loaded one group at a time."""
-        for group, items in groupby(source.scan(), key=lambda it: it.group):
-            known = self.store.ledger_group(p.name, group)
-            for item in items:
-                if known.get(item.key) == item.fingerprint:
-                    stats.unchanged += 1
-                else:
-                    yield item
+        """Items whose key is new or whose fingerprint changed. The ledger is loaded for a few whole
+        groups at a time (about LEDGER_WINDOW items), so memory stays flat however large the source."""
+        window: list[SourceItem] = []
+        for _group, items in groupby(source.scan(), key=lambda it: it.group):
+            window.extend(items)
+            if len(window) >= LEDGER_WINDOW:
+                yield from self._unseen(p, window, stats)
+                window = []
+        yield from self._unseen(p, window, stats)
+
+    def _unseen(self, p: PipelineConfig, window: list[SourceItem], stats: RunStats) -> Iterator[SourceItem]:
+        if not window:
+            return
+        known = self.store.ledger_groups(p.name, sorted({it.group for it in window}))
+        for item in window:
+            if known.get(item.key) == item.fingerprint:
+                stats.unchanged += 1
+            else:
+                yield item
 
     @staticmethod
     def _read(source: Source, item: SourceItem) -> Received:
@@ -251,6 +263,10 @@ class Engine:
         dest = self.connector(dest_name)
         prepared = self.gates.prepare(dest_name, dest, todo)
         refused = {d.id: p for d, p in zip(todo, prepared, strict=True) if isinstance(p, RefusedError)}
+        if refused:  # one line per batch: each refusal is on its delivery and in the audit log
+            log.warning(
+                "%d deliveries to %s refused by gates (renkei messages list --state DEAD)", len(refused), dest_name
+            )
         for d in todo:
             if d.id in refused:
                 outcomes.append(self._failure(d, refused[d.id], now))
@@ -286,8 +302,10 @@ class Engine:
 
     def _failure(self, d: DueDelivery, exc: Exception, now: float) -> DeliveryOutcome:
         error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, PermanentDeliveryError | RefusedError):
-            log.warning("delivery %s to %s refused permanently: %s", d.id, d.destination, type(exc).__name__)
+        if isinstance(exc, RefusedError):
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
+        if isinstance(exc, PermanentDeliveryError):
+            log.warning("delivery %s to %s failed permanently: %s", d.id, d.destination, type(exc).__name__)
             return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
         if not isinstance(exc, RetryableDeliveryError):
             log.error("delivery %s to %s failed unexpectedly: %s", d.id, d.destination, _where(exc))

@@ -48,6 +48,8 @@ class Gates:
         is_timeline = isinstance(dest, Timeline)
         system = f"timeline:{dest_name}"
         groups = self.registry.linked_values(all_persons, system) if is_timeline else {}
+        if is_timeline:
+            self._link_new_groups(dest_name, dest, items, persons, consents, groups)
         out: list[dict[str, Any] | RefusedError] = []
         refusals: list[AuditEntry] = []
         for d in items:
@@ -63,18 +65,40 @@ class Gates:
                 continue
             group = groups.get(person)
             if group is None:
-                if not gates.auto_link:
-                    reason = f"patient {person} is not linked to a group on timeline {dest_name}"
-                    refusals.append(AuditEntry("gate.refused", person, f"delivery:{d.id}", reason))
-                    out.append(RefusedError(reason))
-                    continue
-                group = dest.ensure_group(d.patient_id)
-                self.registry.link(person, system, group)
-                groups[person] = group
+                reason = f"patient {person} is not linked to a group on timeline {dest_name}"
+                refusals.append(AuditEntry("gate.refused", person, f"delivery:{d.id}", reason))
+                out.append(RefusedError(reason))
+                continue
             out.append({**d.payload, "group_id": group})
         if refusals:
             self.store.audit(refusals)
         return out
+
+    def _link_new_groups(
+        self,
+        dest_name: str,
+        dest: Any,
+        items: list[DueDelivery],
+        persons: dict[tuple[str | None, str], str],
+        consents: dict[str, Any],
+        groups: dict[str, str],
+    ) -> None:
+        """Persons who may receive (consent given, auto_link on) but have no group yet get one, linked."""
+        wanted: dict[str, str] = {}  # person -> a patient id of theirs, for the timeline's own group lookup
+        for d in items:
+            gates, source = self._settings(d.pipeline)
+            person = persons[(source, d.patient_id)]
+            if person not in groups and gates.auto_link and not self._refusal(gates, person, consents.get(person)):
+                wanted.setdefault(person, d.patient_id)
+        if not wanted:
+            return
+        if hasattr(dest, "ensure_groups"):
+            by_patient = dest.ensure_groups(list(wanted.values()))
+            created = {person: by_patient[pid] for person, pid in wanted.items()}
+        else:
+            created = {person: dest.ensure_group(pid) for person, pid in wanted.items()}
+        self.registry.link_many(f"timeline:{dest_name}", {g: p for p, g in created.items()})
+        groups.update(created)
 
     @staticmethod
     def _refusal(gates: GatesConfig, person: str, consent: Any) -> str:

@@ -13,6 +13,7 @@ instead of posting it again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -57,8 +58,10 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind.value}
-        for f in dataclasses.fields(self):
-            out[f.name] = _jsonable(getattr(self, f.name))
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            # Plain strings and numbers (most fields) skip the conversion call: this runs per record.
+            out[name] = value if value is None or type(value) in (str, int, float, bool) else _jsonable(value)
         return out
 
     @classmethod
@@ -183,6 +186,11 @@ class Note(Record):
 RECORD_TYPES: dict[RecordKind, type[Record]] = {
     cls.kind: cls for cls in (Patient, Encounter, Condition, Allergy, Medication, Observation, Order, Document, Note)
 }
+
+
+@functools.cache
+def _field_names(cls: type[Record]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _jsonable(value: Any) -> Any:

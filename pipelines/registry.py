@@ -45,30 +45,31 @@ class PatientRegistry:
     # -- identifiers ------------------------------------------------------------------------------
     def link(self, person_id: str, system: str, value: str) -> None:
         """Point (system, value) at person_id; refuses to move an identifier that names someone else."""
+        self.link_many(system, {value: person_id})
+
+    def link_many(self, system: str, person_by_value: dict[str, str]) -> None:
+        """Several links in one system, in one transaction (all or none)."""
+        if not person_by_value:
+            return
         with self.store.write() as conn:
-            owner = conn.execute(
-                sa.select(registry_identifiers.c.person_id).where(
-                    registry_identifiers.c.system == system, registry_identifiers.c.value == value
-                )
-            ).scalar()
-            if owner is not None and owner != person_id:
-                raise RefusedError(f"{system} {value} is already linked to person {owner}; unlink it first")
-            upsert(
-                conn,
-                registry_identifiers,
-                [
-                    {
-                        "system": system,
-                        "value": value,
-                        "person_id": person_id,
-                        "linked_at": time.time(),
-                        "linked_by": current_actor(),
-                    }
-                ],
-                ("system", "value"),
-                (),
+            values = sorted(person_by_value)
+            for i in range(0, len(values), 500):
+                for value, owner in conn.execute(
+                    sa.select(registry_identifiers.c.value, registry_identifiers.c.person_id).where(
+                        registry_identifiers.c.system == system, registry_identifiers.c.value.in_(values[i : i + 500])
+                    )
+                ):
+                    if owner != person_by_value[value]:
+                        raise RefusedError(f"{system} {value} is already linked to person {owner}; unlink it first")
+            now, actor = time.time(), current_actor()
+            rows = [
+                {"system": system, "value": v, "person_id": p, "linked_at": now, "linked_by": actor}
+                for v, p in person_by_value.items()
+            ]
+            upsert(conn, registry_identifiers, rows, ("system", "value"), ())
+            append(
+                conn, [AuditEntry("registry.link", p, f"identifier:{system}", v) for v, p in person_by_value.items()]
             )
-            append(conn, [AuditEntry("registry.link", person_id, f"identifier:{system}", value)])
 
     def unlink(self, person_id: str, system: str, value: str) -> bool:
         with self.store.write() as conn:

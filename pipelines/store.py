@@ -124,15 +124,18 @@ class Store:
             yield conn
 
     # -- receiving -------------------------------------------------------------------------------
-    def ledger_group(self, pipeline: str, group: str) -> dict[str, str]:
-        """key -> fingerprint of every input of `group` already stored."""
+    def ledger_groups(self, pipeline: str, groups: Sequence[str]) -> dict[str, str]:
+        """key -> fingerprint of every input of these groups already stored."""
+        out: dict[str, str] = {}
         with self.read() as conn:
-            rows = conn.execute(
-                sa.select(source_ledger.c.key, source_ledger.c.fingerprint).where(
-                    source_ledger.c.pipeline == pipeline, source_ledger.c.grp == group
+            for i in range(0, len(groups), 500):
+                rows = conn.execute(
+                    sa.select(source_ledger.c.key, source_ledger.c.fingerprint).where(
+                        source_ledger.c.pipeline == pipeline, source_ledger.c.grp.in_(groups[i : i + 500])
+                    )
                 )
-            )
-            return dict(rows.all())
+                out.update(rows.all())
+        return out
 
     def receive_many(self, pipeline: str, source: str, items: Sequence[Received]) -> list[int]:
         """Store raw inputs durably (committed on return) and advance the source ledger with them."""
