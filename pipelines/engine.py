@@ -346,6 +346,13 @@ class Engine:
             raise RefusedError(dels[0].last_error.removeprefix("RefusedError: "))
         return mid
 
+    def link_card(self, destination: str, patient_id: str, viewer: str, actor: str = "") -> int:
+        """Level 2: push the person's EHR-viewer link card (connectors/viewer_links.py); an unlinked
+        viewer id raises UnlinkedViewerError (audited), a gate refusal RefusedError."""
+        from renkei.connectors.viewer_links import post_link_card  # it builds on this engine
+
+        return post_link_card(self, destination, patient_id, viewer, actor)
+
     # -- operators --------------------------------------------------------------------------------
     def reprocess(self, message_ids: Iterable[int]) -> dict[int, str]:
         """Re-read fixed input where the source can (files), reset, and run the message again."""
