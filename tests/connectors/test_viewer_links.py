@@ -162,7 +162,7 @@ def test_card_carries_the_viewer_id_never_the_name(engine: Engine) -> None:
     # Relinking to a new id replaces the card rather than leaving a stale link beside it.
     registry.unlink(pid, "viewer:idlink", "IDL-000123")
     registry.link(pid, "viewer:idlink", "IDL-999")
-    post_link_card(engine, "timeline", pid, "idlink")
+    engine.link_card("timeline", pid, "idlink")  # the engine's entry point for the same card
     live = [p for p in _posts(engine, pid) if p["links"] and not p["replaced_by"]]
     assert [p["links"][0]["url"] for p in live] == ["https://viewer.example.jp/patient?pid=IDL-999"]
 
