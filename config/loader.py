@@ -21,6 +21,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.registry import connector_class
+from renkei.connectors.viewer_links import check_viewers
 from renkei.pipelines.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
@@ -84,6 +85,9 @@ def load_config(path: Path) -> LoadedConfig:
     connectors = plain.get("connectors") if isinstance(plain.get("connectors"), dict) else {}
     pipelines = plain.get("pipelines") if isinstance(plain.get("pipelines"), list) else []
     _check_references(connectors, pipelines, add)
+    if isinstance(plain.get("viewers"), dict):  # level-2 URL templates: only {viewer_id}/{facility}, never names
+        for loc, reason in check_viewers(plain["viewers"]):
+            add(loc, reason)
     settings = _connector_settings(connectors, path.parent, add)
     if errors:
         raise ConfigError(f"{path}: {len(errors)} error(s)", errors)

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import re
 import string
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from renkei.config.schema import RenkeiConfig, ViewerConfig
@@ -83,14 +84,23 @@ def template_fields(name: str, template: str) -> set[str]:
     return found
 
 
-def check_viewers(config: RenkeiConfig) -> list[tuple[str, int | None, str]]:
-    """Every viewer's template problems as ConfigError-style (path, line, reason) rows, for config checks."""
-    out: list[tuple[str, int | None, str]] = []
-    for name, viewer in config.viewers.items():
+def check_viewers(viewers: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """(YAML location, reason) for every viewer whose url_template breaks the rules above.
+
+    For config loading: `for loc, reason in check_viewers(plain["viewers"]): add(loc, reason)`. Takes
+    ViewerConfig objects or the raw mappings (a missing or mistyped template is the schema's to report).
+    """
+    out: list[tuple[tuple[str, ...], str]] = []
+    for name, viewer in viewers.items():
+        template = viewer.url_template if isinstance(viewer, ViewerConfig) else None
+        if isinstance(viewer, dict):
+            template = viewer.get("url_template")
+        if not isinstance(template, str):
+            continue
         try:
-            template_fields(name, viewer.url_template)
+            template_fields(str(name), template)
         except ConfigError as exc:
-            out.append((f"viewers.{name}.url_template", None, str(exc)))
+            out.append((("viewers", str(name), "url_template"), str(exc)))
     return out
 
 

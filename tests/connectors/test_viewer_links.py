@@ -93,11 +93,17 @@ pipelines:
     return path
 
 
-def test_check_viewers_lists_every_bad_template(tmp_path: Path) -> None:
-    loaded = load_config(_config(tmp_path, '  bad: {title: x, url_template: "https://x.example.jp/{name}"}'))
-    rows = check_viewers(loaded.config)
-    assert [(where, line) for where, line, _ in rows] == [("viewers.bad.url_template", None)]
-    assert "viewer bad" in rows[0][2]
+def test_check_viewers_lists_every_bad_template() -> None:
+    raw = {
+        "idlink": {"title": "ok", "url_template": "https://viewer.example.jp/p/{viewer_id}"},
+        "bad": {"title": "x", "url_template": "https://x.example.jp/{patient_name}"},
+        "worse": {"title": "y", "url_template": "http://{viewer_id}/"},
+        "typo": {"title": "z"},  # missing template: the schema reports that
+    }
+    rows = check_viewers(raw)
+    assert [loc for loc, _ in rows] == [("viewers", "bad", "url_template"), ("viewers", "worse", "url_template")]
+    assert rows[0][1].startswith("viewer bad: ") and "never carry a patient's name" in rows[0][1]
+    assert check_viewers({"idlink": IDLINK, "hb": HB}) == []
 
 
 @pytest.fixture
@@ -188,3 +194,13 @@ def test_card_without_consent_is_refused_and_nothing_is_posted(engine: Engine) -
     with pytest.raises(RefusedError, match="no consent"):
         post_link_card(engine, "timeline", "p9", "idlink")
     assert _posts(engine, "p9") == []
+
+
+def test_loading_a_config_with_a_name_placeholder_fails_naming_viewer_and_line(tmp_path: Path) -> None:
+    path = _config(tmp_path, '  portal: {title: x, url_template: "https://p.example.jp/{viewer_id}/{name_kanji}"}')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    line = next(i for i, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "portal:" in t)
+    ((where, at, reason),) = err.value.errors
+    assert (where, at) == ("viewers.portal.url_template", line)
+    assert reason.startswith("viewer portal: ") and "{name_kanji}" in reason
