@@ -38,6 +38,7 @@ def _parse_when(value: str | None) -> datetime | None:
 @click.option("--patient", default="", help="write renkei:patient:<id> on the wristband as well")
 @click.option("--when", help="device time of the measurement (ISO, device local time); default now")
 @click.option("--memory", default=1, show_default=True, type=click.IntRange(1, 50), help="stored measurements")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 20), help="serial: each line N times")
 @click.option("--bad-frames", is_flag=True, help="send malformed frames (length fields that lie / bad lines)")
 @click.option("--wait", default=30.0, show_default=True, help="seconds to wait for the reader on each tap")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object per tap")
@@ -49,6 +50,7 @@ def simulate(
     patient: str,
     when: str | None,
     memory: int,
+    repeat: int,
     bad_frames: bool,
     wait: float,
     as_json: bool,
@@ -61,7 +63,9 @@ def simulate(
         from renkei.devices.simulators.serial_sim import serve_lines
 
         try:
-            sent = serve_lines(serial_url, kind, when=device_time, count=memory, bad=bad_frames, wait=wait)
+            sent = serve_lines(
+                serial_url, kind, when=device_time, count=memory, bad=bad_frames, wait=wait, repeat=repeat
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         _emit({"kind": kind, "serial": serial_url, "lines": sent}, as_json)

@@ -1,8 +1,9 @@
-"""bedside — the push source that plugs bedside NFC devices into the engine.
+"""bedside — the push source that plugs bedside NFC and serial devices into the engine.
 
-It runs the NFC reader loop (`devices/nfc.py`) and the bedside tap session (`devices/tap.py`): nurse
-badge -> patient wristband -> device. Each accepted measurement is handed to the engine's `ingest` as
-one stored message whose key is the measurement's idempotency key (so a repeated tap or a resent device
+It runs the NFC reader loop (`devices/nfc.py`), one thread per serial device port
+(`devices/serial_feed.py`) and the bedside tap session (`devices/tap.py`) they share: nurse badge ->
+patient wristband -> device. Each accepted measurement is handed to the engine's `ingest` as one stored
+message whose key is the measurement's idempotency key (so a repeated tap or a resent device
 memory is a ledger duplicate and never posts twice); only after ingest returned does the reader beep.
 `parse()` turns the stored tap record back into Observations for the VITALS template.
 
@@ -11,13 +12,18 @@ Config:
       ward:
         type: bedside
         nfc: udp:127.0.0.1:54321        # or usb, usb:054c:06c3, tty:USB0:pn532
+        serial:                          # optional; each port in its own thread, same tap session
+          - {url: "/dev/ttyUSB0", protocol: masimo, device_id: "0011223344550002", baudrate: 9600}
+          - {url: "socket://127.0.0.1:7001", protocol: and, device_id: "AND-GF-0001", take: all}
         window_seconds: 120
         devices:   {"0011223344550001": {model: "UA-651", specialization: blood-pressure, facility: "訪問看護A"}}
         badges:    {"02FE000000000001": nurse.sato}
         wristbands: {"02FE000000000002": "9999013"}
 
 The `devices`/`badges`/`wristbands` maps are written into the device registry (`devices.sqlite` in the
-data folder) at start, so the registry is config-as-code; entries added by other means are kept.
+data folder) at start, so the registry is config-as-code; entries added by other means are kept. A serial
+port's `device_id` must be a registered device. `take: first` (default) takes one reading per wristband
+tap from a port, since monitors print continuously; `take: all` hands every reading to the session.
 
 Stored record (JSON, UTF-8): {version, patient_id, nurse_id, device_id, device_model, specialization,
 facility, gateway_time, device_time, clock_offset_s, observations: [Observation.to_dict()]}.
@@ -30,14 +36,16 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
 from renkei.devices.nfc import NfcReader
-from renkei.devices.registry import DeviceRegistry
+from renkei.devices.registry import DeviceRegistry, norm_id
+from renkei.devices.serial_feed import SerialFeed
 from renkei.devices.tap import DEFAULT_RANGES, RECORD_VERSION, TapConfig, TapOutcome, TapSession
-from renkei.pipelines.errors import InputError
+from renkei.pipelines.errors import ConfigError, InputError
 from renkei.pipelines.records import Observation, Record
 
 log = logging.getLogger("renkei.connectors.bedside")
@@ -50,6 +58,16 @@ class DeviceEntry(BaseModel):
     model: str
     specialization: str
     facility: str = ""
+
+
+class SerialEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(description="pyserial URL: /dev/ttyUSB0, COM3, socket://host:port, rfc2217://…, loop://")
+    protocol: Literal["masimo", "and", "intellivue"]
+    device_id: str = Field(min_length=1, description="the device's system id in the registry (devices:)")
+    baudrate: int = Field(9600, gt=0)
+    take: Literal["first", "all"] = "first"
+    reconnect_seconds: float = Field(1.0, gt=0)
 
 
 class BedsideSource:
@@ -70,6 +88,7 @@ class BedsideSource:
         patients: list[str] = Field(default_factory=list, description="patients whose cards carry renkei:patient:")
         registry_dir: Path | None = Field(None, description="folder for devices.sqlite; default: the data folder")
         phdc_reply_timeout: float = Field(3.0, gt=0)
+        serial: list[SerialEntry] = Field(default_factory=list, description="serial device ports")
 
     def __init__(self, name: str, settings: Settings, context: ConnectorContext) -> None:
         self.name = name
@@ -77,6 +96,7 @@ class BedsideSource:
         self.context = context
         self.registry = DeviceRegistry(settings.registry_dir or context.data_dir)
         self._seed()
+        self._check_serial()
         s = settings
         self.tap_config = TapConfig(
             window_seconds=s.window_seconds,
@@ -87,6 +107,8 @@ class BedsideSource:
         )
         self.session: TapSession | None = None
         self.reader: NfcReader | None = None
+        self.serial_feeds: list[SerialFeed] = []
+        self._last_refusal: dict[str, str] = {}  # device -> last refusal code logged (monitors repeat)
         self.outcomes: list[TapOutcome] = []  # the last few, for operators and tests
         self._lock = threading.Lock()
 
@@ -99,6 +121,16 @@ class BedsideSource:
             self.registry.add_wristband(tag_id, patient)
         for patient in self.settings.patients:
             self.registry.add_patient(patient)
+
+    def _check_serial(self) -> None:
+        errors = [
+            (f"connectors.{self.name}.serial[{i}].device_id", None, f"{p.device_id} is not a registered device")
+            for i, p in enumerate(self.settings.serial)
+            if self.registry.device(p.device_id) is None
+        ]
+        if errors:
+            self.registry.close()
+            raise ConfigError(f"bedside {self.name}: serial device not registered (add it under devices:)", errors)
 
     # -- Source -----------------------------------------------------------------------------------
     def scan(self) -> Iterator[SourceItem]:
@@ -125,20 +157,42 @@ class BedsideSource:
                 reply_timeout=self.settings.phdc_reply_timeout,
             )
             self.reader.start()
+        for i, port in enumerate(self.settings.serial):
+            feed = SerialFeed(
+                port.url,
+                port.protocol,
+                norm_id(port.device_id),
+                self.session,
+                baudrate=port.baudrate,
+                take=port.take,
+                reconnect_seconds=port.reconnect_seconds,
+                label=f"{self.name}.serial[{i}]",
+            )
+            self.serial_feeds.append(feed)
+            feed.start()
 
     def stop(self) -> None:
         if self.reader is not None:
             self.reader.stop()
             self.reader = None
+        for feed in self.serial_feeds:
+            feed.stop()
+        self.serial_feeds = []
 
     def _record_outcome(self, outcome: TapOutcome) -> None:
         with self._lock:
             self.outcomes.append(outcome)
             del self.outcomes[:-100]
+            # a monitor streaming outside a session repeats the same refusal every second: log it once
+            repeated = not outcome.ok and self._last_refusal.get(outcome.device_id) == outcome.code
+            if outcome.ok:
+                self._last_refusal.pop(outcome.device_id, None)
+            elif outcome.device_id:
+                self._last_refusal[outcome.device_id] = outcome.code
         if outcome.ok and outcome.stored:
             detail = f"bedside reading from device {outcome.device_id} by {outcome.nurse_id}"
             self.context.audit("device-reading", outcome.patient_id, detail)
-        if not outcome.ok:
+        if not outcome.ok and not repeated:
             log.info("bedside %s: %s (device %s)", self.name, outcome.code, outcome.device_id or "-")
 
 

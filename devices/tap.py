@@ -159,6 +159,11 @@ class TapSession:
         self.patient_id, self._patient_at = patient, now
         return _outcome(True, "wristband-accepted", nurse_id=self.nurse_id, patient_id=patient)
 
+    def wristband_tap(self) -> tuple[str, float]:
+        """(patient id, time of the wristband tap) of the open session, or ("", 0.0): a tap's identity."""
+        with self._lock:
+            return self.patient_id, self._patient_at
+
     def _reset(self) -> None:
         self.nurse_id, self._nurse_at, self.patient_id, self._patient_at = "", 0.0, "", 0.0
 
