@@ -126,6 +126,9 @@ class TimelinePost:
     # and `retracts=True` withdraws it (SS-MIX2 condition flags 2 and 0).
     record_key: str = ""
     retracts: bool = False
+    # The group to post to, set by the engine's linked-group gate from the patient registry. A timeline
+    # posts there when it is set and falls back to its own group for patient_id only when it is not.
+    group_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +140,7 @@ class TimelinePost:
             "author": self.author,
             "record_key": self.record_key,
             "retracts": self.retracts,
+            "group_id": self.group_id,
         }
 
     @classmethod
@@ -150,6 +154,7 @@ class TimelinePost:
             author=d.get("author", "renkei"),
             record_key=d.get("record_key", ""),
             retracts=bool(d.get("retracts", False)),
+            group_id=str(d.get("group_id") or ""),
         )
 
 

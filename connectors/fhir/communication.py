@@ -181,7 +181,7 @@ class FhirCommunicationTimeline:
 
     def deliver(self, payload: dict[str, Any], idempotency_key: str) -> str:
         post = TimelinePost.from_dict(payload)
-        return self.post(self.ensure_group(post.patient_id), post, idempotency_key)
+        return self.post(post.group_id or self.ensure_group(post.patient_id), post, idempotency_key)
 
     def close(self) -> None:
         self.client.close()

@@ -142,7 +142,7 @@ class MatrixTimeline:
             post = TimelinePost.from_dict(payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentDeliveryError(f"payload for key {idempotency_key} is not a TimelinePost: {exc!r}") from exc
-        return self.post(self.ensure_group(post.patient_id), post, idempotency_key)
+        return self.post(post.group_id or self.ensure_group(post.patient_id), post, idempotency_key)
 
     # -- Timeline ---------------------------------------------------------------------------------
     def ensure_group(self, patient_id: str, title: str = "") -> str:
