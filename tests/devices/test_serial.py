@@ -1,9 +1,11 @@
-"""Serial decoders: chunks split at every offset, bad frames with offsets, real loop:// and pty ports."""
+"""Serial decoders: chunks split at every offset, bad frames with offsets, real loop://, socket:// and pty ports."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 import tty
 from datetime import datetime
 
@@ -192,6 +194,45 @@ def test_serial_pty() -> None:
         os.close(master)
         os.close(slave)
     assert [r.error for r in readings] == [None, None, None]
+    assert [r.observations[1].value for r in readings] == ["97", "97", "97"]
+
+
+def test_serial_socket_url_request_then_frames_then_disconnect() -> None:
+    """pyserial's socket:// client against a loopback "monitor" that answers a poll with frames in odd bursts;
+    when the monitor hangs up, the next read is a DeviceTransportError (the link), not a codec error."""
+    frames = frame_with_escapes() * 3
+    polls: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(5)
+        port = server.getsockname()[1]
+
+        def monitor() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(5)
+                polls.append(conn.recv(64))  # send only after the poll: open() discards earlier input
+                for i in range(0, len(frames), 17):
+                    conn.sendall(frames[i : i + 17])
+                    time.sleep(0.001)
+                conn.recv(1)  # hold the line until the reader has read everything
+
+        t = threading.Thread(target=monitor)
+        t.start()
+        readings: list[Reading] = []
+        with SerialFrameReader(f"socket://127.0.0.1:{port}", IntelliVueDecoder(), timeout=0.05) as reader:
+            reader.write(b"POLL\r\n")
+            deadline = time.monotonic() + 5
+            while len(readings) < 3 and time.monotonic() < deadline:
+                readings += reader.read()
+            assert reader.bytes_read == len(frames)
+            reader.write(b"x")  # lets the monitor hang up
+            t.join(5)
+            with pytest.raises(DeviceTransportError, match="socket disconnected"):
+                while time.monotonic() < deadline:
+                    reader.read()
+    assert polls == [b"POLL\r\n"]
+    assert [r.error for r in readings] == [None, None, None]
+    assert [r.offset for r in readings] == [0, len(frames) // 3, 2 * len(frames) // 3]
     assert [r.observations[1].value for r in readings] == ["97", "97", "97"]
 
 
