@@ -126,7 +126,7 @@ def render(
     data_dir = data_dir_of(data)
     loaded, library = _library(config_file, data_dir)
     texts, all_tags = _chosen(library, phrase_ids, tags)
-    renderer = Renderer([loaded.config.templates_dir] if loaded and loaded.config.templates_dir else [])
+    renderer = Renderer([loaded.config.templates_dir] if loaded and loaded.config.templates_dir else [], library)
     if template != "auto":
         renderer.template_for(template)  # an unknown or broken template is a config error (exit 2)
     store = Store.in_data_dir(data_dir)

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from renkei.connectors.phrases import PhraseLibrary, load_phrases
 from renkei.pipelines.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from renkei.config.schema import RenkeiConfig
 
 SHIPPED = Path(__file__).with_name("templates")
 
@@ -31,13 +35,22 @@ def _jdate(value: Any, fmt: str = "%Y/%m/%d") -> str:
 
 
 class Renderer:
-    def __init__(self, extra_dirs: Sequence[Path] = ()) -> None:
+    """Templates see `data_type`, `records` (record dicts), `patient` (patient basics or {}) and
+    `phrases` (the fixed-phrase library: `{{ phrases["new-care-plan"] }}`, `phrases.tag_line([...])`)."""
+
+    def __init__(self, extra_dirs: Sequence[Path] = (), phrases: PhraseLibrary | None = None) -> None:
         loader = jinja2.FileSystemLoader([*map(str, extra_dirs), str(SHIPPED)])
         self.env = ImmutableSandboxedEnvironment(
             loader=loader, autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
         )
         self.env.filters["jdate"] = _jdate
+        self.phrases = phrases if phrases is not None else load_phrases()
         self._cache: dict[str, jinja2.Template] = {}
+
+    @classmethod
+    def for_config(cls, config: RenkeiConfig) -> Renderer:
+        """The site's templates and phrases (if configured) over the shipped ones."""
+        return cls([config.templates_dir] if config.templates_dir else [], load_phrases(config.phrases_dir))
 
     def template_for(self, name: str, data_type: str = "") -> jinja2.Template:
         wanted = name if name != "auto" else f"{data_type}.j2"
@@ -60,7 +73,10 @@ class Renderer:
     ) -> str:
         template = self.template_for(name, data_type)
         try:
-            return template.render(data_type=data_type, records=records, patient=patient or {}).strip()
+            context = {"data_type": data_type, "records": records, "patient": patient or {}, "phrases": self.phrases}
+            return template.render(**context).strip()
         except jinja2.TemplateError as exc:
             # Reported against the template, never with the record values in the text.
             raise InputError(f"template {template.name}: {type(exc).__name__}: {exc.message}") from exc
+        except Exception as exc:  # a site template can fail any way (unknown phrase, bad filter input, …)
+            raise InputError(f"template {template.name} failed: {type(exc).__name__}") from exc

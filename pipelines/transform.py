@@ -33,7 +33,7 @@ class Transformer:
     def __init__(self, config: RenkeiConfig, connector: Callable[[str], Any]) -> None:
         self.config = config
         self.connector = connector
-        self.renderer = Renderer([config.templates_dir] if config.templates_dir else [])
+        self.renderer = Renderer.for_config(config)
 
     def transform(self, p: PipelineConfig, mid: int, parsed: Parsed, patients: dict[str, dict[str, Any]]) -> Processed:
         records = [r.to_dict() for r in parsed.records]
