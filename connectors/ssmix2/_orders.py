@@ -76,15 +76,18 @@ def omp_orders(ctx: Ctx) -> list[Record]:
     m = ctx.msg
     activity = "prescription" if ctx.data_type == "OMP-01" else "injection"
     out: list[Medication] = []
-    order_no = rp = ""
+    order_no = rp = route = ""
     group: list[Medication] = []
     tq1: Segment | None = None
     rxe: Segment | None = None
 
     def finish() -> None:
+        # The group's RXR comes before its RXC components (RDE^O11: ORC RXE TQ1 RXR RXC…), so the route
+        # is applied to the whole group once it is complete.
         timing, start, end = _timing(ctx, tq1)
         for med in group:
             med.timing, med.start, med.end = timing, parse_dtm(start), parse_dtm(end)
+            med.route = med.route or route
         out.extend(group)
         group.clear()
 
@@ -92,7 +95,7 @@ def omp_orders(ctx: Ctx) -> list[Record]:
         name = seg[0]
         if name == "ORC":
             finish()
-            order_no, rp, tq1, rxe = m.c(seg, 2, 1), m.c(seg, 4, 1), None, None
+            order_no, rp, tq1, rxe, route = m.c(seg, 2, 1), m.c(seg, 4, 1), None, None, ""
         elif name == "TQ1" and tq1 is None:
             tq1 = seg
         elif name == "RXE":
@@ -101,8 +104,7 @@ def omp_orders(ctx: Ctx) -> list[Record]:
             if activity == "prescription" or (drug.code and drug.system.startswith("HOT")):
                 group.append(_med(ctx, activity, drug, m.f(seg, 3), m.c(seg, 5, 1), order_no, rp))
         elif name == "RXR":
-            for med in group:
-                med.route = med.route or m.c(seg, 1, 1)
+            route = route or m.c(seg, 1, 1)
         elif name == "RXC" and rxe is not None and activity == "injection":
             drug = ctx.coding(seg, 2)
             group.append(_med(ctx, activity, drug, m.f(seg, 3), m.c(seg, 4, 1), order_no, rp))

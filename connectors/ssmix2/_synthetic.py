@@ -51,3 +51,85 @@ LABS = [
     ("2A030000001930101", "ヘモグロビン", "20103", "Ｈｂ", "g/dL", 11.6, 14.8, 1),
     ("2A050000001930101", "血小板数", "20105", "ＰＬＴ", "10^4/uL", 15.8, 34.8, 1),
 ]
+
+# ---- vocabularies of generate_full. Codes marked (sample) are copied from the public JAHIS/NHO sample
+# messages; the others follow their code system's format and are illustrative, not looked up in the
+# master files (MEDIS, HOT), so a downstream code lookup may not know them.
+
+# (MEDIS disease code (MDCDX2, 8 digits), name, ICD-10 (I10))
+DISEASES = [
+    ("20054174", "胃炎", "K297"),  # (sample)
+    ("20061230", "本態性高血圧症", "I10"),
+    ("20057416", "２型糖尿病", "E119"),
+    ("20063541", "慢性心不全", "I509"),
+    ("20064720", "脂質異常症", "E785"),
+    ("20059022", "慢性腎臓病", "N189"),
+    ("20052461", "骨粗鬆症", "M8199"),
+    ("20058735", "アルツハイマー型認知症", "F009"),
+    ("20068519", "脳梗塞後遺症", "I693"),
+    ("20057003", "誤嚥性肺炎", "J690"),
+]
+# ZPR modifiers (修飾語): (code, text) before (ZPR-3) and after (ZPR-4) the disease name.
+PREFIX_MODIFIERS = [("1053", "左"), ("1063", "右"), ("2057", "急性"), ("2213", "慢性")]
+SUFFIX_MODIFIERS = [("8002", "の疑い"), ("8051", "術後")]
+CLINICAL_STATUS = [("N", "回復せず"), ("I", "改善"), ("R", "治癒")]  # HL70241 (sample: N)
+
+# HOT9 drugs: (code, name, dose, unit code, unit name) for oral prescriptions (sample).
+ORAL_DRUGS = [
+    ("108665201", "ダーゼン錠（５mg)", "1", "TAB", "錠"),
+    ("110626901", "パンスポリンＴ錠（１００mg)", "2", "TAB", "錠"),
+    ("100607002", "アレピアチン１０倍散", "50", "MG", "ミリグラム"),
+]
+# JAMISDP01 usage codes (sample).
+USAGES = [
+    ("1013044400000000", "内服・経口・１日３回朝昼夕食後"),
+    ("1012040400000000", "内服・経口・１日２回朝夕食後"),
+]
+# Injections: (HOT9, name, dose, unit code, unit name) (sample).
+INJECTIONS = [
+    ("620007329", "ソリタ−Ｔ３号輸液５００ｍＬ", "1", "HON", "本"),
+    ("620002559", "アドナ注（静脈用）50mg", "1", "AMP", "アンプル"),
+]
+# Allergies: (HL70127 category, category text, allergen code, allergen, system) (sample).
+ALLERGENS = [
+    ("LA", "花粉アレルギー", "5A1002216023023", "スギ", "JC10"),
+    ("FA", "食物アレルギー", "5A1002411023006", "ソバ", "JC10"),
+    ("EA", "環境アレルギー", "5A1102700023023", "ハウスダスト", "JC10"),
+    ("DA", "薬剤アレルギー", "106824501", "アリナミン", "HOT9"),
+]
+SEVERITIES = [("MI", "軽度"), ("MO", "中等度"), ("SV", "重度")]  # HL70128
+REACTIONS = ["目のかゆみ", "湿疹", "くしゃみ", "じんましん", "呼吸困難"]
+# Diets (local code system 99XY3 as in the sample) and ODS-4 comments.
+DIETS = [("001", "常食"), ("010", "減塩食"), ("021", "糖尿病食"), ("030", "全粥食")]
+DIET_NOTES = ["塩分控えめ", "1600kcal", "きざみ食", "とろみ付き", "塩分6g/日"]
+# Radiology (JJ1017, sample): the parent order and its children.
+RADIOLOGY = ("1000000000000000", "Ｘ線単純撮影")
+RADIOLOGY_PARTS = [
+    ("10000002000102000000010000000000", "胸部.Ｘ線単純撮影.立位正面(A→P)"),
+    ("10000002000106000000010000000000", "胸部.Ｘ線単純撮影.立位側面(L→R)"),
+    ("10000002500102000000010000000000", "腹部.Ｘ線単純撮影.立位正面(A→P)"),
+]
+ENDOSCOPY = ("11000000000", "検査.上部.-.-.-.-")  # LENDO (sample)
+ENDOSCOPY_PARTS = [("11000000100", "検査.上部.-.-.上部通常内視鏡.-")]
+ECG = ("9A110", "標準１２誘導心電図")  # JC10 (sample)
+CLINICAL_NOTES = ["胃潰瘍の疑い", "心不全の経過観察", "肺炎の疑い", "術前検査", "定期検査"]
+FINDINGS = ["異常なし", "軽度の心拡大", "胃角部に潰瘍瘢痕", "洞調律、ST変化なし", "右下肺野に浸潤影"]
+# ECG measurements (MFER codes, 99MFR, sample): (code, name, unit, low, high)
+ECG_VALUES = [
+    ("32769", "心拍数", "bpm", 55, 95),
+    ("32770", "PQ 時間", "msec", 120, 200),
+    ("58240", "QRS 幅", "msec", 70, 110),
+    ("56008", "QT 時間", "msec", 350, 440),
+]
+# Bedside vitals (JLAC10 codes NHO uses for SS-MIX2 export; see domain notes):
+# (code, name, unit, low, high, decimals)
+VITALS = [
+    ("9A751000000000001", "収縮期血圧", "mmHg", 100, 160, 0),
+    ("9A761000000000001", "拡張期血圧", "mmHg", 55, 95, 0),
+    ("9P300000000000001", "脈拍数", "/min", 55, 100, 0),
+    ("9P200000000000001", "呼吸数", "/min", 12, 24, 0),
+    ("9P100000000000001", "体温", "Cel", 35.8, 37.8, 1),
+    ("3H065000000000001", "SpO2", "%", 90, 99, 0),
+]
+# Documents of the extended storage: (LOINC, title)
+DOCUMENT_KINDS = [("18842-5", "退院時サマリー"), ("57133-1", "診療情報提供書"), ("11506-3", "経過記録")]

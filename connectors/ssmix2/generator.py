@@ -14,88 +14,21 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from renkei.pipelines.records import Coding, Observation, Patient, Record, RecordStatus
+from renkei.pipelines.records import Coding, Observation, Record, RecordStatus
 
+from ._gen_common import MSH_TAIL, Written, esc
+from ._gen_common import SynthPatient as _Patient
+from ._gen_common import file_key as _file_key
+from ._gen_common import msh as _msh
+from ._gen_common import ts as _ts
 from ._naming import NO_ORDER
-from ._synthetic import DEPARTMENTS, FAMILY, GIVEN_F, GIVEN_M, LABS, PLACES
+from ._synthetic import LABS
 from ._values import JST
 
-MSH_TAIL = "P|2.5||||||~ISO IR87||ISO 2022-1994|SS-MIX2_1.20^SS-MIX2^1.2.392.200250.2.1.100.1.2.120^ISO"
-_FLAG_STATUS = {"1": RecordStatus.CURRENT, "2": RecordStatus.SUPERSEDED, "0": RecordStatus.DELETED}
-
-
-@dataclass(slots=True)
-class Written:
-    key: str
-    records: list[Record]
-
-
-def esc(value: str) -> str:
-    """HL7 escaping of a text value (the parser must undo it)."""
-    if not any(ch in value for ch in "\\|^&~"):
-        return value
-    return (
-        value.replace("\\", "\\E\\")
-        .replace("|", "\\F\\")
-        .replace("^", "\\S\\")
-        .replace("&", "\\T\\")
-        .replace("~", "\\R\\")
-    )
-
-
-def _ts(dt: datetime, digits: int = 14) -> str:
-    return dt.strftime("%Y%m%d%H%M%S")[:digits]
-
-
-class _Patient:
-    def __init__(self, rng: random.Random, index: int) -> None:
-        self.pid = f"{(index * 7919 + 1000003) % 10**9:09d}"
-        self.sex = rng.choice("MF")
-        self.family = rng.choice(FAMILY)
-        self.given = rng.choice(GIVEN_M if self.sex == "M" else GIVEN_F)
-        self.birth = date(1925, 1, 1) + timedelta(days=rng.randrange(365 * 70))
-        self.postcode, town = rng.choice(PLACES)
-        self.address = f"{town}{rng.randint(1, 9)}−{rng.randint(1, 30)}−{rng.randint(1, 20)}"
-        self.phone = f"0{rng.randint(3, 99)}-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
-        self.mobile = f"090-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
-        self.dept = rng.choice(DEPARTMENTS)
-
-    def pid_segment(self) -> str:
-        f, g = self.family, self.given
-        return (
-            f"PID|0001||{self.pid}^^^^PI||{f[0]}^{g[0]}^^^^^L^I~{f[1]}^{g[1]}^^^^^L^P||{self.birth:%Y%m%d}|{self.sex}"
-            f"|||^^^^{self.postcode}^JPN^H^{esc(self.address)}||^PRN^PH^^^^^^^^^{self.phone}"
-            f"~^ORN^CP^^^^^^^^^{self.mobile}"
-        )
-
-    def record(self, key: str, flag: str) -> Patient:
-        return Patient(
-            patient_id=self.pid,
-            name_kanji=f"{self.family[0]} {self.given[0]}",
-            name_kana=f"{self.family[1]} {self.given[1]}",
-            birth_date=self.birth,
-            sex=self.sex,
-            postcode=self.postcode,
-            address=self.address,
-            phones=[self.phone, self.mobile],
-            record_key=f"{self.pid}/ADT-00/@-/patient",
-            status=_FLAG_STATUS[flag],
-            source=key,
-        )
-
-
-def _msh(code: str, when: datetime, control: str) -> str:
-    return f"MSH|^~\\&|RENKEI-GEN|SEND|GW|RCV|{_ts(when)}.{when.microsecond // 1000:03d}||{code}|{control}|{MSH_TAIL}"
-
-
-def _file_key(p: _Patient, care: str, dtype: str, order_no: str, when: datetime, dept: str, flag: str) -> str:
-    stamp = f"{_ts(when)}{when.microsecond // 1000:03d}"
-    name = f"{p.pid}_{care}_{dtype}_{order_no}_{stamp}_{dept}_{flag}"
-    return f"{p.pid[0:3]}/{p.pid[3:6]}/{p.pid}/{care}/{dtype}/{name}"
+__all__ = ["MSH_TAIL", "Written", "esc", "generate", "iter_storage"]
 
 
 def _adt00(p: _Patient, rng: random.Random) -> tuple[str, str, list[Record]]:
@@ -189,3 +122,9 @@ def generate(root: Path | str, patients: int, labs_per_patient: int = 3, seed: i
         (root / key).write_bytes(data)
         written.append(Written(key, records))
     return written
+
+
+# The full generator (every data type, condition flags, extended storage) lives in its own modules.
+from ._gen_full import ALL_TYPES, generate_full, iter_full_storage  # noqa: E402
+
+__all__ += ["ALL_TYPES", "generate_full", "iter_full_storage"]

@@ -140,6 +140,8 @@ def test_good_files_parse_with_their_records() -> None:
     assert rx[0].timing == "内服・経口・１日３回朝昼夕食後"
     injections = by_key["OMP-02"]
     assert {m.drug.code for m in injections} == {"620007329", "620002559"} and len(injections) == 6
+    # RXR (IV) precedes the RXC components of each group: the route is the group's.
+    assert {m.route for m in injections} == {"IV"}
     assert len({m.record_key for m in injections}) == 6
 
 
