@@ -171,7 +171,14 @@ class NfcReader:
                 raise _NotStored(outcome)
 
         def write(data: bytes) -> None:
-            tag.ndef.octets = data
+            from nfc.tag import TagCommandError
+
+            try:
+                tag.ndef.octets = data
+            except (TagCommandError, AttributeError, TypeError) as exc:
+                # nfcpy 1.0.4's Type 3 write re-reads the attribute block and, when that read fails (tag
+                # leaving, a lost frame), indexes None: a TypeError. Either way the link is gone.
+                raise PhdcLinkError(f"NDEF write failed: {type(exc).__name__}: {exc}") from exc
 
         link = PhdcManagerLink(
             lambda: _read_octets(tag, refresh=True),
@@ -184,7 +191,10 @@ class NfcReader:
         try:
             result = link.run(first)
         except _NotStored as exc:
-            write(encode_abort(link))
+            try:
+                write(encode_abort(link))
+            except PhdcLinkError as link_exc:  # the refusal stands; the agent times out on its own
+                log.warning("tag %s: abort not written: %s", tag.identifier.hex().upper(), link_exc)
             return exc.outcome
         except (PhdcLinkError, DeviceCodecError) as exc:
             log.warning("PHDC link with tag %s broke off: %s", tag.identifier.hex().upper(), exc)
