@@ -53,6 +53,8 @@ class Configuration:
     specialization: str = ""
     names: dict[str, int] = field(default_factory=dict)  # friendly value name -> handle, for agents
     report: ConfigReport | None = None  # the object list as a config report (to send or re-check)
+    # scanner handle -> [(object handle, its attribute-value map)]: how a grouped scan report is laid out
+    scanners: dict[int, list[tuple[int, list[tuple[int, int]]]]] = field(default_factory=dict)
 
     @property
     def extended(self) -> bool:
@@ -62,9 +64,15 @@ class Configuration:
     def from_config_report(cls, report: ConfigReport, base: int = 0) -> Configuration:
         """Build from an agent's config report; raises DeviceCodecError on an unusable object."""
         objects: dict[int, MetricObject] = {}
+        scanners: dict[int, list[tuple[int, list[tuple[int, int]]]]] = {}
         for obj in report.objects:
+            if obj.obj_class in (mdc.MDC_MOC_SCAN_CFG_EPI, mdc.MDC_MOC_SCAN_CFG_PERI):
+                for a in obj.attributes:
+                    if a.attribute_id == mdc.MDC_ATTR_SCAN_HANDLE_ATTR_VAL_MAP:
+                        scanners[obj.obj_handle] = ava_value(a, base)  # type: ignore[assignment]
+                continue
             if obj.obj_class not in (mdc.MDC_MOC_VMO_METRIC_NU, mdc.MDC_MOC_VMO_METRIC_ENUM, mdc.MDC_MOC_VMO_METRIC):
-                continue  # scanners, PM-stores …: not needed to read scan reports
+                continue  # PM-stores …: not needed to read scan reports
             m = MetricObject(obj.obj_handle, obj.obj_class)
             for a in obj.attributes:
                 value = ava_value(a, base)
@@ -81,7 +89,12 @@ class Configuration:
                 raise DeviceCodecError(f"config object handle {obj.obj_handle} has no Type attribute", base)
             objects[m.handle] = m
         spec = mdc.SPECIALIZATIONS.get(report.config_report_id, "extended" if report.config_report_id >= 0x4000 else "")
-        return cls(report.config_report_id, objects, spec, report=report)
+        for handle, entries in scanners.items():
+            for obj_handle, _avm in entries:
+                if obj_handle not in objects:
+                    reason = f"scanner handle {handle} maps object handle {obj_handle}, which is not configured"
+                    raise DeviceCodecError(reason, base)
+        return cls(report.config_report_id, objects, spec, report=report, scanners=scanners)
 
     def with_id(self, config_id: int) -> Configuration:
         """The same object list under another id (an agent announcing it as an extended config)."""

@@ -11,8 +11,10 @@ States: unassociated -> (AARQ) -> configuring | operating -> (RLRQ/ABRT) -> unas
   (event 0x0D1C) is parsed, confirmed (config-result accepted) and, when extended (>= 0x4000),
   remembered per device system id so the next association skips it.
 - Scan reports fixed (0x0D1D), var (0x0D1E), multi-person (0x0D1F/0x0D20) and their unbuffered/buffered
-  variants decode with the configuration's Attribute-Value-Map into Observations; every confirmed report
-  is answered with a RORS echoing the invoke id.
+  variants decode with the configuration's Attribute-Value-Map into Observations; grouped reports
+  (0x0D24/0x0D2A, multi-person 0x0D27/0x0D2D) are split by the reporting scanner's
+  Scan-Handle-Attr-Val-Map from the configuration. Every confirmed report is answered with a RORS echoing
+  the invoke id; an event type still not decoded (e.g. segment data) is an `unhandled-event` naming it.
 - RLRQ is answered with RLRE; ABRT drops the association. A PRST while unassociated is answered with ABRT.
 - Malformed bytes raise DeviceCodecError; the caller should then send `abort()` and drop the link.
 """
@@ -219,7 +221,7 @@ class PhdManager:
             step.responses.append(p.encode_apdu(p.Prst(invoke_id, err)))
             step.events.append(ManagerEvent("report-refused", {"state": self.state.value}))
             return
-        step.observations.extend(self.observations_from(m.info, self.config))
+        step.observations.extend(self.observations_from(m.info, self.config, scanner=m.obj_handle))
         step.events.append(
             ManagerEvent(
                 "report",
@@ -254,8 +256,13 @@ class PhdManager:
 
     # ------------------------------------------------------------------ reports -> observations
 
-    def observations_from(self, info: rep.EventInfo, config: Configuration) -> list[Observation]:
-        """Observations of one scan report read with `config` (usable without an association)."""
+    def observations_from(
+        self, info: rep.EventInfo, config: Configuration, *, scanner: int | None = None
+    ) -> list[Observation]:
+        """Observations of one scan report read with `config` (usable without an association).
+
+        `scanner` is the reporting object's handle (the event report's obj-handle): grouped reports need it.
+        """
         out: list[Observation] = []
         if isinstance(info, rep.ScanReportFixed):
             for o in info.observations:
@@ -271,6 +278,39 @@ class PhdManager:
             for pv in info.persons:
                 for v in pv.observations:
                     out += self._var(v, config, pv.person_id)
+        elif isinstance(info, rep.ScanReportGrouped):
+            for g in info.groups:
+                out += self._grouped(g, config, scanner, None)
+        elif isinstance(info, rep.ScanReportMPGrouped):
+            for pg in info.persons:
+                out += self._grouped(pg.group, config, scanner, pg.person_id)
+        return out
+
+    def _grouped(
+        self, g: rep.ObservationGrouped, config: Configuration, scanner: int | None, person: int | None
+    ) -> list[Observation]:
+        layout = config.scanners.get(scanner) if scanner is not None else None
+        if layout is None:
+            raise DeviceCodecError(
+                f"grouped scan report from object handle {scanner}: configuration 0x{config.config_id:04X}"
+                " has no scanner with a Scan-Handle-Attr-Val-Map for it",
+                g.offset,
+            )
+        need = sum(n for _h, avm in layout for _a, n in avm)
+        if len(g.data) != need:
+            raise DeviceCodecError(
+                f"obs-scan-grouped is {len(g.data)} bytes, scanner {scanner}'s handle-attribute-value map needs {need}",
+                g.offset - 2,
+            )
+        out: list[Observation] = []
+        pos = 0
+        for handle, avm in layout:
+            obj = self._object(config, handle, g.offset + pos)
+            values: dict[int, object] = {}
+            for attr_id, n in avm:
+                values[attr_id] = rep.decode_attribute_value(attr_id, Reader(g.data, g.offset, pos, pos + n))
+                pos += n
+            out += self._to_observations(obj, values, person)
         return out
 
     def _object(self, config: Configuration, handle: int, offset: int) -> MetricObject:

@@ -5,6 +5,9 @@
     ScanReportFixed   (0x0D1D, and unbuffered/buffered 0x0D23/0x0D29)  handle + obs-val-data per AVM
     ScanReportVar     (0x0D1E, 0x0D22, 0x0D28)                          handle + attribute list
     ScanReportMPFixed (0x0D1F, 0x0D26, 0x0D2C) / ScanReportMPVar (0x0D20, 0x0D25, 0x0D2B): per person-id
+    ScanReportGrouped (0x0D24, 0x0D2A) / ScanReportMPGrouped (0x0D27, 0x0D2D): a scanner's values as one
+                      octet string per scan, laid out by the scanner's Scan-Handle-Attr-Val-Map (the
+                      configuration); the event's obj-handle names the scanner
 
 `decode_attribute_value(attr_id, data)` turns an attribute's bytes into a Python value (SFLOAT/FLOAT
 numbers, compound lists, time stamps, status bits, TYPE, AVM …); unknown attributes stay bytes.
@@ -36,6 +39,9 @@ MP_VAR_EVENTS = {
     mdc.MDC_NOTI_UNBUF_SCAN_REPORT_MP_VAR,
     mdc.MDC_NOTI_BUF_SCAN_REPORT_MP_VAR,
 }
+
+GROUPED_EVENTS = {mdc.MDC_NOTI_UNBUF_SCAN_REPORT_GROUPED, mdc.MDC_NOTI_BUF_SCAN_REPORT_GROUPED}
+MP_GROUPED_EVENTS = {mdc.MDC_NOTI_UNBUF_SCAN_REPORT_MP_GROUPED, mdc.MDC_NOTI_BUF_SCAN_REPORT_MP_GROUPED}
 
 
 class ConfigResult:
@@ -125,7 +131,43 @@ class ScanReportMPVar:
     persons: list[PersonVar] = field(default_factory=list)
 
 
-EventInfo = ConfigReport | ScanReportFixed | ScanReportVar | ScanReportMPFixed | ScanReportMPVar
+@dataclass(slots=True)
+class ObservationGrouped:
+    """One scan's values of every object the scanner covers, back to back (ObservationScanGrouped)."""
+
+    data: bytes
+    offset: int = 0  # absolute offset of `data` in the input
+
+
+@dataclass(slots=True)
+class ScanReportGrouped:
+    data_req_id: int
+    scan_report_no: int
+    groups: list[ObservationGrouped] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PersonGrouped:
+    person_id: int
+    group: ObservationGrouped
+
+
+@dataclass(slots=True)
+class ScanReportMPGrouped:
+    data_req_id: int
+    scan_report_no: int
+    persons: list[PersonGrouped] = field(default_factory=list)
+
+
+EventInfo = (
+    ConfigReport
+    | ScanReportFixed
+    | ScanReportVar
+    | ScanReportMPFixed
+    | ScanReportMPVar
+    | ScanReportGrouped
+    | ScanReportMPGrouped
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -212,6 +254,23 @@ def _persons(r: Reader, fixed: bool) -> list:
     return out
 
 
+def _grouped(r: Reader) -> ObservationGrouped:
+    n = r.u16("obs-scan-grouped length")
+    at = r.offset
+    return ObservationGrouped(r.raw(n, "obs-scan-grouped"), at)
+
+
+def _grouped_list(r: Reader, persons: bool) -> list:
+    count = r.u16("scan-grouped count")
+    length = r.u16("scan-grouped length")
+    sub = r.sub(length, "scan-grouped list")
+    out: list = []
+    for _ in range(count):
+        out.append(PersonGrouped(sub.u16("person-id"), _grouped(sub)) if persons else _grouped(sub))
+    sub.expect_end("scan-grouped list")
+    return out
+
+
 def decode_config_report(r: Reader) -> ConfigReport:
     report = ConfigReport(r.u16("config-report-id"))
     count = r.u16("config-obj-list count")
@@ -238,6 +297,10 @@ def decode_event_info(event_type: int, r: Reader) -> EventInfo | bytes:
         info = ScanReportMPFixed(r.u16("data-req-id"), r.u16("scan-report-no"), _persons(r, True))
     elif event_type in MP_VAR_EVENTS:
         info = ScanReportMPVar(r.u16("data-req-id"), r.u16("scan-report-no"), _persons(r, False))
+    elif event_type in GROUPED_EVENTS:
+        info = ScanReportGrouped(r.u16("data-req-id"), r.u16("scan-report-no"), _grouped_list(r, False))
+    elif event_type in MP_GROUPED_EVENTS:
+        info = ScanReportMPGrouped(r.u16("data-req-id"), r.u16("scan-report-no"), _grouped_list(r, True))
     else:
         return r.raw(r.remaining)
     r.expect_end(f"event-info 0x{event_type:04X}")
@@ -267,7 +330,12 @@ def encode_event_info(info: EventInfo) -> bytes:
         return w.raw(_enc_fixed(info.observations)).bytes()
     if isinstance(info, ScanReportVar):
         return w.raw(_enc_var(info.observations)).bytes()
-    if isinstance(info, ScanReportMPFixed):
+    if isinstance(info, ScanReportGrouped):
+        body = b"".join(Writer().octet_string(g.data).bytes() for g in info.groups)
+        return w.u16(len(info.groups)).octet_string(body).bytes()
+    if isinstance(info, ScanReportMPGrouped):
+        body = b"".join(Writer().u16(p.person_id).octet_string(p.group.data).bytes() for p in info.persons)
+    elif isinstance(info, ScanReportMPFixed):
         body = b"".join(Writer().u16(p.person_id).raw(_enc_fixed(p.observations)).bytes() for p in info.persons)
     else:
         body = b"".join(Writer().u16(p.person_id).raw(_enc_var(p.observations)).bytes() for p in info.persons)
@@ -298,6 +366,19 @@ def _avm(r: Reader) -> list[tuple[int, int]]:
     return _cmpd(r, lambda s: (s.u16("attribute-id"), s.u16("attribute length")))
 
 
+def _handle_avm(r: Reader) -> list[tuple[int, list[tuple[int, int]]]]:
+    """HandleAttrValMap: per object handle the scanner covers, its Attribute-Value-Map, in report order."""
+    return _cmpd(r, lambda s: (s.u16("obj-handle"), _avm(s)))
+
+
+def encode_handle_attr_val_map(entries: list[tuple[int, list[tuple[int, int]]]]) -> bytes:
+    body = Writer()
+    for handle, avm in entries:
+        inner = b"".join(Writer().u16(a).u16(n).bytes() for a, n in avm)
+        body.u16(handle).u16(len(avm)).octet_string(inner)
+    return Writer().u16(len(entries)).octet_string(body.bytes()).bytes()
+
+
 _VALUE_DECODERS = {
     mdc.MDC_ATTR_NU_VAL_OBS_BASIC: lambda r: r.sfloat("Basic-Nu-Observed-Value"),
     mdc.MDC_ATTR_NU_VAL_OBS_SIMP: lambda r: r.float32("Simple-Nu-Observed-Value"),
@@ -315,6 +396,7 @@ _VALUE_DECODERS = {
     mdc.MDC_ATTR_METRIC_STRUCT_SMALL: lambda r: (r.u8("ms-struct"), r.u8("ms-comp-no")),
     mdc.MDC_ATTR_ID_PHYSIO_LIST: _id_list,
     mdc.MDC_ATTR_ATTRIBUTE_VAL_MAP: _avm,
+    mdc.MDC_ATTR_SCAN_HANDLE_ATTR_VAL_MAP: _handle_avm,
     mdc.MDC_ATTR_DEV_CONFIG_ID: lambda r: r.u16("Dev-Configuration-Id"),
     mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_OID: lambda r: r.u16("Enum-Observed-Value-Simple-OID"),
     mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_BIT_STR: lambda r: r.u32("Enum-Observed-Value-Simple-Bit-Str"),
