@@ -21,6 +21,7 @@ FATAL_KINDS = frozenset(
         "truncated",
         "patient_mismatch",  # fatal by default: a record must never land on another patient's timeline
         "unreadable",
+        "bad_document",  # extended storage document (CDA XML, PDF) that cannot be read
     }
 )
 KINDS = FATAL_KINDS | {

@@ -65,6 +65,9 @@ class StorageName:
     timestamp: str = ""
     department: str = ""
     flag: str = ""
+    # extended storage: the content folder, and whether the file is an attachment beside main_document
+    content_folder: str = ""
+    attachment: bool = False
     defects: list[Defect] = field(default_factory=list)
 
     @property
@@ -84,13 +87,8 @@ def parse_key(key: str) -> StorageName:
     sn = StorageName(key)
     d = sn.defects
     fname = parts[-1]
-    if len(parts) >= 7 and fname.startswith("main_document"):
-        sn.extended = True
-        sn.folder_pid, sn.folder_date, sn.folder_kind = parts[2], parts[3], parts[4]
-        sn.pid, sn.care_date = sn.folder_pid, sn.folder_date
-        sn.data_type = "EXT"
-        sn.flag = "1"
-        _check_patient_folders(sn, parts)
+    if len(parts) >= 7 and (fname.lower().startswith("main_document") or parts[4] not in _DATA_TYPES):
+        _extended(sn, parts)
         return sn
     if len(parts) == 6:
         sn.folder_pid, sn.folder_date, sn.folder_kind = parts[2], parts[3], parts[4]
@@ -132,6 +130,33 @@ def parse_key(key: str) -> StorageName:
         if wrong:
             d.append(Defect("wrong_folder", key, problem="; ".join(wrong)))
     return sn
+
+
+def _extended(sn: StorageName, parts: list[str]) -> None:
+    """`<pid>/<date>/<kind>/<content>/main_document.*`, read tolerantly: the content folder usually has
+    the standard 7-part name (its order number, timestamp and condition flag then count as the file's),
+    but any other name is taken as an opaque document id. Files beside main_document are attachments."""
+    sn.extended = True
+    sn.data_type = "EXT"
+    sn.folder_pid, sn.folder_date, sn.folder_kind = parts[2], parts[3], parts[4]
+    sn.pid, sn.care_date = sn.folder_pid, sn.folder_date
+    sn.content_folder = parts[-2]
+    sn.attachment = not parts[-1].lower().startswith("main_document")
+    sn.flag = "1"
+    _check_patient_folders(sn, parts)
+    bits = sn.content_folder.split("_")
+    if len(bits) == 7 and bits[6] in FLAGS and _TS.match(bits[4]):
+        _, _, _, order_no, sn.timestamp, sn.department, sn.flag = bits
+        sn.order_no = order_no if order_no != NO_ORDER else ""
+        if bits[0] != sn.folder_pid:
+            sn.defects.append(
+                Defect(
+                    "wrong_folder", sn.key,
+                    problem=f"patient folder {sn.folder_pid!r} but content folder {bits[0]!r}",
+                )
+            )  # fmt: skip
+    else:
+        sn.order_no = sn.content_folder  # an opaque document id: the only stable identity there is
 
 
 def _check_patient_folders(sn: StorageName, parts: list[str]) -> None:

@@ -18,9 +18,10 @@ from renkei.pipelines.records import Record, RecordStatus
 from . import _adt, _checks, _orders
 from ._context import STATUS_BY_FLAG, Ctx
 from ._decode import decode
+from ._documents import document
 from ._er7 import split
 from ._errors import Defect, SSMIX2Error
-from ._naming import parse_key
+from ._naming import StorageName, parse_key
 from ._results import oml11, oru
 
 Handler = Callable[[Ctx], list[Record]]
@@ -70,8 +71,12 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
         return SSMIX2Error(defect, list(defects))
 
     body = raw.strip(b"\x0b\x1c\x00\r\n\t ")
+    if sn.attachment:  # beside main_document in the extended storage: kept as raw bytes, no records
+        return Parsed([], patient_id=sn.folder_pid, data_type="EXT", warnings=[str(d) for d in defects]), defects
     if not body:
         raise fail(Defect("empty_file", key, problem=f"empty file ({len(raw)} bytes, no HL7 content)"))
+    if sn.extended and not body.startswith(b"MSH"):
+        return _document(sn, raw, options, fail)
     if not body.startswith(b"MSH"):
         shown = " ".join(f"0x{b:02x}" for b in body[:4])
         raise fail(Defect("not_hl7", key, "MSH", problem=f"not an HL7 v2 message: starts with bytes {shown}, not MSH"))
@@ -112,7 +117,8 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
         _checks.check_message_type(ctx)
         _checks.check_segments(ctx)
         _checks.check_fields(ctx)
-        _checks.check_name_against_content(ctx)
+        if not sn.extended:  # an extended content folder names a document, not the message's order
+            _checks.check_name_against_content(ctx)
     # Handlers never see what the checks called junk: bare segment names and repeated headers.
     msg.segments = [msh] + [seg for seg in msg.segments[1:] if seg[0] != "MSH" and any(seg[1:])]
     handler = HANDLERS.get(data_type)
@@ -130,3 +136,18 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
         for r in records:
             r.warnings = list(warnings)
     return Parsed(records, patient_id=pid, data_type=data_type, warnings=warnings), defects
+
+
+def _document(
+    sn: StorageName, raw: bytes, options: ParseOptions, fail: Callable[[Defect], SSMIX2Error]
+) -> tuple[Parsed, list[Defect]]:
+    pid = sn.folder_pid
+    doc, found = document(sn, raw, pid, STATUS_BY_FLAG.get(sn.flag, RecordStatus.CURRENT))
+    defects = [*sn.defects, *found]
+    mismatch = next((d for d in found if d.kind == "patient_mismatch"), None)
+    if mismatch is not None and options.patient_mismatch == "quarantine":
+        sn.defects[:] = [d for d in defects if d is not mismatch]
+        raise fail(mismatch)
+    warnings = [str(d) for d in defects]
+    doc.warnings = list(warnings)
+    return Parsed([doc], patient_id=pid, data_type="EXT", warnings=warnings), defects

@@ -40,6 +40,10 @@ def observation(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index
     sub = m.f(obx, 4)
     if sub:
         fact.append(sub)
+    if ctx.data_type == "EXT" and when:
+        # Bedside vitals are taken several times a day and rarely carry an order number: the
+        # measurement time tells one reading from the next.
+        fact.append(when)
     return Observation(
         patient_id=ctx.pid,
         code=code,
