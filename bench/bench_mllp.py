@@ -4,10 +4,11 @@
 
 The listener runs in its own process (as under `renkei run`): an Engine on a fresh SQLite store in a
 temporary folder (WAL, synchronous=FULL), each message committed before its ACK (group commit), with
-the AE check (renkei's parse) on. `--with-processing` also runs the engine's event worker, which parses,
-renders and delivers to the built-in timeline while messages keep arriving (the same SQLite file, so
-it competes for the write lock). The senders are threads of this process, one persistent connection
-each, each waiting for its ACK before sending the next message; the ACK latency is send -> ACK.
+the AE check (renkei's parse) on. `--with-processing` also runs the engine's processing worker process (as
+`renkei run` does), which parses, renders and delivers to the built-in timeline while messages keep
+arriving (the same SQLite file, so it competes for the write lock). The senders are threads of this
+process, one persistent connection each, each waiting for its ACK before sending the next message; the
+ACK latency is send -> ACK.
 
 In the same run, over the same messages: the bare python-hl7 `hl7.parse` rate, hl7apy's `parse_message`
 rate, renkei's own parse (what the listener runs for AE), and one ACK built by hand vs with hl7apy.
@@ -45,14 +46,10 @@ def serve(config: str, data: str, with_processing: bool) -> None:
     engine = Engine(load_config(Path(config)), Store.in_data_dir(Path(data)), Path(data))
     listener = engine.connector("feed")
     listener.start(lambda items: engine.ingest("mllp-in", items))
-    if with_processing:
+    if with_processing:  # as `renkei run` does: the processing worker in its own process
+        from renkei.pipelines import worker
 
-        def worker() -> None:
-            while True:
-                engine.wait_pending("mllp-in", 1.0)
-                engine.process_pending("mllp-in")
-
-        threading.Thread(target=worker, daemon=True).start()
+        worker.start(Path(config), Path(data), "mllp-in")
     print("ready", flush=True)
     sys.stdin.read()  # the parent closes stdin to stop us
     c = listener._committer

@@ -61,6 +61,7 @@ def print_stats(results: dict[str, RunStats], as_json: bool) -> None:
 def run(config_file: Path, once: bool, data: str | None, as_json: bool) -> None:
     """Run the pipelines of CONFIG_FILE on their triggers (until stopped), or once with --once."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
     engine = _open(config_file, data)
     try:
         if once:

@@ -153,10 +153,12 @@ class Engine:
             return Received(item.key, item.fingerprint, b"", item.group, read_error=str(exc))
         return Received(item.key, item.fingerprint, raw, item.group)
 
-    def _process_stored(self, p: PipelineConfig, source: Source, stats: RunStats, progress: Progress | None) -> None:
-        """Messages stored RECEIVED but never processed (crash, or reset by reprocess)."""
+    def _process_stored(
+        self, p: PipelineConfig, source: Source, stats: RunStats, progress: Progress | None, batch: int = BATCH
+    ) -> None:
+        """Messages stored RECEIVED but never processed (pushed, left by a crash, or reset by reprocess)."""
         after = 0
-        while rows := self.store.received_messages(p.name, after, BATCH):
+        while rows := self.store.received_messages(p.name, after, batch):
             after = rows[-1].id
             self._process(p, source, [(r.id, r.source_key, r.raw, "") for r in rows], stats)
             if progress:
@@ -208,11 +210,12 @@ class Engine:
         self._pending[p.name].set()
         return out
 
-    def process_pending(self, pipeline: str) -> RunStats:
-        """Process what push sources stored, then deliver what is due."""
+    def process_pending(self, pipeline: str, batch: int = BATCH) -> RunStats:
+        """Process what push sources stored, then deliver what is due. A small `batch` keeps each write
+        transaction short, so a listener's commits (and so its ACKs) wait less for the write lock."""
         p = self.pipeline(pipeline)
         stats = RunStats()
-        self._process_stored(p, self.connector(p.source), stats, None)
+        self._process_stored(p, self.connector(p.source), stats, None, batch)
         stats.add(self.deliver_due())
         return stats
 

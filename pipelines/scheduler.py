@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from renkei.connectors.base import PushSource
+from renkei.pipelines import worker
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.errors import ConfigError
 
@@ -55,26 +56,21 @@ def run_forever(engine: Engine) -> None:
 
 
 def _start_push_source(engine: Engine, name: str, stopping: threading.Event) -> PushSource:
-    """Event-driven: the source pushes into the store; a worker processes as soon as it is told."""
+    """Event-driven: the source stores what it is sent (and only then acknowledges); a worker process
+    parses and delivers, so acknowledging never waits for processing."""
     source = engine.connector(engine.pipeline(name).source)
     if not isinstance(source, PushSource):
         raise ConfigError(f"pipeline {name!r} has trigger event, but its source cannot push messages")
+    process, stop = worker.start(engine.loaded.path, engine.data_dir, name)
     source.start(lambda items: engine.ingest(name, items))
 
-    def worker() -> None:
-        while not stopping.is_set():
-            engine.wait_pending(name, timeout=1.0)
-            _run_pending(engine, name)
+    def watch() -> None:
+        stopping.wait()
+        stop.set()
+        process.join(timeout=30)
 
-    threading.Thread(target=worker, name=f"pipeline:{name}", daemon=True).start()
+    threading.Thread(target=watch, name=f"worker-watch:{name}", daemon=True).start()
     return source
-
-
-def _run_pending(engine: Engine, name: str) -> None:
-    try:
-        engine.process_pending(name)
-    except Exception:
-        log.exception("pipeline %s: processing failed; the messages stay RECEIVED and are retried", name)
 
 
 def _run_one(engine: Engine, name: str) -> None:

@@ -1,0 +1,58 @@
+"""The processing worker of an event-driven pipeline, in its own process.
+
+A push source (an MLLP listener, the bedside reader) must acknowledge fast: its process only stores
+and answers. Parsing, rendering and delivering run here, in a second process on the same store (SQLite
+in WAL mode takes one writer at a time across processes), so they use the other core instead of
+competing for the listener's interpreter, and they work in small batches so each write transaction
+holds the lock only briefly. The worker polls for RECEIVED messages (an indexed query) when idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
+
+log = logging.getLogger("renkei.worker")
+
+EVENT_BATCH = 64
+IDLE_POLL_SECONDS = 0.05
+
+
+def run(config_path: str, data_dir: str, pipeline: str, stop: EventType) -> None:
+    from renkei.config.loader import load_config
+    from renkei.pipelines.engine import Engine
+    from renkei.pipelines.store import Store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data = Path(data_dir)
+    engine = Engine(load_config(Path(config_path)), Store.in_data_dir(data), data)
+    try:
+        while not stop.is_set():
+            try:
+                stats = engine.process_pending(pipeline, EVENT_BATCH)
+            except Exception:
+                # Messages stay RECEIVED and are tried again; the error type and place are logged.
+                log.exception("pipeline %s: processing failed; retrying", pipeline)
+                stop.wait(1.0)
+                continue
+            if stats.queued + stats.quarantined + stats.filtered + stats.sent == 0:
+                stop.wait(IDLE_POLL_SECONDS)
+    finally:
+        engine.close()
+        engine.store.close()
+
+
+def start(config_path: Path, data_dir: Path, pipeline: str) -> tuple[multiprocessing.process.BaseProcess, EventType]:
+    """Start the worker (spawned: no threads or sockets inherited from the listener's process)."""
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    process = ctx.Process(
+        target=run,
+        args=(str(config_path), str(data_dir), pipeline, stop),
+        name=f"renkei-worker:{pipeline}",
+        daemon=True,
+    )
+    process.start()
+    return process, stop
