@@ -8,7 +8,9 @@ Rules (domain notes, "Safe bedside workflow"; the window lengths are a judgement
   message for the nurse and nothing is stored. `admit_device()` answers before a device association is
   accepted, so a refused device keeps its memory.
 - Each observation gets the patient from the wristband (never from the device's user id), an idempotency
-  key from (device, code, value, unit, device time) as its `record_key`, and flags: `implausible` outside
+  key from (device, code, value, unit, device time) as its `record_key` — for a device that sends no
+  time (an A&D scale, a monitor without clock) the wristband tap's time stands in for it, so a resend
+  within one tap is a duplicate but the same weight on another day is a new reading — and flags: `implausible` outside
   the configured range (flagged, never dropped), `clock_offset` when device and gateway clocks differ by
   more than `max_clock_offset_seconds`, `no_device_time` when the device sent none. Readings whose device
   time lies more than `future_tolerance_seconds` ahead of the gateway are rejected.
@@ -269,7 +271,8 @@ class TapSession:
             flags.append("implausible")
         out = Observation(
             patient_id=self.patient_id,
-            record_key=observation_key(device_id, obs, device_time),
+            # judgement: without a device time, the wristband tap scopes the key (see the module docstring)
+            record_key=observation_key(device_id, obs, device_time or f"tap@{self._patient_at:.3f}"),
             status=obs.status,
             source=obs.source or f"bedside:{device_id}",
             warnings=list(obs.warnings),

@@ -158,3 +158,23 @@ def test_repeated_tap_and_resent_memory_store_once(env) -> None:  # type: ignore
     out = session.reading(DEVICE, bp() + newer)
     assert (out.stored, out.duplicates) == (1, 1)
     assert engine.process_pending("p").sent == 2
+
+
+def test_reading_without_device_time_is_scoped_to_the_wristband_tap(env) -> None:  # type: ignore[no-untyped-def]
+    """A scale prints no time: a resend within one tap is a duplicate, the same weight at the next visit is new."""
+    session, clock, engine, store = env
+    weight = [make_observation(57664, "52.4", 1731, effective=None, device_id=DEVICE)]
+    session.tag(BADGE)
+    session.tag(BAND)
+    first = session.reading(DEVICE, weight)
+    assert (first.code, first.stored) == ("reading-stored", 1)
+    assert session.reading(DEVICE, weight).code == "reading-duplicate"
+    clock.t += 86400  # the next day's visit
+    session.tag(BADGE)
+    session.tag(BAND)
+    second = session.reading(DEVICE, weight)
+    assert (second.code, second.stored) == ("reading-stored", 1)
+    msg, _ = store.get_message(second.message_ids[0])
+    (obs,) = parse_tap_record(msg.source_key, msg.raw).records
+    assert obs.flags == ["no_device_time"] and obs.effective == datetime.fromtimestamp(clock.t, TOKYO)
+    assert engine.process_pending("p").sent == 2
