@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
@@ -20,7 +21,7 @@ EVENT_BATCH = 64
 IDLE_POLL_SECONDS = 0.05
 
 
-def run(config_path: str, data_dir: str, pipeline: str, stop: EventType) -> None:
+def run(config_path: str, data_dir: str, pipeline: str, stop: EventType, parent_pid: int) -> None:
     from renkei.config.loader import load_config
     from renkei.pipelines.engine import Engine
     from renkei.pipelines.store import Store
@@ -30,6 +31,9 @@ def run(config_path: str, data_dir: str, pipeline: str, stop: EventType) -> None
     engine = Engine(load_config(Path(config_path)), Store.in_data_dir(data), data)
     try:
         while not stop.is_set():
+            if os.getppid() != parent_pid:  # the service died (even by SIGKILL): do not live on orphaned
+                log.warning("pipeline %s: the renkei service is gone; worker exits", pipeline)
+                return
             try:
                 stats = engine.process_pending(pipeline, EVENT_BATCH)
             except Exception:
