@@ -20,12 +20,31 @@ def ssmix2() -> None:
     "--labs", "labs", type=click.IntRange(min=0), default=3, show_default=True, help="OML-11 files per patient"
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--types",
+    default="",
+    metavar="all|TYPE,…",
+    help="write these standard data types (e.g. all, or ADT-00,OMP-01,OML-11); default: ADT-00 and OML-11 only",
+)
+@click.option("--conditions", is_flag=True, help="add condition-flag histories: updates (_2 + new _1), deletes (_0)")
+@click.option("--extended", is_flag=True, help="add extended storage: ORU^R30 vitals, CDA and PDF documents")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
-def generate_cmd(root: Path, patients: int, labs: int, seed: int, as_json: bool) -> None:
+def generate_cmd(
+    root: Path, patients: int, labs: int, seed: int, types: str, conditions: bool, extended: bool, as_json: bool
+) -> None:
     """Write a deterministic synthetic storage under ROOT (invented patients, real codes)."""
-    from renkei.connectors.ssmix2.generator import generate
+    from renkei.connectors.ssmix2.generator import ALL_TYPES, generate, generate_full
 
-    written = generate(root, patients=patients, labs_per_patient=labs, seed=seed)
+    if types or conditions or extended:
+        wanted = ALL_TYPES if types in ("", "all") else tuple(t.strip() for t in types.split(",") if t.strip())
+        unknown = sorted(set(wanted) - set(ALL_TYPES))
+        if unknown:
+            raise click.BadParameter(f"unknown data types {', '.join(unknown)}", param_hint="--types")
+        written = generate_full(
+            root, patients, seed, wanted, labs_per_patient=labs, conditions=conditions, extended=extended
+        )
+    else:  # the historical small storage (patient basics and lab results), byte-identical for a seed
+        written = generate(root, patients=patients, labs_per_patient=labs, seed=seed)
     summary = {"root": str(root), "files": len(written), "records": sum(len(w.records) for w in written)}
     if as_json:
         click.echo(json.dumps(summary))

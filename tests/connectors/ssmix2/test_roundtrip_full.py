@@ -98,3 +98,17 @@ def test_types_selects_data_types_and_rejects_unknown_ones() -> None:
     assert {k.split("/")[4] for k in keys} == {"ADT-00", "OMP-12"} and len(keys) == 6
     with pytest.raises(ValueError, match="ORU-01"):
         list(iter_full_storage(1, types=["ORU-01"]))
+
+
+def test_cli_generate_full_storage_and_bad_type(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["generate", str(tmp_path / "s"), "--patients", "3", "--seed", "2", "--types", "all"]
+    result = runner.invoke(ssmix2, [*args, "--conditions", "--extended", "--json"])
+    assert result.exit_code == 0, result.output
+    expected = list(iter_full_storage(3, seed=2, labs_per_patient=3, conditions=True, extended=True))
+    assert json.loads(result.output)["files"] == len(expected)
+    assert all((tmp_path / "s" / key).read_bytes() == data for key, data, _ in expected)
+    picked = runner.invoke(ssmix2, ["generate", str(tmp_path / "t"), "--patients", "2", "--types", "OMD,OMG-13"])
+    assert picked.exit_code == 0 and {p.parent.name for p in (tmp_path / "t").rglob("*_1")} == {"OMD", "OMG-13"}
+    bad = runner.invoke(ssmix2, ["generate", str(tmp_path / "u"), "--types", "ADT-00,ORU-01"])
+    assert bad.exit_code == 2 and "unknown data types ORU-01" in bad.output
