@@ -15,6 +15,14 @@ there is an order number, so a corrected date (the new file lands in another dat
 replaces the old record. `<fact>` is what identifies the fact inside the file: "patient" for ADT-00, the
 JLAC10 code (else the local code) plus OBX-4 sub-id for a result, …; a repeat of the same fact in one
 file gets "#2", "#3".
+
+Extended storage (`<pid>/<date>/<kind folder>/<content folder>/main_document.*`): ORU^R30 vitals become
+Observations, CDA R2 XML and PDF become Documents (data type "EXT"). The content folder usually has the
+7-part standard name, whose order number and condition flag then count as the file's; any other name is
+an opaque document id and stands in the key's order-number slot. Vital readings add their measurement
+time to the fact (several readings a day, no order number); documents use "document/<LOINC or kind>".
+Other files in a content folder are attachments: kept, no records. CDA is parsed with entity
+declarations refused; malformed XML is quarantined (`bad_document`) with expat's line and column.
 """
 
 from ._errors import FATAL_KINDS, KINDS, Defect, SSMIX2Error

@@ -7,6 +7,14 @@
 The same seed always writes byte-identical files. Files are ISO-2022-JP, segments end with CR, paths
 and names follow the standardized storage (`<pid[0:3]>/<pid[3:6]>/<pid>/<date>/<type>/<name>`).
 CLI: `renkei ssmix2 generate ROOT --patients N --labs M --seed S`.
+
+Every standard data type the reader handles, with condition-flag histories and the extended storage:
+
+    from renkei.connectors.ssmix2.generator import ALL_TYPES, generate_full, iter_full_storage
+    written = generate_full("/tmp/storage", patients=300, seed=0, types=ALL_TYPES, conditions=True, extended=True)
+
+CLI: `renkei ssmix2 generate ROOT --types all [--conditions] [--extended]`. `generate` keeps writing
+exactly what it always wrote for a seed (the demo sample and other tests rely on it).
 """
 
 from __future__ import annotations
