@@ -9,19 +9,24 @@ as in `renkei run`) and the emulator (a thread) share this process and loopback 
 the time from the reader's first command to the tag (the "tap") to the post being committed on the
 patient's built-in timeline, and separately the PHDC exchange + durable store part (tag in field until
 the reading is stored). The reader's own polling delay before it notices a tag (nfcpy's udp driver waits
-up to ~1 s per poll) is not included: it depends on when in the poll cycle the tag arrives.
+up to ~1 s per poll) is not included: it depends on when in the poll cycle the tag arrives. Posts are
+paired with taps by the reading itself (each tap's measurement has its own device time and systolic value,
+both in the post text), never by order, so a failed tap cannot shift the pairs; failed taps are counted
+(not served by the reader, refused or not stored, no post within 10 s).
 Throughput: NDEF decode, PHD record decode and a full read-clear-poll exchange on in-memory tag bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from renkei.config.loader import load_config
@@ -30,7 +35,9 @@ from renkei.devices.simulators.agents import KINDS, Measurement, PhdDeviceScript
 from renkei.devices.simulators.field import TapReport, present
 from renkei.devices.simulators.scenario import BADGE_IDM, WRISTBAND_IDM, device_idm
 from renkei.devices.simulators.tags import EmulatedTag, IdentityTag, PhdcAgentTag
+from renkei.devices.tap import TapOutcome
 from renkei.pipelines.engine import Engine
+from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
 
@@ -63,6 +70,7 @@ pipelines:
         encoding="utf-8",
     )
     store = Store.in_data_dir(tmp)
+    PatientRegistry(store).set_consent("P001", True, ["all"], date(2026, 4, 1))  # no post without consent
     engine = Engine(load_config(cfg), store, tmp)
     source = engine.connector("ward")
     stop = threading.Event()
@@ -74,6 +82,11 @@ pipelines:
 
     threading.Thread(target=worker, daemon=True).start()
     source.start(lambda items: engine.ingest("p", items))
+    outcomes: list[TapOutcome] = []  # every one: the connector keeps only its last 100
+    keep = source.session.on_outcome
+    source.session.on_outcome = lambda o: (outcomes.append(o), keep(o))
+    reader_outcomes: list[TapOutcome] = []  # what the reader concluded per tap: beep (ok) or not
+    source.reader.on_outcome = reader_outcomes.append
     start = datetime.now().replace(microsecond=0) - timedelta(minutes=taps + 5)
     kind = KINDS["bp"]
     tags: list[EmulatedTag] = [IdentityTag(BADGE_IDM), IdentityTag(WRISTBAND_IDM)]
@@ -98,16 +111,35 @@ pipelines:
         time.sleep(0.1)
     stop.set()
     source.stop()
-    device_taps = [r for r in reports if r.kind == "phdc"]
+    device_taps = [r for r in reports if r.kind == "phdc"]  # one per device tag, in tag order: tap i
+    assert len(device_taps) == taps, (len(device_taps), taps)
     served = [r for r in device_taps if r.served]
-    lat = [float(p["created_at"]) - r.first_command_at for p, r in zip(posts, device_taps, strict=False)]  # type: ignore[arg-type]
+    # pair by reading: tap i measured at start + i minutes with systolic 110 + i % 40 (both in the text)
+    tap_of = {(start + timedelta(minutes=i)).strftime("%Y/%m/%d %H:%M"): i for i in range(taps)}
+    post_at: dict[int, float] = {}
+    unpaired = 0
+    for p in posts:
+        m = re.search(r"【バイタル】(\d{4}/\d\d/\d\d \d\d:\d\d)\n血圧 (\d+)/", str(p["text"]))
+        i = tap_of.get(m.group(1)) if m else None
+        if i is None or i in post_at or int(m.group(2)) != 110 + i % 40:  # type: ignore[union-attr]
+            unpaired += 1
+            continue
+        post_at[i] = float(p["created_at"])  # type: ignore[arg-type]
+    lat = [post_at[i] - r.first_command_at for i, r in enumerate(device_taps) if r.served and i in post_at]
     in_field = [r.seconds for r in served]
-    stored = [o for o in source.outcomes if o.code == "reading-stored"]
-    print(f"tap-to-timeline over nfcpy udp: {taps} device taps, {len(served)} served, {len(stored)} stored,"
-          f" {len(posts)} posts, {wall:.1f} s wall")  # fmt: skip
+    codes = Counter(o.code for o in outcomes[2:])  # session outcomes after the badge and wristband
+    no_post = taps - len(post_at)
+    not_ok = Counter(o.code for o in reader_outcomes if not o.ok)
+    print(f"tap-to-timeline over nfcpy udp: {taps} device taps, {codes['reading-stored']} stored, {len(posts)}"
+          f" posts ({unpaired} unpaired), {wall:.1f} s wall")  # fmt: skip
+    print(f"  failed taps: {no_post} without a post; {sum(not_ok.values())} without a beep {dict(not_ok)};"
+          f" {taps - len(served)} the tag side saw unfinished")  # fmt: skip
     if lat:
         q = statistics.quantiles(lat, n=20)
-        print(f"  tap -> post committed: median {statistics.median(lat) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms")
+        print(
+            f"  tap -> post committed ({len(lat)} taps, paired by reading): median"
+            f" {statistics.median(lat) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms"
+        )
     if in_field:
         q = statistics.quantiles(in_field, n=20)
         print(
