@@ -2,12 +2,13 @@
 
     python bench/bench_sync.py [--patients 1000] [--labs 4] [--rounds 2] [--rescan]
 
-Both run in this process over the same generated storage: the baseline reads each file, decodes its
-ISO-2022-JP and runs python-hl7's `hl7.parse` (single core, nothing stored); the sync is `renkei run
---once` on a fresh data folder (store RECEIVED with fsync, parse, render, queue, post, record SENT).
-Prints files/s for each and the ratio sync/baseline (the target is >= 1.0). `--rescan` then runs the
-pipeline again over the unchanged storage and prints its seconds (target <= 5 s at 100,000 files,
-e.g. --patients 20000 --labs 4) and the peak of Python memory allocated during that rescan.
+All run in this process over the same generated storage. The baseline reads each file, decodes its
+ISO-2022-JP and runs python-hl7's `hl7.parse` (single core, nothing stored); hl7apy's parse_message runs
+on a subset; the sync is `renkei run --once` on a fresh data folder (store RECEIVED with fsync, parse,
+render, queue, gate, post, record SENT). Prints files/s for each and the ratio sync/baseline (the target
+is >= 1.0). `--rescan` then runs the pipeline again over the unchanged storage and prints its seconds
+(target <= 5 s at 100,000 files, e.g. --patients 20000 --labs 4) and the peak of Python memory
+allocated during that rescan.
 """
 
 from __future__ import annotations
@@ -53,6 +54,22 @@ def bare_parse_loop(root: Path) -> tuple[int, float]:
     return n, time.perf_counter() - started
 
 
+def hl7apy_loop(root: Path, limit: int) -> tuple[int, float]:
+    """hl7apy's parse_message over the first `limit` files (it is too slow for all of them)."""
+    from hl7apy.parser import parse_message
+
+    started = time.perf_counter()
+    n = 0
+    for item in scan(root):
+        with open(os.path.join(root, item.key), "rb") as fh:
+            text = fh.read().decode("iso2022_jp")
+        parse_message(text, find_groups=False)
+        n += 1
+        if n >= limit:
+            break
+    return n, time.perf_counter() - started
+
+
 def sync(workdir: Path, fresh: bool = True) -> tuple[int, float]:
     data = workdir / "data"
     if fresh:
@@ -79,6 +96,7 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=1000)
     ap.add_argument("--labs", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--hl7apy-files", type=int, default=300, help="hl7apy is slow: time it on this many files")
     ap.add_argument("--rescan", action="store_true", help="also time a rescan of the unchanged storage")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,6 +109,9 @@ def main() -> None:
         print(f"bare read+decode+hl7.parse loop : {files / bare:8.0f} files/s")
         print(f"end-to-end sync (store+timeline) : {files / best:8.0f} files/s")
         print(f"ratio sync / bare parse          : {bare / best:8.2f}")
+        n_apy, t_apy = hl7apy_loop(work / "storage", args.hl7apy_files)
+        apy = n_apy / t_apy
+        print(f"hl7apy parse_message loop ({n_apy} files): {apy:6.0f} files/s (sync is {files / best / apy:.0f}x)")
         if args.rescan:
             unchanged, seconds = sync(work, fresh=False)
             tracemalloc.start()  # a second rescan, traced: tracing slows it, so it is not the one timed

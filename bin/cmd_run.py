@@ -42,7 +42,7 @@ def run_all_once(engine: Engine, show_progress: bool) -> dict[str, RunStats]:
 
 def print_stats(results: dict[str, RunStats], as_json: bool) -> None:
     if as_json:
-        emit_json({name: {k: getattr(s, k) for k in s.__slots__ if k != "by_state"} for name, s in results.items()})
+        emit_json({name: {k: getattr(s, k) for k in s.__slots__} for name, s in results.items()})
         return
     for name, s in results.items():
         click.echo(

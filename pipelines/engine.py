@@ -15,7 +15,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,6 @@ class RunStats:
     dead: int = 0
     unchanged: int = 0
     seconds: float = 0.0
-    by_state: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: RunStats) -> None:
         for name in ("received", "quarantined", "filtered", "queued", "sent", "failed", "dead", "unchanged"):
