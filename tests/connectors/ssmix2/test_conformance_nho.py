@@ -1,4 +1,4 @@
-"""The NHO sample storage (/work/shared/conformance/ssmix2-nho): every good file parses, every defect is
+"""The NHO sample storage (../shared/conformance/ssmix2-nho): every good file parses, every defect is
 reported. The expected set below was built by decoding and reading each of the 22 files by hand; each
 entry says what is wrong in the file itself (not what the checker printed).
 """
@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from renkei.bin.cmd_ssmix2 import ssmix2
 from renkei.connectors.ssmix2 import SSMIX2Error, SSMIX2Source
 
-ROOT = Path("/work/shared/conformance/ssmix2-nho/storage")
-pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason="conformance sample not present")
+# `../shared` beside the repository (as on CI's clean clone), wherever the clone is.
+ROOT = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "ssmix2-nho" / "storage"
+assert ROOT.is_dir(), f"the conformance sample is missing: expected ../shared beside the repository ({ROOT})"
 
 P = "999/901/9999013"
 Q = "000/000/0000001/20000401"
