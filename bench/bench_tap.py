@@ -1,6 +1,6 @@
 """Bedside tap benchmark: tap-to-timeline latency over nfcpy's udp driver, and NDEF/PHDC decoder throughput.
 
-    python bench/bench_tap.py [--taps 200]
+    python bench/bench_tap.py [--taps 200] [--serial-lines 200]
 
 Latency: a nurse badge and a wristband are tapped once, then a blood-pressure monitor (IEEE 11073 over
 PHDC on an emulated FeliCa Type 3 tag) is tapped N times, each time with a new measurement in memory.
@@ -13,6 +13,9 @@ up to ~1 s per poll) is not included: it depends on when in the poll cycle the t
 paired with taps by the reading itself (each tap's measurement has its own device time and systolic value,
 both in the post text), never by order, so a failed tap cannot shift the pairs; failed taps are counted
 (not served by the reader, refused or not stored, no post within 10 s).
+Serial: after one badge + wristband tap, a simulated Masimo oximeter on a loopback socket:// port (the
+bedside connector's serial port thread, `take: all`) prints N lines 50 ms apart, each its own measurement;
+per line, the time from its last byte sent to its post committed (paired by the device time in the post).
 Throughput: NDEF decode, PHD record decode and a full read-clear-poll exchange on in-memory tag bytes.
 """
 
@@ -31,12 +34,14 @@ from pathlib import Path
 
 from renkei.config.loader import load_config
 from renkei.devices.ndef_phdc import PhdcManagerLink, decode_message, encode_message, read_phd_message, text_record
+from renkei.devices.serial_protocols import encode_masimo_line
 from renkei.devices.simulators.agents import KINDS, Measurement, PhdDeviceScript
 from renkei.devices.simulators.field import TapReport, present
 from renkei.devices.simulators.scenario import BADGE_IDM, WRISTBAND_IDM, device_idm
 from renkei.devices.simulators.tags import EmulatedTag, IdentityTag, PhdcAgentTag
 from renkei.devices.tap import TapOutcome
 from renkei.pipelines.engine import Engine
+from renkei.pipelines.errors import NotFoundError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
@@ -104,7 +109,7 @@ pipelines:
     while time.monotonic() < deadline:
         try:
             posts = timeline.read(timeline.group_for_patient("P001"))
-        except Exception:  # the group appears with the first post
+        except NotFoundError:  # the group appears with the first post
             posts = []
         if len(posts) >= taps:
             break
@@ -150,6 +155,89 @@ pipelines:
     store.close()
 
 
+def serial_latency(lines: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="renkei-bench-serial-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    oxi, badge, band = "00AA00BB00CC0001", "02FE000000000001", "02FE000000000002"
+    cfg = tmp / "c.yaml"
+    cfg.write_text(
+        f"""version: 1
+data_dir: {tmp}
+connectors:
+  ward:
+    type: bedside
+    window_seconds: 3600
+    devices: {{"{oxi}": {{model: Rad-8, specialization: pulse-oximeter}}}}
+    badges: {{"{badge}": nurse.sato}}
+    wristbands: {{"{band}": P001}}
+    serial: [{{url: "socket://127.0.0.1:{port}", protocol: masimo, device_id: "{oxi}", take: all,
+              reconnect_seconds: 0.05}}]
+  timeline: {{type: builtin}}
+pipelines:
+  - {{name: p, source: ward, destinations: [timeline], trigger: {{event: true}}}}
+""",
+        encoding="utf-8",
+    )
+    store = Store.in_data_dir(tmp)
+    PatientRegistry(store).set_consent("P001", True, ["all"], date(2026, 4, 1))
+    engine = Engine(load_config(cfg), store, tmp)
+    source = engine.connector("ward")
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            engine.wait_pending("p", timeout=0.2)
+            engine.process_pending("p")
+
+    threading.Thread(target=worker, daemon=True).start()
+    source.start(lambda items: engine.ingest("p", items))
+    assert source.session.tag(badge).ok and source.session.tag(band).ok
+    start = datetime.now().replace(second=0, microsecond=0) - timedelta(minutes=lines + 5)
+    sent_at: list[float] = []
+    timeline = engine.connector("timeline")
+    posts: list[dict[str, object]] = []
+    with socket.create_server(("127.0.0.1", port)) as server:
+        server.settimeout(10)
+        conn, _ = server.accept()
+        with conn:
+            time.sleep(0.3)  # pyserial's open() discards input that arrived before it finished
+            for i in range(lines):
+                conn.sendall(encode_masimo_line(97 - i % 3, 60 + i % 60, pi="03.60", when=start + timedelta(minutes=i)))
+                sent_at.append(time.time())
+                time.sleep(0.05)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    posts = timeline.read(timeline.group_for_patient("P001"))
+                except NotFoundError:
+                    posts = []
+                if len(posts) >= lines:
+                    break
+                time.sleep(0.1)
+    stop.set()
+    counts = dict(source.serial_feeds[0].counts)
+    source.stop()
+    line_of = {(start + timedelta(minutes=i)).strftime("%Y/%m/%d %H:%M"): i for i in range(lines)}
+    lat = []
+    for p in posts:
+        m = re.search(r"【バイタル】(\d{4}/\d\d/\d\d \d\d:\d\d)", str(p["text"]))
+        i = line_of.get(m.group(1)) if m else None
+        if i is not None:
+            lat.append(float(p["created_at"]) - sent_at[i])  # type: ignore[arg-type]
+    print(f"serial line-to-timeline over socket:// (Masimo, take: all): {lines} lines, {len(posts)} posts,"
+          f" {lines - len(lat)} lines without a post; feed counts {counts}")  # fmt: skip
+    if lat:
+        q = statistics.quantiles(lat, n=20)
+        print(
+            f"  line sent -> post committed ({len(lat)} lines): median {statistics.median(lat) * 1000:.0f} ms,"
+            f" p95 {q[18] * 1000:.0f} ms"
+        )
+    engine.close()
+    store.close()
+
+
 def throughput() -> None:
     ident = encode_message([text_record("renkei:patient:9999013")])
     n = 100_000
@@ -184,6 +272,10 @@ def throughput() -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--taps", type=int, default=200)
+    ap.add_argument("--serial-lines", type=int, default=200)
     args = ap.parse_args()
     throughput()
-    latency(args.taps)
+    if args.serial_lines:
+        serial_latency(args.serial_lines)
+    if args.taps:
+        latency(args.taps)
