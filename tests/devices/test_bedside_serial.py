@@ -20,6 +20,8 @@ import pytest
 
 from renkei.config.loader import load_config
 from renkei.connectors.builtin_timeline import BuiltinTimeline
+from renkei.devices import nomenclature as mdc
+from renkei.devices.intellivue import Numeric, encode_frame, encode_numerics
 from renkei.devices.simulators.serial_sim import serve_lines
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.errors import ConfigError, NotFoundError
@@ -28,6 +30,7 @@ from renkei.pipelines.store import Store
 
 OXIMETER = "00AA00BB00CC0001"
 SCALE = "00AA00BB00CC0002"
+MONITOR = "00AA00BB00CC0003"
 BADGE = "02FE000000000001"
 WRISTBAND = "02FE000000000002"
 OTHER_WRISTBAND = "02FE000000000099"
@@ -55,6 +58,7 @@ connectors:
     devices:
       "{OXIMETER}": {{model: "Rad-8", specialization: pulse-oximeter, facility: "訪問看護ステーションA"}}
       "{SCALE}": {{model: "A&D UC-321", specialization: weighing-scale, facility: "訪問看護ステーションA"}}
+      "{MONITOR}": {{model: "IntelliVue MP30", specialization: patient-monitor, facility: "訪問看護ステーションA"}}
     badges:
       "{BADGE}": nurse.sato
     wristbands:
@@ -228,6 +232,45 @@ def test_scale_over_socket_with_overload_and_unit_lines(ward_factory: Callable[[
     assert feed.counts["empty"] == 1 and feed.counts["bad-frames"] == 0
     posts = ward.posts("P001")
     assert len(posts) == 1 and "体重 52.40 kg" in posts[0]["text"], posts[0]["text"]
+
+
+def test_intellivue_frames_with_a_corrupt_one_in_between(
+    ward_factory: Callable[[str], Ward], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Binary C0…C1 frames: a frame with a bad FCS is logged with its offset; the next frame is stored."""
+    port = _free_port()
+    ward = ward_factory(
+        f'      - {{url: "socket://127.0.0.1:{port}", protocol: intellivue, device_id: "{MONITOR}", take: all,'
+        " baudrate: 115200, reconnect_seconds: 0.05}"
+    )
+    caplog.set_level(logging.WARNING, logger="renkei.devices.serial_feed")
+    ward.start()
+    ward.tap(BADGE, WRISTBAND)
+    when = _device_now()
+    good = encode_frame(
+        encode_numerics(
+            when,
+            [
+                Numeric(mdc.MDC_PULS_OXIM_SAT_O2, 96, mdc.MDC_DIM_PERCENT),
+                Numeric(mdc.MDC_PULS_OXIM_PULS_RATE, 74, mdc.MDC_DIM_BEAT_PER_MIN),
+            ],
+        )
+    )
+    corrupt = bytearray(good)
+    corrupt[-3] ^= 0x01  # one FCS bit flipped on the line
+    with socket.create_server(("127.0.0.1", port)) as server:
+        server.settimeout(10)
+        conn, _ = server.accept()
+        with conn:
+            time.sleep(0.1)  # pyserial's open() discards what arrived before it finished
+            conn.sendall(bytes(corrupt) + good)
+            feed = ward.source.serial_feeds[0]
+            ward.wait_for(lambda: feed.counts["reading-stored"] == 1)
+    assert feed.counts["bad-frames"] == 1
+    (bad,) = [r.getMessage() for r in caplog.records if "bad frame" in r.getMessage()]
+    assert f"bad frame at byte offset {len(good) - 3}, skipped: intellivue: bad FCS" in bad, bad
+    posts = ward.posts("P001")
+    assert len(posts) == 1 and "SpO2 96 %" in posts[0]["text"] and "脈拍 74 /min" in posts[0]["text"]
 
 
 def test_serial_device_must_be_registered(tmp_path: Path) -> None:
