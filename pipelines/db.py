@@ -17,7 +17,9 @@ def dumps(obj: Any) -> str:
 
 
 def make_engine(url: str, *, immediate: bool) -> sa.Engine:
-    engine = sa.create_engine(url, json_serializer=dumps)
+    # hide_parameters: a database error's text would otherwise quote the bound values (raw HL7, names)
+    # into exception messages and logs.
+    engine = sa.create_engine(url, json_serializer=dumps, hide_parameters=True)
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")

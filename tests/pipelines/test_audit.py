@@ -51,3 +51,20 @@ def test_rehashed_entry_breaks_the_link_to_the_next(tmp_path: Path) -> None:
     assert rows == [1, 2, 3, 4, 5]
     result = store.verify_audit()
     assert result.ok is False and result.first_bad_seq == 2
+
+
+def test_database_errors_never_quote_the_values(tmp_path: Path) -> None:
+    """A failing statement's error text (which ends up in logs) must not carry patient data."""
+    store = Store.in_data_dir(tmp_path)
+    with store.write() as conn:
+        conn.execute(audit_log.insert().values(seq=1, at=0.0, actor="a", action="b", patient_id="P1", object="o",
+                                               detail="山田太郎", prev_hash="x", hash="y"))  # fmt: skip
+    try:
+        with store.write() as conn:
+            conn.execute(audit_log.insert().values(seq=1, at=0.0, actor="a", action="b", patient_id="P1", object="o",
+                                                   detail="山田太郎", prev_hash="x", hash="y"))  # fmt: skip
+    except sa.exc.IntegrityError as exc:
+        assert "山田太郎" not in str(exc)
+        assert "hidden due to hide_parameters" in str(exc)
+    else:
+        raise AssertionError("a duplicate primary key must fail")
