@@ -1,0 +1,28 @@
+"""Retry policy: exponential backoff with jitter, capped; give up by attempts or by age."""
+
+from __future__ import annotations
+
+from renkei.pipelines.retry import RetryPolicy, RetrySettings
+
+
+def test_backoff_doubles_within_jitter_and_is_capped() -> None:
+    policy = RetryPolicy(
+        RetrySettings(max_attempts=20, initial_backoff_seconds=1, max_backoff_seconds=30, jitter_seconds=0.5)
+    )
+    delays = [policy.after_failure(n, first_attempt_at=0, now=1).delay for n in range(1, 8)]
+    for n, delay in enumerate(delays, start=1):
+        base = min(2 ** (n - 1), 30)
+        assert base <= delay <= min(base + 0.5, 30), (n, delay)
+    assert delays[-1] == 30  # 64 s would exceed the cap
+
+
+def test_gives_up_after_max_attempts() -> None:
+    policy = RetryPolicy(RetrySettings(max_attempts=3))
+    assert not policy.after_failure(2, first_attempt_at=0, now=10).give_up
+    assert policy.after_failure(3, first_attempt_at=0, now=10).give_up
+
+
+def test_gives_up_once_the_first_attempt_is_too_old() -> None:
+    policy = RetryPolicy(RetrySettings(max_attempts=100, max_age_seconds=3600))
+    assert not policy.after_failure(2, first_attempt_at=1000, now=1000 + 3599).give_up
+    assert policy.after_failure(2, first_attempt_at=1000, now=1000 + 3600).give_up
