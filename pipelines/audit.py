@@ -81,18 +81,29 @@ class VerifyResult:
     entries: int
     first_bad_seq: int | None = None
     reason: str = ""
+    head: str = ""  # "SEQ:HASH" of the last entry: keep it elsewhere (an anchor) to detect truncation
 
 
-def verify(conn: sa.Connection, batch: int = 10_000) -> VerifyResult:
-    """Walk the whole chain in seq order, in batches so memory stays flat."""
+def verify(conn: sa.Connection, batch: int = 10_000, anchor: str = "") -> VerifyResult:
+    """Walk the whole chain in seq order, in batches so memory stays flat.
+
+    The chain alone cannot show that its newest entries were cut off. `anchor` ("SEQ:HASH", the head
+    printed by an earlier verify and kept outside the data folder) closes that gap: entry SEQ must still
+    exist with that hash.
+    """
+    anchor_seq, _, anchor_hash = anchor.partition(":")
     prev, expected_seq, count = GENESIS, 1, 0
     last_seq = 0
+    anchor_seen = not anchor
     while True:
         rows = conn.execute(
             sa.select(audit_log).where(audit_log.c.seq > last_seq).order_by(audit_log.c.seq).limit(batch)
         ).all()
         if not rows:
-            return VerifyResult(True, count)
+            head = f"{last_seq}:{prev}" if count else ""
+            if not anchor_seen:
+                return VerifyResult(False, count, int(anchor_seq), f"entry {anchor_seq} of the anchor is gone", head)
+            return VerifyResult(True, count, head=head)
         for r in rows:
             if r.seq != expected_seq:
                 return VerifyResult(False, count, expected_seq, f"entry {expected_seq} is missing")
@@ -100,4 +111,8 @@ def verify(conn: sa.Connection, batch: int = 10_000) -> VerifyResult:
                 return VerifyResult(False, count, r.seq, f"entry {r.seq} does not link to entry {r.seq - 1}")
             if _digest(prev, r.seq, r.at, r.actor, r.action, r.patient_id, r.object, r.detail) != r.hash:
                 return VerifyResult(False, count, r.seq, f"entry {r.seq} was altered (hash mismatch)")
+            if anchor and str(r.seq) == anchor_seq:
+                if r.hash != anchor_hash:
+                    return VerifyResult(False, count, r.seq, f"entry {r.seq} differs from the anchor")
+                anchor_seen = True
             prev, expected_seq, count, last_seq = r.hash, r.seq + 1, count + 1, r.seq

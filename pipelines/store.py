@@ -579,6 +579,6 @@ class Store:
         with self.write() as conn:
             audit.append(conn, entries)
 
-    def verify_audit(self) -> audit.VerifyResult:
+    def verify_audit(self, anchor: str = "") -> audit.VerifyResult:
         with self.read() as conn:
-            return audit.verify(conn)
+            return audit.verify(conn, anchor=anchor)

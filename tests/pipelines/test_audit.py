@@ -68,3 +68,19 @@ def test_database_errors_never_quote_the_values(tmp_path: Path) -> None:
         assert "hidden due to hide_parameters" in str(exc)
     else:
         raise AssertionError("a duplicate primary key must fail")
+
+
+def test_an_anchor_shows_cut_off_newest_entries(tmp_path: Path) -> None:
+    store = _store_with_entries(tmp_path, n=5)
+    head = store.verify_audit().head
+    assert head.startswith("5:")
+    store.audit([AuditEntry("message.show", "P9", "message:1")])
+    assert store.verify_audit(anchor=head).ok  # more entries after the anchor are fine
+    with store.write() as conn:
+        conn.execute(audit_log.delete().where(audit_log.c.seq >= 5))
+    assert store.verify_audit().ok  # the chain alone cannot tell ...
+    result = store.verify_audit(anchor=head)  # ... the anchor can
+    assert (result.ok, result.first_bad_seq, result.reason) == (False, 5, "entry 5 of the anchor is gone")
+    with store.write() as conn:
+        conn.execute(audit_log.update().where(audit_log.c.seq == 4).values(hash="0" * 64))
+    assert store.verify_audit(anchor="4:" + "1" * 64).reason.startswith("entry 4")
