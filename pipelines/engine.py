@@ -9,6 +9,7 @@ nothing is lost and nothing is posted twice.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
@@ -43,6 +44,7 @@ from renkei.pipelines.transform import Transformer, sensitivity_of
 log = logging.getLogger("renkei.engine")
 
 BATCH = 500
+DELIVERY_LOCK = "deliver.lock"
 LEDGER_WINDOW = 2000
 
 
@@ -78,6 +80,8 @@ class Engine:
         self._policies = {p.name: RetryPolicy(p.retry) for p in self.config.pipelines}
         self._default_policy = RetryPolicy()  # user pushes (level 3) are not a configured pipeline
         self._pending = {p.name: threading.Event() for p in self.config.pipelines}
+        self._delivery_lock = threading.Lock()
+        data_dir.mkdir(parents=True, exist_ok=True)
 
     # -- connectors -------------------------------------------------------------------------------
     def connector(self, name: str) -> Any:
@@ -226,7 +230,16 @@ class Engine:
 
     # -- delivering -------------------------------------------------------------------------------
     def deliver_due(self, limit: int = 1000, progress: Progress | None = None) -> RunStats:
-        """Deliver everything due now, round after round, until nothing is due."""
+        """Deliver everything due now, round after round, until nothing is due.
+
+        One deliverer at a time per data folder (threads and processes alike: the scheduler's retry job,
+        a pipeline run, an event worker), so a delivery is never handed to a destination twice at once
+        and a patient's order holds. The lock is an OS file lock: a killed process releases it."""
+        with self._delivery_lock, open(self.data_dir / DELIVERY_LOCK, "a+b") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            return self._deliver_due(limit, progress)
+
+    def _deliver_due(self, limit: int, progress: Progress | None) -> RunStats:
         stats = RunStats()
         destinations = list(self.config.connectors)
         attempted: set[int] = set()

@@ -54,7 +54,7 @@ def start(config_path: Path, data_dir: Path, pipeline: str) -> tuple[multiproces
     stop = ctx.Event()
     process = ctx.Process(
         target=run,
-        args=(str(config_path), str(data_dir), pipeline, stop),
+        args=(str(config_path), str(data_dir), pipeline, stop, os.getpid()),
         name=f"renkei-worker:{pipeline}",
         daemon=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -38,7 +39,8 @@ def test_worker_exits_when_the_service_is_killed(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(
         "version: 1\nconnectors:\n"
         f"  feed: {{type: mllp, host: 127.0.0.1, port: {port}}}\n  timeline: {{type: builtin}}\n"
-        "pipelines:\n  - {name: in, source: feed, destinations: [timeline], trigger: {event: true}}\n",
+        "pipelines:\n  - {name: in, source: feed, destinations: [timeline], trigger: {event: true},\n"
+        "     gates: {consent: false}}\n",
         encoding="utf-8",
     )
     env = {**os.environ, "RENKEI_DATA": str(tmp_path / "data")}
@@ -55,6 +57,22 @@ def test_worker_exits_when_the_service_is_killed(tmp_path: Path) -> None:
                 break
             time.sleep(0.1)
         assert workers, (tmp_path / "run.log").read_text()
+        # The worker really processes: a message sent over MLLP reaches the timeline.
+        adt = "MSH|^~\\&|HIS|SEND|GW|RCV|20240401120000||ADT^A08^ADT_A01|W1|P|2.5||||||UNICODE UTF-8\rPID|1||9999013\r"
+        (tmp_path / "adt.hl7").write_text(adt, encoding="utf-8")
+        sent = subprocess.run([RENKEI, "mllp", "send", f"127.0.0.1:{port}", "adt.hl7"], text=True,
+                              capture_output=True, env=env, cwd=tmp_path, timeout=30)  # fmt: skip
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        deadline = time.monotonic() + 20
+        status: dict = {}
+        while time.monotonic() < deadline:
+            out = subprocess.run([RENKEI, "status", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True)
+            status = json.loads(out.stdout)["messages"]
+            if status == {"in": {"SENT": 1}}:
+                break
+            time.sleep(0.2)
+        assert status == {"in": {"SENT": 1}}, (tmp_path / "run.log").read_text()
+        assert all(_alive(w) for w in workers)
         service.send_signal(signal.SIGKILL)
         service.wait(10)
         deadline = time.monotonic() + 10
