@@ -2,23 +2,41 @@
 
 SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power loss: required before any
 ACK) and writers issue BEGIN IMMEDIATE, so two writers never deadlock upgrading a read lock.
+
+PostgreSQL (`postgresql+psycopg://…`, the store only) keeps the same contract: a writer transaction
+first takes one transaction-scoped advisory lock, so writers run one at a time exactly as under BEGIN
+IMMEDIATE and every check-then-write in the store (a push's duplicate check, a registry link, an
+approval) stays correct without per-operation locking. Writes are batched and already meet at the
+audit chain's single head, so this costs little. Its isolation stays READ COMMITTED on purpose: each
+statement after the lock sees every earlier writer's commit (a REPEATABLE READ snapshot would predate
+the wait). Server error texts are cut to their primary message, because PostgreSQL's DETAIL quotes row
+values ("Failing row contains (…)"), which hide_parameters cannot hide.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
+
+from renkei.pipelines.errors import ConfigError
 
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+# pg_advisory_xact_lock key serialising renkei's writers in one database (any fixed bigint; "renkei").
+PG_WRITER_LOCK: Final = 0x72656E6B6569
+PG_LOCK_TIMEOUT_MS: Final = 60_000  # as SQLite's busy_timeout: a stuck writer fails others, not hangs them
+
+
 def make_engine(url: str, *, immediate: bool) -> sa.Engine:
     # hide_parameters: a database error's text would otherwise quote the bound values (raw HL7, names)
     # into exception messages and logs.
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        return _make_pg_engine(url, immediate=immediate)
     engine = sa.create_engine(url, json_serializer=dumps, hide_parameters=True)
     if engine.dialect.name == "sqlite":
 
@@ -35,6 +53,41 @@ def make_engine(url: str, *, immediate: bool) -> sa.Engine:
         @sa.event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _make_pg_engine(url: str, *, immediate: bool) -> sa.Engine:
+    try:
+        engine = sa.create_engine(
+            url,
+            json_serializer=dumps,
+            hide_parameters=True,
+            isolation_level="READ COMMITTED",
+            pool_pre_ping=True,  # a server restart leaves dead pooled connections behind
+            connect_args={"options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}"},
+        )
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"the PostgreSQL store needs its driver: pip install 'renkei[postgres]' ({exc})") from exc
+    if immediate:
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _redact(ctx: sa.engine.ExceptionContext) -> None:
+        orig, wrapped = ctx.original_exception, ctx.sqlalchemy_exception
+        diag = getattr(orig, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        if primary is None:
+            return  # not a server error (e.g. raised by the driver itself): nothing quoted
+        if (getattr(diag, "sqlstate", None) or "").startswith("22"):
+            primary = primary.split(":", 1)[0]  # data exceptions quote the offending value after a colon
+        orig.args = (primary,)
+        if wrapped is not None and wrapped.args:
+            first, _, rest = str(wrapped.args[0]).partition(") ")
+            wrapped.args = (f"{first}) {primary}" if rest else primary, *wrapped.args[1:])
 
     return engine
 

@@ -1,8 +1,10 @@
-"""The audit log is hash-chained: any edit, deletion or reordering is detected and located."""
+"""The audit log is hash-chained: any edit, deletion or reordering is detected and located.
+
+Every test runs on SQLite and on a real PostgreSQL (`store_url`, tests/pipelines/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -11,21 +13,21 @@ from renkei.pipelines.schema import audit_log
 from renkei.pipelines.store import Store
 
 
-def _store_with_entries(tmp_path: Path, n: int = 5) -> Store:
-    store = Store.in_data_dir(tmp_path)
+def _store_with_entries(new_store: Callable[[], Store], n: int = 5) -> Store:
+    store = new_store()
     store.audit([AuditEntry("timeline.read", f"P{i}", f"timeline-group:{i}", "", actor="nurse.sato") for i in range(n)])
     return store
 
 
-def test_intact_chain_verifies(tmp_path: Path) -> None:
-    store = _store_with_entries(tmp_path)
+def test_intact_chain_verifies(new_store) -> None:
+    store = _store_with_entries(new_store)
     store.audit([AuditEntry("message.show", "P9", "message:1")])
     result = store.verify_audit()
     assert (result.ok, result.entries) == (True, 6)
 
 
-def test_edited_entry_is_found(tmp_path: Path) -> None:
-    store = _store_with_entries(tmp_path)
+def test_edited_entry_is_found(new_store) -> None:
+    store = _store_with_entries(new_store)
     with store.write() as conn:
         conn.execute(audit_log.update().where(audit_log.c.seq == 3).values(patient_id="P-other"))
     result = store.verify_audit()
@@ -33,8 +35,8 @@ def test_edited_entry_is_found(tmp_path: Path) -> None:
     assert "altered" in result.reason
 
 
-def test_deleted_entry_is_found(tmp_path: Path) -> None:
-    store = _store_with_entries(tmp_path)
+def test_deleted_entry_is_found(new_store) -> None:
+    store = _store_with_entries(new_store)
     with store.write() as conn:
         conn.execute(audit_log.delete().where(audit_log.c.seq == 2))
     result = store.verify_audit()
@@ -42,9 +44,9 @@ def test_deleted_entry_is_found(tmp_path: Path) -> None:
     assert "missing" in result.reason
 
 
-def test_rehashed_entry_breaks_the_link_to_the_next(tmp_path: Path) -> None:
+def test_rehashed_entry_breaks_the_link_to_the_next(new_store) -> None:
     """Recomputing one entry's own hash after editing it still breaks the next entry's prev_hash."""
-    store = _store_with_entries(tmp_path)
+    store = _store_with_entries(new_store)
     with store.write() as conn:
         conn.execute(audit_log.update().where(audit_log.c.seq == 2).values(actor="intruder", hash="f" * 64))
         rows = conn.execute(sa.select(audit_log.c.seq).order_by(audit_log.c.seq)).scalars().all()
@@ -53,9 +55,9 @@ def test_rehashed_entry_breaks_the_link_to_the_next(tmp_path: Path) -> None:
     assert result.ok is False and result.first_bad_seq == 2
 
 
-def test_database_errors_never_quote_the_values(tmp_path: Path) -> None:
+def test_database_errors_never_quote_the_values(new_store) -> None:
     """A failing statement's error text (which ends up in logs) must not carry patient data."""
-    store = Store.in_data_dir(tmp_path)
+    store = new_store()
     with store.write() as conn:
         conn.execute(audit_log.insert().values(seq=1, at=0.0, actor="a", action="b", patient_id="P1", object="o",
                                                detail="山田太郎", prev_hash="x", hash="y"))  # fmt: skip
@@ -70,8 +72,23 @@ def test_database_errors_never_quote_the_values(tmp_path: Path) -> None:
         raise AssertionError("a duplicate primary key must fail")
 
 
-def test_an_anchor_shows_cut_off_newest_entries(tmp_path: Path) -> None:
-    store = _store_with_entries(tmp_path, n=5)
+def test_constraint_errors_never_quote_the_row(new_store) -> None:
+    """PostgreSQL's DETAIL would print the whole failing row ("Failing row contains (…)")."""
+    store = new_store()
+    try:
+        with store.write() as conn:
+            conn.execute(audit_log.insert().values(seq=1, at=0.0, actor="a", action="b", patient_id="P1", object="o",
+                                                   detail="山田太郎", prev_hash="x", hash=None))  # fmt: skip
+    except sa.exc.IntegrityError as exc:
+        texts = [str(exc), str(exc.orig), repr(exc.orig)]
+        assert not any("山田太郎" in t or "P1" in t for t in texts), texts
+        assert "hash" in str(exc).lower() and "null" in str(exc).lower()  # still says what went wrong
+    else:
+        raise AssertionError("a NULL hash must fail")
+
+
+def test_an_anchor_shows_cut_off_newest_entries(new_store) -> None:
+    store = _store_with_entries(new_store, n=5)
     head = store.verify_audit().head
     assert head.startswith("5:")
     store.audit([AuditEntry("message.show", "P9", "message:1")])
