@@ -33,7 +33,8 @@ connectors:
   feed: {{type: mllp, host: 127.0.0.1, port: {port}}}
   timeline: {{type: builtin}}
 pipelines:
-  - {{name: mllp-in, source: feed, destinations: [timeline], trigger: {{event: true}}}}
+  - {{name: mllp-in, source: feed, destinations: [timeline], trigger: {{event: true}},
+     gates: {{consent: false}}}}  # throughput of the path itself; consent lookups are part of bench_sync
 """
 
 
@@ -49,9 +50,11 @@ def serve(config: str, data: str, with_processing: bool) -> None:
     if with_processing:  # as `renkei run` does: the processing worker in its own process
         from renkei.pipelines import worker
 
-        worker.start(Path(config), Path(data), "mllp-in")
+        _process, _stop = worker.start(Path(config), Path(data), "mllp-in")  # keep them: the child needs the Event
     print("ready", flush=True)
     sys.stdin.read()  # the parent closes stdin to stop us
+    states = engine.store.counts().get("mllp-in", {})
+    print(f"messages by state when the senders finished: {dict(sorted(states.items()))}; ", end="")
     c = listener._committer
     cpu = time.process_time()
     print(

@@ -213,13 +213,20 @@ class Engine:
         self._pending[p.name].set()
         return out
 
-    def process_pending(self, pipeline: str, batch: int = BATCH) -> RunStats:
-        """Process what push sources stored, then deliver what is due. A small `batch` keeps each write
-        transaction short, so a listener's commits (and so its ACKs) wait less for the write lock."""
+    def process_pending(self, pipeline: str, batch: int | None = None) -> RunStats:
+        """Process what push sources stored, then deliver what is due.
+
+        With `batch`, only that many messages are processed before delivering (call again for more):
+        under a steady feed, processing and delivering then alternate instead of delivery waiting for a
+        pause, and each write transaction stays short so a listener's commits (its ACKs) wait less."""
         p = self.pipeline(pipeline)
         stats = RunStats()
-        self._process_stored(p, self.connector(p.source), stats, None, batch)
-        stats.add(self.deliver_due())
+        source = self.connector(p.source)
+        if batch is None:
+            self._process_stored(p, source, stats, None)
+        elif rows := self.store.received_messages(p.name, 0, batch):
+            self._process(p, source, [(r.id, r.source_key, r.raw, "") for r in rows], stats)
+        stats.add(self.deliver_due(limit=batch or 1000))
         return stats
 
     def wait_pending(self, pipeline: str, timeout: float) -> bool:
