@@ -97,6 +97,22 @@ class DeliveryOutcome:
     attempted_at: float = 0.0
 
 
+# Values parsed from input that land in bounded columns. PostgreSQL enforces VARCHAR(n) (SQLite does
+# not): one overlong id would fail its whole batch, and the batch again on every run.
+_BOUNDED = (("patient id", "patient_id"), ("data type", "data_type"))
+
+
+def _within_limits(r: Processed) -> Processed:
+    """The result itself, or a QUARANTINED one naming the field that does not fit (its value is not quoted)."""
+    for label, name in _BOUNDED:
+        limit = messages.c[name].type.length
+        size = len(getattr(r, name))
+        if limit is not None and size > limit:
+            reason = f"{label} is {size} characters long; the store keeps at most {limit}"
+            return Processed(r.message_id, r.pipeline, MessageState.QUARANTINED, reason=reason, warnings=r.warnings)
+    return r
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -231,6 +247,7 @@ class Store:
     def save_processed(self, results: Sequence[Processed]) -> None:
         if not results:
             return
+        results = [_within_limits(r) for r in results]
         now = time.time()
         with self.write() as conn:
             conn.execute(

@@ -152,3 +152,24 @@ def test_consent_scope_is_stored_as_a_list(store: Store) -> None:
     consent = registry.consent("P1")
     assert consent is not None and consent.scope == ("lab", "timeline")
     assert consent.allows("lab") and not consent.allows("vitals")
+
+
+def test_an_overlong_patient_id_is_quarantined_without_failing_its_batch(store: Store) -> None:
+    """PostgreSQL enforces VARCHAR(64): one bad PID-3 must not fail (and re-fail) the whole batch."""
+    ids = store.receive_many("push", "mllp", [Received(f"MSG{i}", "fp", b"MSH|") for i in range(3)])
+    long_id = "1234567890" * 8
+    store.save_processed(
+        [
+            Processed(
+                mid, "push", MessageState.QUEUED, patient_id=pid, data_type="ADT^A08",
+                deliveries=[NewDelivery("timeline", f"{mid}:timeline", {"patient_id": pid})],
+                patient_record={"patient_id": pid},
+            )
+            for mid, pid in zip(ids, ["P1", long_id, "P3"], strict=True)
+        ]
+    )  # fmt: skip
+    states = {m.id: (m.state, m.patient_id, m.reason) for m in store.list_messages()}
+    assert (states[ids[0]][:2], states[ids[2]][:2]) == (("QUEUED", "P1"), ("QUEUED", "P3"))
+    assert states[ids[1]] == ("QUARANTINED", "", "patient id is 80 characters long; the store keeps at most 64")
+    assert [len(store.get_message(mid)[1]) for mid in ids] == [1, 0, 1]
+    assert set(store.patient_basics(["P1", "P3", long_id])) == {"P1", "P3"}
