@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from renkei.bin.common import data_dir_of, data_option
+
 
 @click.group("ssmix2")
 def ssmix2() -> None:
@@ -104,11 +106,21 @@ def check_cmd(root: Path, as_json: bool) -> None:
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--patient", "patient_id", default="", help="only this patient's folder")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per record per line")
-def read_cmd(root: Path, patient_id: str, as_json: bool) -> None:
-    """Canonical records of every usable file under ROOT (quarantined files are reported on stderr)."""
+@data_option
+def read_cmd(root: Path, patient_id: str, as_json: bool, data: str | None) -> None:
+    """Canonical records of every usable file under ROOT (quarantined files are reported on stderr).
+
+    The output is patient data: the read is recorded in the data folder's audit log."""
     from renkei.connectors.ssmix2 import inspect_storage
+    from renkei.pipelines.audit import AuditEntry
+    from renkei.pipelines.store import Store
 
     root = _root(root)
+    store = Store.in_data_dir(data_dir_of(data))
+    try:
+        store.audit([AuditEntry("ssmix2.read", patient_id, f"storage:{root.resolve()}", "--json" if as_json else "")])
+    finally:
+        store.close()
     for report in inspect_storage(root, patient_id):
         fatal = report.fatal
         if fatal is not None:
