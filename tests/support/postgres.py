@@ -74,15 +74,32 @@ def ensure_postgresql() -> Path:
             return bindir
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]
-        try:
-            _run(install, env=env)
-        except PostgresHarnessError:  # stale or empty package lists (fresh containers ship none)
-            _run(["apt-get", "update", "-q"], env=env)
-            _run(install, env=env)
+        with _services_not_started():
+            try:
+                _run(install, env=env)
+            except PostgresHarnessError:  # stale or empty package lists (fresh containers ship none)
+                _run(["apt-get", "update", "-q"], env=env)
+                _run(install, env=env)
         bindir = find_bindir()
         if bindir is None:
             raise PostgresHarnessError(f"apt-get installed postgresql but no {PG_ROOT}/*/bin/initdb appeared")
         return bindir
+
+
+@contextlib.contextmanager
+def _services_not_started() -> Iterator[None]:
+    """The package's postinst would start a system cluster on port 5432; a policy-rc.d answering 101
+    ("action forbidden") stops that for the install only. An existing policy is left as it is."""
+    policy = Path("/usr/sbin/policy-rc.d")
+    if policy.exists():
+        yield
+        return
+    policy.write_text("#!/bin/sh\n# renkei tests: no services started while installing PostgreSQL\nexit 101\n")
+    policy.chmod(0o755)
+    try:
+        yield
+    finally:
+        policy.unlink(missing_ok=True)
 
 
 def free_port() -> int:
