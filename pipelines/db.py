@@ -7,10 +7,11 @@ PostgreSQL (`postgresql+psycopg://…`, the store only) keeps the same contract:
 first takes one transaction-scoped advisory lock, so writers run one at a time exactly as under BEGIN
 IMMEDIATE and every check-then-write in the store (a push's duplicate check, a registry link, an
 approval) stays correct without per-operation locking. Writes are batched and already meet at the
-audit chain's single head, so this costs little. Its isolation stays READ COMMITTED on purpose: each
-statement after the lock sees every earlier writer's commit (a REPEATABLE READ snapshot would predate
-the wait). Server error texts are cut to their primary message, because PostgreSQL's DETAIL quotes row
-values ("Failing row contains (…)"), which hide_parameters cannot hide.
+audit chain's single head, so this costs little. Writers stay READ COMMITTED on purpose: each statement
+after the lock sees every earlier writer's commit (a REPEATABLE READ snapshot would predate the wait);
+readers get REPEATABLE READ, one consistent snapshot per read block as on SQLite. Server error texts
+are cut to their primary message, because PostgreSQL's DETAIL quotes row values ("Failing row
+contains (…)"), which hide_parameters cannot hide.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _make_pg_engine(url: str, *, immediate: bool) -> sa.Engine:
             url,
             json_serializer=dumps,
             hide_parameters=True,
-            isolation_level="READ COMMITTED",
+            # Readers: one snapshot per read block, as a SQLite read transaction in WAL mode gives.
+            isolation_level="READ COMMITTED" if immediate else "REPEATABLE READ",
             pool_pre_ping=True,  # a server restart leaves dead pooled connections behind
             connect_args={"options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}"},
         )

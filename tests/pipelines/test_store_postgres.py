@@ -173,3 +173,33 @@ def test_an_overlong_patient_id_is_quarantined_without_failing_its_batch(store: 
     assert states[ids[1]] == ("QUARANTINED", "", "patient id is 80 characters long; the store keeps at most 64")
     assert [len(store.get_message(mid)[1]) for mid in ids] == [1, 0, 1]
     assert set(store.patient_basics(["P1", "P3", long_id])) == {"P1", "P3"}
+
+
+def test_a_read_block_sees_one_snapshot(store: Store) -> None:
+    """As a SQLite read transaction: a message and its deliveries, or two pages, never mix two moments."""
+    store.receive_many("sync", "ehr", [Received("k1", "fp", b"x")])
+    with store.read() as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(source_ledger)).scalar()
+        writer = threading.Thread(target=store.receive_many, args=("sync", "ehr", [Received("k2", "fp", b"y")]))
+        writer.start()
+        writer.join(timeout=30)
+        assert not writer.is_alive()  # readers never block the writer
+        again = conn.execute(sa.select(sa.func.count()).select_from(source_ledger)).scalar()
+    assert before == again == 1
+    assert store.counts() == {"sync": {"RECEIVED": 2}}
+
+
+def test_stores_opened_at_once_on_a_new_database_create_the_tables_once(store_url: str) -> None:
+    opened: list[Store] = []
+
+    def open_store(_i: int) -> None:
+        opened.append(Store(store_url))
+
+    try:
+        _, errors = _race(4, open_store)
+        assert errors == []
+        opened[0].receive_many("sync", "ehr", [Received("k1", "fp", b"x")])
+        assert opened[-1].counts() == {"sync": {"RECEIVED": 1}}
+    finally:
+        for s in opened:
+            s.close()
