@@ -222,21 +222,30 @@ def _wait_for(watcher: SyncWatcher, want: int, timeout: float = SETTLE_SECONDS) 
 def _report(label: str, n: int, sent_at: dict[int, float], key_of: Callable[[str], int | None], w: SyncWatcher) -> None:
     visible: dict[int, float] = {}
     persisted: dict[int, float] = {}
-    unpaired = 0
+    untimed: set[int] = set()  # posted, but the tag side never finished the tap: no start time to use
+    unknown = duplicates = 0
     for s in w.seen:
         i = key_of(s.body)
-        if i is None or i in visible or i not in sent_at:
-            unpaired += 1
-            continue
-        visible[i] = s.visible_at - sent_at[i]
-        persisted[i] = s.persisted_at - sent_at[i]
+        if i is None:
+            unknown += 1
+        elif i in visible or i in untimed:
+            duplicates += 1
+        elif i not in sent_at:
+            untimed.add(i)
+        else:
+            visible[i] = s.visible_at - sent_at[i]
+            persisted[i] = s.persisted_at - sent_at[i]
     if WARM_UP in visible:  # worker start-up and room creation: not a bedside steady state
         print(f"  warm-up {label} (the worker's first post, creating the room): {visible.pop(WARM_UP) * 1000:.0f} ms")
         persisted.pop(WARM_UP)
+    untimed.discard(WARM_UP)
     print(
-        f"  {len(w.seen)} events seen by /sync, {len(visible)} paired, {unpaired} unpaired,"
-        f" {n - len(visible)} {label}s without an event, {w.limited} gapped syncs"
+        f"  {len(w.seen)} events seen by /sync: {len(visible)} timed, {len(untimed)} for {label}s the tag side saw"
+        f" unfinished (not timed), {duplicates} duplicates, {unknown} unknown; {n - len(visible) - len(untimed)}"
+        f" {label}s without an event; {w.limited} gapped syncs"
     )
+    if untimed:
+        print(f"  not timed ({label} numbers from 0): {sorted(untimed)}")
     for name, values in (("visible to a /sync client", visible), ("persisted (origin_server_ts)", persisted)):
         lat = list(values.values())
         if len(lat) < 2:
