@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from renkei.connectors.ssmix2.generator import generate
 from renkei.pipelines.errors import RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import MessageState, audit_log, source_ledger
@@ -189,11 +190,14 @@ def test_a_read_block_sees_one_snapshot(store: Store) -> None:
     assert store.counts() == {"sync": {"RECEIVED": 2}}
 
 
-def test_stores_opened_at_once_on_a_new_database_create_the_tables_once(store_url: str) -> None:
+@pytest.mark.integration
+def test_stores_opened_at_once_on_a_new_database_create_the_tables_once(pg_url: str) -> None:
+    """PostgreSQL only: there, create_all runs under the writer lock. (SQLite's first switch to WAL can
+    still fail with "database is locked" when several processes open a brand-new file at once.)"""
     opened: list[Store] = []
 
     def open_store(_i: int) -> None:
-        opened.append(Store(store_url))
+        opened.append(Store(pg_url))
 
     try:
         _, errors = _race(4, open_store)
@@ -203,3 +207,18 @@ def test_stores_opened_at_once_on_a_new_database_create_the_tables_once(store_ur
     finally:
         for s in opened:
             s.close()
+
+
+def test_an_engine_run_leaves_a_verifiable_chain_and_an_edit_is_found(tmp_path, make_engine) -> None:
+    generate(tmp_path / "storage", patients=3, labs_per_patient=2, seed=2)
+    engine = make_engine(tmp_path / "storage")
+    stats = engine.run_pipeline(engine.pipeline("sync"))
+    assert (stats.received, stats.sent) == (9, 9)
+    result = engine.store.verify_audit()
+    assert result.ok and result.entries >= 27  # per message: receive, process, delivery.sent
+    with engine.store.write() as conn:
+        first_sent = sa.select(sa.func.min(audit_log.c.seq)).where(audit_log.c.action == "delivery.sent")
+        seq = conn.execute(first_sent).scalar()
+        conn.execute(audit_log.update().where(audit_log.c.seq == seq).values(detail="message:1 -> elsewhere"))
+    broken = engine.store.verify_audit()
+    assert (broken.ok, broken.first_bad_seq) == (False, seq)
