@@ -17,6 +17,7 @@ Serial: after one badge + wristband tap, a simulated Masimo oximeter on a loopba
 bedside connector's serial port thread, `take: all`) prints N lines 50 ms apart, each its own measurement;
 per line, the time from its last byte sent to its post committed (paired by the device time in the post).
 Throughput: NDEF decode, PHD record decode and a full read-clear-poll exchange on in-memory tag bytes.
+The same taps and lines to a real Matrix homeserver (local Synapse, worker process): bench_tap_matrix.py.
 """
 
 from __future__ import annotations
