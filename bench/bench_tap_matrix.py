@@ -10,8 +10,7 @@ Processing is as `renkei run` does it: this process holds the bedside connector 
 reading durably and beeps), a spawned worker process (pipelines/worker.py `run`, polling every 50 ms when
 idle) parses, renders and posts to Synapse, and this process also runs the scheduler's every-2-s retry
 delivery job. `--in-process` replaces the worker by a thread woken at once by ingest (bench_tap.py's way),
-for comparison. The worker is spawned here rather than through `worker.start()`, which (as of this
-commit) does not pass `run()` its `parent_pid` argument, so its child dies at once with a TypeError.
+for comparison. The worker is started with `worker.start()`, as `renkei run` starts it.
 
 What is measured (one clock, one host, loopback):
 - visible: a Matrix client's long-poll /sync with the bot's token returns the event. This is the figure
@@ -28,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import multiprocessing
 import os
 import re
 import socket
@@ -187,15 +185,7 @@ pipelines:
 
         threads.append(threading.Thread(target=work, daemon=True))
     else:
-        ctx = multiprocessing.get_context("spawn")
-        worker_stop = ctx.Event()
-        process = ctx.Process(
-            target=worker.run,
-            args=(str(cfg), str(tmp), PIPELINE, worker_stop, os.getpid()),
-            name=f"renkei-worker:{PIPELINE}",
-            daemon=True,
-        )
-        process.start()
+        process, worker_stop = worker.start(cfg, tmp, PIPELINE)
     for t in threads:
         t.start()
     try:
