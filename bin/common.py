@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from renkei.pipelines.errors import ConfigError, NotFoundError, RefusedError, RenkeiError
-from renkei.pipelines.store import Store
+from renkei.pipelines.store import DB_FILE, STORE_URL_ENV, Store
 
 if TYPE_CHECKING:
     from renkei.pipelines.engine import Engine
@@ -60,7 +60,7 @@ def remembered_config(data_dir: Path) -> Path:
 
 def open_store(data: str | None) -> tuple[Store, Path]:
     data_dir = data_dir_of(data)
-    if not (data_dir / "renkei.sqlite").exists():
+    if not os.environ.get(STORE_URL_ENV) and not (data_dir / DB_FILE).exists():
         raise NotFoundError(
             f"no renkei data in {data_dir} (run `renkei demo` or `renkei run CONFIG` first, or give --data)"
         )

@@ -8,6 +8,7 @@ transaction per batch, so a crash leaves each message in a state the engine resu
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from renkei.pipelines.schema import (
 )
 
 DB_FILE = "renkei.sqlite"
+STORE_URL_ENV = "RENKEI_STORE_URL"
 
 
 @dataclass(slots=True)
@@ -122,8 +124,12 @@ class Store:
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Store:
+        """The store every command and process of this data folder uses: SQLite in the folder, or the
+        database named by $RENKEI_STORE_URL (e.g. postgresql+psycopg://renkei@db:5432/renkei). An
+        environment variable, like RENKEI_DATA, so the service, its worker and every operator command
+        open the same store, and the URL (a secret when it holds a password) is never written in a file."""
         data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{data_dir / DB_FILE}")
+        return cls(os.environ.get(STORE_URL_ENV) or f"sqlite:///{data_dir / DB_FILE}")
 
     def close(self) -> None:
         self._writer.dispose()

@@ -8,15 +8,21 @@ serialised as they are on SQLite (BEGIN IMMEDIATE), and column types round-trip 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from renkei.connectors.ssmix2.generator import generate
+from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.errors import RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import MessageState, audit_log, source_ledger
@@ -222,3 +228,18 @@ def test_an_engine_run_leaves_a_verifiable_chain_and_an_edit_is_found(tmp_path, 
         conn.execute(audit_log.update().where(audit_log.c.seq == seq).values(detail="message:1 -> elsewhere"))
     broken = engine.store.verify_audit()
     assert (broken.ok, broken.first_bad_seq) == (False, seq)
+
+
+@pytest.mark.integration
+def test_renkei_store_url_points_every_command_at_postgresql(pg_url: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RENKEI_STORE_URL", pg_url)
+    store = Store.in_data_dir(tmp_path / "data")
+    try:
+        store.audit([AuditEntry("test.write", "P1", "x")])
+        assert store.url == pg_url and store.verify_audit().entries == 1
+    finally:
+        store.close()
+    env = {**os.environ, "RENKEI_DATA": str(tmp_path / "data")}
+    renkei = str(Path(sys.executable).with_name("renkei"))
+    out = subprocess.run([renkei, "audit", "verify", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout)["entries"] == 1  # the command read PostgreSQL, not an empty SQLite file
