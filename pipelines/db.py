@@ -33,7 +33,11 @@ PG_WRITER_LOCK: Final = 0x72656E6B6569
 PG_LOCK_TIMEOUT_MS: Final = 60_000  # as SQLite's busy_timeout: a stuck writer fails others, not hangs them
 
 
-def make_engine(url: str, *, immediate: bool) -> sa.Engine:
+def make_engine(url: str, *, immediate: bool, durable: bool = True) -> sa.Engine:
+    """`durable=False` (SQLite): commits survive a crash of the process but may be lost, with the whole
+    last transactions, on power loss (WAL with synchronous=NORMAL). Only for writes that are safe to redo
+    (processing results, delivery outcomes: the input stays RECEIVED, a delivery is re-sent under its
+    idempotency key), never for what an acknowledgement or an operator's decision relies on."""
     # hide_parameters: a database error's text would otherwise quote the bound values (raw HL7, names)
     # into exception messages and logs.
     if sa.engine.make_url(url).get_backend_name() == "postgresql":
@@ -46,7 +50,7 @@ def make_engine(url: str, *, immediate: bool) -> sa.Engine:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own is unreliable)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()

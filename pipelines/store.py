@@ -119,6 +119,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self._writer = make_engine(url, immediate=True)
+        self._redoable_writer = make_engine(url, immediate=True, durable=False)
         self._reader = make_engine(url, immediate=False)
         metadata.create_all(self._writer)
 
@@ -133,11 +134,14 @@ class Store:
 
     def close(self) -> None:
         self._writer.dispose()
+        self._redoable_writer.dispose()
         self._reader.dispose()
 
     @contextmanager
-    def write(self) -> Iterator[sa.Connection]:
-        with self._writer.begin() as conn:
+    def write(self, *, redoable: bool = False) -> Iterator[sa.Connection]:
+        """One write transaction. `redoable=True` skips the fsync on commit (SQLite): for results that a
+        restart recomputes anyway; anything acknowledged or decided by a person is written durably."""
+        with (self._redoable_writer if redoable else self._writer).begin() as conn:
             yield conn
 
     @contextmanager
@@ -255,7 +259,7 @@ class Store:
             return
         results = [_within_limits(r) for r in results]
         now = time.time()
-        with self.write() as conn:
+        with self.write(redoable=True) as conn:
             conn.execute(
                 messages.update()
                 .where(messages.c.id == sa.bindparam("mid"))
@@ -390,7 +394,7 @@ class Store:
         if not outcomes:
             return
         now = time.time()
-        with self.write() as conn:
+        with self.write(redoable=True) as conn:
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == sa.bindparam("did"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 log = logging.getLogger("renkei.worker")
 
-EVENT_BATCH = 128
+EVENT_BATCH = 32
 IDLE_POLL_SECONDS = 0.05
 
 
