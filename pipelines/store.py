@@ -475,28 +475,19 @@ class Store:
 
     # -- operators -------------------------------------------------------------------------------
     def counts(self) -> dict[str, dict[str, int]]:
-        with self.read() as conn:
-            rows = conn.execute(
-                sa.select(messages.c.pipeline, messages.c.state, sa.func.count()).group_by(
-                    messages.c.pipeline, messages.c.state
-                )
-            ).all()
-            out: dict[str, dict[str, int]] = {}
-            for pipeline, state, n in rows:
-                out.setdefault(pipeline, {})[state] = n
-            return out
+        """Messages per pipeline and state."""
+        return self._counts_by(messages.c.pipeline, messages.c.state)
 
     def delivery_counts(self) -> dict[str, dict[str, int]]:
+        """Deliveries per destination and state."""
+        return self._counts_by(deliveries.c.destination, deliveries.c.state)
+
+    def _counts_by(self, key: sa.Column, state: sa.Column) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
         with self.read() as conn:
-            rows = conn.execute(
-                sa.select(deliveries.c.destination, deliveries.c.state, sa.func.count()).group_by(
-                    deliveries.c.destination, deliveries.c.state
-                )
-            ).all()
-            out: dict[str, dict[str, int]] = {}
-            for dest, state, n in rows:
-                out.setdefault(dest, {})[state] = n
-            return out
+            for k, st, n in conn.execute(sa.select(key, state, sa.func.count()).group_by(key, state)):
+                out.setdefault(k, {})[st] = n
+        return out
 
     def list_messages(
         self, *, pipeline: str | None = None, state: str | None = None, patient_id: str | None = None, limit: int = 50

@@ -8,30 +8,12 @@ uniquely named user on that server (names get a per-test suffix so tests never c
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
+from support import synapse as synapse_support
 
-
-def _load_support(name: str):
-    """Import tests/support/<name>.py by path (tests are not a package under --import-mode=importlib)."""
-    module_name = f"renkei_test_support_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = Path(__file__).resolve().parents[1] / "support" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-synapse_support = _load_support("synapse")
 _counter = itertools.count(1)
 
 

@@ -8,34 +8,17 @@ integration). Every test that builds its store through `store_url` or `make_engi
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import postgres as postgres_support
 
 from renkei.config.loader import load_config
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.store import DB_FILE, Store
 
-
-def _load_support(name: str):
-    """Import tests/support/<name>.py by path (tests are not a package under --import-mode=importlib)."""
-    module_name = f"renkei_test_support_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = Path(__file__).resolve().parents[1] / "support" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-postgres_support = _load_support("postgres")
 _databases = itertools.count(1)
 
 

@@ -1,0 +1,1 @@
+"""Harnesses that install and start real servers for the integration tests (Synapse, PostgreSQL, Medplum)."""
