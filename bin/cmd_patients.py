@@ -19,6 +19,7 @@ from renkei.bin.common import LAST_CONFIG, data_dir_of, data_option, emit_json, 
 from renkei.config.loader import LoadedConfig, load_config
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.viewer_links import split_value, viewer_system, viewer_url
+from renkei.devices.registry import norm_id
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.errors import NotFoundError, RefusedError
 from renkei.pipelines.registry import PatientRegistry
@@ -92,7 +93,8 @@ def identifiers_from_options(
         if connectors is not None and name not in connectors:
             raise click.BadParameter(f"no connector {name!r} in the configuration", param_hint=option)
         out.append((f"{prefix}:{name}", _check_value(option, value)))
-    out.extend(("tag", _check_value("--tag", t)) for t in tag)
+    # Tag ids in the form the bedside reads them (upper-case hex, no separators), however they were typed.
+    out.extend(("tag", norm_id(_check_value("--tag", t))) for t in tag)
     for given in viewer:
         name, value = _pair("--viewer", given)
         _check_value("--viewer", value)

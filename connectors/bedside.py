@@ -47,6 +47,8 @@ from renkei.devices.serial_feed import SerialFeed
 from renkei.devices.tap import DEFAULT_RANGES, RECORD_VERSION, TapConfig, TapOutcome, TapSession
 from renkei.pipelines.errors import ConfigError, InputError
 from renkei.pipelines.records import Observation, Record
+from renkei.pipelines.registry import PatientRegistry
+from renkei.pipelines.store import Store
 
 log = logging.getLogger("renkei.connectors.bedside")
 
@@ -94,7 +96,8 @@ class BedsideSource:
         self.name = name
         self.settings = settings
         self.context = context
-        self.registry = DeviceRegistry(settings.registry_dir or context.data_dir)
+        self._store = Store.in_data_dir(context.data_dir)  # the engine's store: its patient registry
+        self.registry = DeviceRegistry(settings.registry_dir or context.data_dir, PatientRegistry(self._store))
         self._seed()
         self._check_serial()
         s = settings
@@ -130,6 +133,7 @@ class BedsideSource:
         ]
         if errors:
             self.registry.close()
+            self._store.close()
             raise ConfigError(f"bedside {self.name}: serial device not registered (add it under devices:)", errors)
 
     # -- Source -----------------------------------------------------------------------------------
@@ -145,6 +149,7 @@ class BedsideSource:
     def close(self) -> None:
         self.stop()
         self.registry.close()
+        self._store.close()
 
     # -- PushSource -------------------------------------------------------------------------------
     def start(self, ingest: Ingest) -> None:

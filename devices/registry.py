@@ -15,10 +15,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from renkei.pipelines.db import make_engine, upsert
+
+if TYPE_CHECKING:
+    from renkei.pipelines.registry import PatientRegistry
 
 DB_FILE = "devices.sqlite"
 
@@ -72,7 +76,10 @@ def norm_id(raw: str | bytes) -> str:
 class DeviceRegistry:
     """SQLite-backed; safe to share between threads (SQLAlchemy pools connections per thread)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, people: PatientRegistry | None = None) -> None:
+        """`people`: the patient registry, whose "tag" identifiers (`renkei patients link P --tag ID`)
+        identify wristbands too, so a wristband linked there works at the bedside without a second list."""
+        self.people = people
         folder.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{folder / DB_FILE}"
         self._writer = make_engine(url, immediate=True)
@@ -131,7 +138,10 @@ class DeviceRegistry:
     def patient_for_tag(self, tag_id: str) -> str | None:
         with self._reader.connect() as conn:
             q = sa.select(wristbands.c.patient_id).where(wristbands.c.tag_id == norm_id(tag_id))
-            return conn.execute(q).scalar()
+            patient = conn.execute(q).scalar()
+        if patient is None and self.people is not None:
+            patient = self.people.person_for("tag", norm_id(tag_id))
+        return patient
 
     def is_nurse(self, nurse_id: str) -> bool:
         with self._reader.connect() as conn:
@@ -140,7 +150,9 @@ class DeviceRegistry:
     def is_patient(self, patient_id: str) -> bool:
         with self._reader.connect() as conn:
             q = sa.select(patients.c.patient_id).where(patients.c.patient_id == patient_id)
-            return conn.execute(q).first() is not None
+            if conn.execute(q).first() is not None:
+                return True
+        return self.people is not None and "tag" in self.people.identifiers(patient_id)
 
     def counts(self) -> dict[str, int]:
         with self._reader.connect() as conn:

@@ -178,3 +178,22 @@ def test_reading_without_device_time_is_scoped_to_the_wristband_tap(env) -> None
     (obs,) = parse_tap_record(msg.source_key, msg.raw).records
     assert obs.flags == ["no_device_time"] and obs.effective == datetime.fromtimestamp(clock.t, TOKYO)
     assert engine.process_pending("p").sent == 2
+
+
+def test_a_wristband_linked_in_the_patient_registry_works_at_the_bedside(tmp_path: Path) -> None:
+    """`renkei patients link P --tag ID` and the bedside share one list of wristbands."""
+    from renkei.devices.registry import DeviceRegistry
+    from renkei.pipelines.registry import PatientRegistry
+
+    store = Store.in_data_dir(tmp_path / "data")
+    people = PatientRegistry(store)
+    people.link("P777", "tag", "02FE0000000000AA")
+    reg, alone = DeviceRegistry(tmp_path / "reg", people), DeviceRegistry(tmp_path / "reg2")
+    try:
+        assert reg.patient_for_tag("02:fe:00:00:00:00:00:aa") == "P777"
+        assert reg.is_patient("P777") and not reg.is_patient("P778")
+        assert alone.patient_for_tag("02FE0000000000AA") is None  # without the patient registry: unknown
+    finally:
+        reg.close()
+        alone.close()
+        store.close()
