@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from renkei.connectors.fhir import JPCoreConverter, check_resource, transaction_bundle
 from renkei.connectors.fhir._checks import check_codes
 from renkei.connectors.fhir.validate import structure_problems
-from renkei.pipelines.records import Coding, Condition, Medication, Observation, Patient, Record
+from renkei.records import Coding, Condition, Medication, Observation, Patient, Record
 
 LABS = [
     ("3A010000002327101", "総蛋白", "g/dl"),

@@ -13,7 +13,7 @@ import time
 from datetime import date, datetime
 
 from renkei.mappings import load_mapping
-from renkei.pipelines.records import Coding, Observation, Patient
+from renkei.records import Coding, Observation, Patient
 
 
 def _rate(fn, n: int) -> float:  # type: ignore[no-untyped-def]

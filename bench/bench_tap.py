@@ -41,8 +41,8 @@ from renkei.devices.simulators.field import TapReport, present
 from renkei.devices.simulators.scenario import BADGE_IDM, WRISTBAND_IDM, device_idm
 from renkei.devices.simulators.tags import EmulatedTag, IdentityTag, PhdcAgentTag
 from renkei.devices.tap import TapOutcome
+from renkei.errors import NotFoundError
 from renkei.pipelines.engine import Engine
-from renkei.pipelines.errors import NotFoundError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 

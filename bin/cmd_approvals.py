@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from renkei.bin.common import data_option, emit_json, engine_for, handle_errors, iso, json_option, open_store
-from renkei.pipelines.errors import NotFoundError
+from renkei.errors import NotFoundError
 from renkei.pipelines.schema import MessageState
 
 

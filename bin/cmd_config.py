@@ -9,7 +9,7 @@ import click
 
 from renkei.bin.common import emit_json, json_option
 from renkei.config.loader import load_config
-from renkei.pipelines.errors import ConfigError
+from renkei.errors import ConfigError
 
 
 @click.group()

@@ -22,10 +22,10 @@ import click
 from renkei.bin.cmd_patients import check_person, config_option, open_config
 from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, json_option
 from renkei.connectors.base import Attachment, TimelinePost
-from renkei.connectors.phrases import PhraseLibrary, load_phrases, tag_line
-from renkei.connectors.render import Renderer
+from renkei.errors import NotFoundError, RefusedError
+from renkei.mappings.phrases import PhraseLibrary, load_phrases, tag_line
+from renkei.mappings.render import Renderer
 from renkei.pipelines.audit import AuditEntry, current_actor
-from renkei.pipelines.errors import NotFoundError, RefusedError
 from renkei.pipelines.gates import PUSH_PIPELINE
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import MessageState

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from renkei.bin.common import data_option, emit_json, engine_for, handle_errors, iso, json_option, open_store
+from renkei.errors import NotFoundError
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.errors import NotFoundError
 from renkei.pipelines.schema import MessageState
 
 

@@ -20,8 +20,8 @@ from renkei.config.loader import LoadedConfig, load_config
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.viewer_links import split_value, viewer_system, viewer_url
 from renkei.devices.registry import norm_id
+from renkei.errors import NotFoundError, RefusedError
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.errors import NotFoundError, RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from renkei.pipelines.errors import ConfigError, NotFoundError, RefusedError, RenkeiError
+from renkei.errors import ConfigError, NotFoundError, RefusedError, RenkeiError
 from renkei.pipelines.store import DB_FILE, STORE_URL_ENV, Store
 
 if TYPE_CHECKING:

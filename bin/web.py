@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 
 from renkei.connectors.builtin_timeline import BuiltinTimeline
+from renkei.errors import NotFoundError
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.errors import NotFoundError
 from renkei.pipelines.store import Store
 
 _STYLE = """

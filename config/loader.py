@@ -22,7 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.registry import connector_class
 from renkei.connectors.viewer_links import check_viewers
-from renkei.pipelines.errors import ConfigError
+from renkei.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 

@@ -24,7 +24,15 @@ from typing import Any, Literal
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from renkei.pipelines.retry import RetrySettings
+
+class RetrySettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    max_attempts: int = Field(8, ge=1, description="give up (DEAD) after this many attempts")
+    max_age_seconds: float = Field(24 * 3600, gt=0, description="give up once the first attempt is this old")
+    initial_backoff_seconds: float = Field(1.0, gt=0)
+    max_backoff_seconds: float = Field(300.0, gt=0)
+    jitter_seconds: float = Field(1.0, ge=0)
 
 
 class ConnectorConfig(BaseModel):

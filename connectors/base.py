@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from renkei.pipelines.records import Record
+from renkei.records import Record, SourceItem
 
 
 @dataclass(slots=True)
@@ -30,20 +30,6 @@ class ConnectorContext:
 
     data_dir: Path
     audit: Callable[[str, str, str], None] = lambda action, patient_id, detail: None
-
-
-@dataclass(slots=True, frozen=True)
-class SourceItem:
-    """One raw input a source can hand over.
-
-    key: stable within the source (relative file path, MLLP sender + control id).
-    fingerprint: changes whenever the content may have changed (e.g. "mtime_ns:size").
-    group: ledger shard, e.g. the patient folder, so the engine only ever holds one group's ledger.
-    """
-
-    key: str
-    fingerprint: str
-    group: str = ""
 
 
 @dataclass(slots=True)

@@ -45,10 +45,10 @@ from renkei.devices.nfc import NfcReader
 from renkei.devices.registry import DeviceRegistry, norm_id
 from renkei.devices.serial_feed import SerialFeed
 from renkei.devices.tap import DEFAULT_RANGES, RECORD_VERSION, TapConfig, TapOutcome, TapSession
-from renkei.pipelines.errors import ConfigError, InputError
-from renkei.pipelines.records import Observation, Record
+from renkei.errors import ConfigError, InputError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
+from renkei.records import Observation, Record
 
 log = logging.getLogger("renkei.connectors.bedside")
 

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from renkei.connectors.base import ConnectorContext, TimelinePost
-from renkei.pipelines.db import make_engine, upsert
-from renkei.pipelines.errors import NotFoundError, RefusedError
+from renkei.db import make_engine, upsert
+from renkei.errors import NotFoundError, RefusedError
 
 DB_FILE = "timeline.sqlite"
 SYSTEM_ACCOUNT = "renkei"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
-from renkei.pipelines.errors import ConfigError
+from renkei.errors import ConfigError
 
 GROUP = "renkei.connectors"
 

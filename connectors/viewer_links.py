@@ -35,8 +35,8 @@ from urllib.parse import quote, urlsplit
 
 from renkei.config.schema import RenkeiConfig, ViewerConfig
 from renkei.connectors.base import TimelinePost
+from renkei.errors import ConfigError, NotFoundError, RefusedError
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.errors import ConfigError, NotFoundError, RefusedError
 from renkei.pipelines.registry import PatientRegistry
 
 if TYPE_CHECKING:

@@ -43,7 +43,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from renkei.connectors.base import ConnectorContext
-from renkei.pipelines.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ the APDU, the GATT value, or the serial stream) and the reason, and never contai
 
 from __future__ import annotations
 
-from renkei.pipelines.errors import InputError
+from renkei.errors import InputError
 
 
 class DeviceCodecError(InputError):

@@ -21,7 +21,7 @@ from renkei.devices import nomenclature as mdc
 from renkei.devices.errors import DeviceCodecError
 from renkei.devices.mder import MderNumber, decode_float, decode_sfloat, encode_float, encode_sfloat
 from renkei.devices.readings import make_observation
-from renkei.pipelines.records import Observation
+from renkei.records import Observation
 
 BP_STATUS_FLAGS = {
     0x0001: "body-movement",

@@ -33,7 +33,7 @@ from importlib.metadata import entry_points
 from renkei.devices import ieee11073 as p
 from renkei.devices.errors import DeviceCodecError
 from renkei.devices.phd_manager import ManagerState, PhdManager
-from renkei.pipelines.records import Observation
+from renkei.records import Observation
 
 log = logging.getLogger("renkei.devices.phdc")
 

@@ -35,8 +35,8 @@ from renkei.devices.ndef_phdc import (
 from renkei.devices.phd_configs import Configuration
 from renkei.devices.phd_manager import PhdManager
 from renkei.devices.tap import TapOutcome, TapSession
-from renkei.pipelines.errors import ConfigError
-from renkei.pipelines.records import Observation
+from renkei.errors import ConfigError
+from renkei.records import Observation
 
 log = logging.getLogger("renkei.devices.nfc")
 

@@ -32,7 +32,7 @@ from renkei.devices.errors import DeviceCodecError
 from renkei.devices.mder import MderNumber, Reader
 from renkei.devices.phd_configs import STANDARD_CONFIGS, Configuration, MetricObject
 from renkei.devices.readings import make_observation
-from renkei.pipelines.records import Observation
+from renkei.records import Observation
 
 DEFAULT_MANAGER_SYSTEM_ID = bytes.fromhex("52454E4B45490001")  # "RENKEI" 00 01
 

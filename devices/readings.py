@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from renkei.devices.mder import MderNumber
 from renkei.devices.nomenclature import UNITS, term_name, unit_refid
-from renkei.pipelines.records import Coding, Observation
+from renkei.records import Coding, Observation
 
 SPECIAL_FLAGS = {
     "NaN": "not-a-number",

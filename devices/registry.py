@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from renkei.pipelines.db import make_engine, upsert
+from renkei.db import make_engine, upsert
 
 if TYPE_CHECKING:
     from renkei.pipelines.registry import PatientRegistry

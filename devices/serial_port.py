@@ -21,7 +21,7 @@ from typing import Any
 import serial
 
 from renkei.devices.serial_protocols import Reading, StreamDecoder
-from renkei.pipelines.errors import RenkeiError
+from renkei.errors import RenkeiError
 
 
 class DeviceTransportError(RenkeiError):

@@ -28,7 +28,7 @@ from typing import Protocol
 from renkei.devices import nomenclature as mdc
 from renkei.devices.errors import DeviceCodecError
 from renkei.devices.readings import make_observation
-from renkei.pipelines.records import Observation
+from renkei.records import Observation
 
 MAX_LINE = 1024
 MDC_PULS_OXIM_PERF_REL = 19376  # perfusion index

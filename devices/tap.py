@@ -32,10 +32,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from renkei.connectors.base import SourceItem
 from renkei.devices.ndef_phdc import NdefRecord, identity_of
 from renkei.devices.registry import DeviceRegistry, norm_id
-from renkei.pipelines.records import Observation
+from renkei.records import Observation, SourceItem
 
 Ingest = Callable[[Sequence[tuple[SourceItem, bytes]]], list[tuple[int, bool]]]
 

@@ -21,7 +21,7 @@ from renkei.mappings._codes import CodeTable
 from renkei.mappings._spec import Condition, Node, Spec
 from renkei.mappings._yaml import YamlDoc, dotted
 from renkei.mappings.errors import _MISSING, MappingNotFoundError, MappingValidationError, MappingValueError
-from renkei.pipelines.records import Record, RecordKind
+from renkei.records import Record, RecordKind
 
 Loc = tuple[str | int, ...]
 

@@ -23,7 +23,7 @@ from renkei.mappings._engine import Mapping
 from renkei.mappings._spec import Spec
 from renkei.mappings._yaml import YamlDoc, plain
 from renkei.mappings.errors import MappingNotFoundError
-from renkei.pipelines.records import Record
+from renkei.records import Record
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "specs"
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from renkei.pipelines.records import RecordKind
+from renkei.records import RecordKind
 
 _CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
 

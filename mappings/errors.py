@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from renkei.pipelines.errors import ConfigError, InputError, NotFoundError, RenkeiError
+from renkei.errors import ConfigError, InputError, NotFoundError, RenkeiError
 
 _MISSING = object()
 

@@ -25,21 +25,21 @@ from renkei.config.loader import LoadedConfig
 from renkei.config.schema import PipelineConfig
 from renkei.connectors.base import ConnectorContext, Parsed, Source, SourceItem, TimelinePost
 from renkei.connectors.registry import connector_class
-from renkei.pipelines.audit import AuditEntry, current_actor
-from renkei.pipelines.db import dumps
-from renkei.pipelines.errors import (
+from renkei.db import dumps
+from renkei.errors import (
     ConfigError,
     InputError,
     PermanentDeliveryError,
     RefusedError,
     RetryableDeliveryError,
 )
+from renkei.pipelines.audit import AuditEntry, current_actor
 from renkei.pipelines.gates import PUSH_PIPELINE, Gates
-from renkei.pipelines.records import Note
 from renkei.pipelines.retry import RetryPolicy
 from renkei.pipelines.schema import DeliveryState, MessageState
 from renkei.pipelines.store import DeliveryOutcome, DueDelivery, NewDelivery, Processed, Received, Store
 from renkei.pipelines.transform import Transformer, sensitivity_of
+from renkei.records import Note
 
 log = logging.getLogger("renkei.engine")
 

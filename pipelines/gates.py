@@ -16,8 +16,8 @@ from typing import Any
 
 from renkei.config.schema import GatesConfig, PipelineConfig
 from renkei.connectors.base import Timeline
+from renkei.errors import RefusedError
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.errors import RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import DueDelivery, Store
 

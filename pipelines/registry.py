@@ -17,9 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from renkei.db import upsert
+from renkei.errors import RefusedError
 from renkei.pipelines.audit import AuditEntry, append, current_actor
-from renkei.pipelines.db import upsert
-from renkei.pipelines.errors import RefusedError
 from renkei.pipelines.schema import registry_consent, registry_identifiers
 from renkei.pipelines.store import Store
 

@@ -11,17 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import tenacity
-from pydantic import BaseModel, Field
 
-
-class RetrySettings(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    max_attempts: int = Field(8, ge=1, description="give up (DEAD) after this many attempts")
-    max_age_seconds: float = Field(24 * 3600, gt=0, description="give up once the first attempt is this old")
-    initial_backoff_seconds: float = Field(1.0, gt=0)
-    max_backoff_seconds: float = Field(300.0, gt=0)
-    jitter_seconds: float = Field(1.0, ge=0)
+from renkei.config.schema import RetrySettings
 
 
 @dataclass(slots=True, frozen=True)

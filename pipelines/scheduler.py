@@ -18,9 +18,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from renkei.connectors.base import PushSource
+from renkei.errors import ConfigError
 from renkei.pipelines import worker
 from renkei.pipelines.engine import Engine
-from renkei.pipelines.errors import ConfigError
 
 log = logging.getLogger("renkei.scheduler")
 

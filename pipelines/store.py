@@ -18,9 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from renkei.db import make_engine, upsert
 from renkei.pipelines import audit
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.db import make_engine, upsert
 from renkei.pipelines.schema import (
     PENDING_DELIVERY_STATES,
     DeliveryState,

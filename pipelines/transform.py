@@ -19,12 +19,12 @@ from typing import Any
 
 from renkei.config.schema import PipelineConfig, RenkeiConfig, SensitivityRule
 from renkei.connectors.base import Parsed, Timeline, TimelinePost
-from renkei.connectors.render import Renderer
-from renkei.pipelines.db import dumps
-from renkei.pipelines.errors import InputError
-from renkei.pipelines.records import RecordKind, RecordStatus
+from renkei.db import dumps
+from renkei.errors import InputError
+from renkei.mappings.render import Renderer
 from renkei.pipelines.schema import MessageState
 from renkei.pipelines.store import NewDelivery, Processed
+from renkei.records import RecordKind, RecordStatus
 
 SUPERSEDED_REASON = "superseded by a newer file (condition flag 2); not posted again"
 
@@ -33,7 +33,7 @@ class Transformer:
     def __init__(self, config: RenkeiConfig, connector: Callable[[str], Any]) -> None:
         self.config = config
         self.connector = connector
-        self.renderer = Renderer.for_config(config)
+        self.renderer = Renderer.for_site(config.templates_dir, config.phrases_dir)
 
     def transform(self, p: PipelineConfig, mid: int, parsed: Parsed, patients: dict[str, dict[str, Any]]) -> Processed:
         records = [r.to_dict() for r in parsed.records]

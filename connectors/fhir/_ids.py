@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 
-from renkei.pipelines.records import Record
+from renkei.records import Record
 
 # Fixed forever: changing it would give every resource ever written a new id.
 RENKEI_NS = uuid.UUID("6f1b8e4c-3d0a-5c55-9a51-52656e6b6569")

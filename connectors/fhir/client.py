@@ -5,7 +5,7 @@
     for res in client.search("Observation", {"_lastUpdated": "gt2024-01-01T00:00:00Z"}):
         ...                                               # follows Bundle.link[next]
 
-Errors (pipelines/errors.py):
+Errors (errors.py):
     timeouts, connection failures, 408/425/429 and 5xx  -> FhirRetryableError (RetryableDeliveryError)
     other 4xx                                           -> FhirPermanentError (PermanentDeliveryError)
 The message carries the method, the path without the query (a search query can hold a patient id or name)
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from renkei.pipelines.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 FHIR_JSON = "application/fhir+json"
 _RETRYABLE_STATUS = {408, 425, 429}

@@ -30,7 +30,7 @@ from renkei.connectors.fhir.bundle import _token
 from renkei.connectors.fhir.client import FhirClient, FhirPermanentError
 from renkei.connectors.fhir.destination import FhirSettings
 from renkei.connectors.fhir.validate import check_resource
-from renkei.pipelines.errors import NotFoundError, PermanentDeliveryError
+from renkei.errors import NotFoundError, PermanentDeliveryError
 
 GROUP = "urn:renkei:timeline-group"
 MEMBER = "urn:renkei:member"

@@ -30,8 +30,8 @@ from renkei.connectors.fhir.bundle import locations, transaction_bundle
 from renkei.connectors.fhir.client import FhirClient
 from renkei.connectors.fhir.jpcore import JPCoreConverter
 from renkei.connectors.fhir.validate import check_resource
-from renkei.pipelines.errors import InputError, PermanentDeliveryError
-from renkei.pipelines.records import Record
+from renkei.errors import InputError, PermanentDeliveryError
+from renkei.records import Record
 
 
 class FhirSettings(BaseModel):

@@ -34,8 +34,8 @@ from renkei.connectors.fhir._ids import record_key, resource_id
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
 from renkei.connectors.fhir.validate import check_resource
-from renkei.pipelines.errors import ConfigError, InputError
-from renkei.pipelines.records import (
+from renkei.errors import ConfigError, InputError
+from renkei.records import (
     Allergy,
     Coding,
     Condition,

@@ -18,8 +18,8 @@ from typing import Any
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir._time import from_fhir_date, from_fhir_datetime
 from renkei.connectors.fhir.jpcore import NO_REACTION_TEXT
-from renkei.pipelines.errors import InputError
-from renkei.pipelines.records import (
+from renkei.errors import InputError
+from renkei.records import (
     Allergy,
     Coding,
     Condition,

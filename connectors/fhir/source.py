@@ -33,7 +33,7 @@ from renkei.connectors.base import ConnectorContext, Parsed, SourceItem
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir.client import FhirClient, FhirPermanentError
 from renkei.connectors.fhir.parse import FhirParseError, FhirToCanonical
-from renkei.pipelines.errors import InputError
+from renkei.errors import InputError
 
 
 class FhirSourceSettings(BaseModel):

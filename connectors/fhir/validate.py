@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from renkei.connectors.fhir._checks import check_codes
-from renkei.pipelines.errors import InputError
+from renkei.errors import InputError
 
 
 class FhirValidationError(InputError):

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import requests
 
-from renkei.pipelines.errors import PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import PermanentDeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
 

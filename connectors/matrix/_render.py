@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from renkei.connectors.base import Attachment, TimelinePost
-from renkei.pipelines.errors import PermanentDeliveryError
+from renkei.errors import PermanentDeliveryError
 
 MARKER = "jp.renkei.post"
 HTML_FORMAT = "org.matrix.custom.html"

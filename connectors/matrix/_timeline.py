@@ -31,7 +31,7 @@ from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.connectors.matrix import _render
 from renkei.connectors.matrix._http import MatrixHTTP, MatrixRequestError, q
 from renkei.connectors.matrix._store import MatrixStore
-from renkei.pipelines.errors import ConfigError, PermanentDeliveryError, RefusedError
+from renkei.errors import ConfigError, PermanentDeliveryError, RefusedError
 
 log = logging.getLogger(__name__)
 

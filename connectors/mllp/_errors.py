@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from renkei.pipelines.errors import InputError
+from renkei.errors import InputError
 
 
 class HL7Error(InputError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from renkei.pipelines.errors import InputError
+from renkei.errors import InputError
 
 VT, FS, CR = 0x0B, 0x1C, 0x0D
 START, END = b"\x0b", b"\x1c\x0d"

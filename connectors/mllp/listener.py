@@ -43,7 +43,7 @@ import pydantic
 
 from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
 from renkei.connectors.ssmix2.message import check_message, data_type_of, parse_message
-from renkei.pipelines.errors import ConfigError, InputError
+from renkei.errors import ConfigError, InputError
 
 from ._charset import codec_for, decode
 from ._commit import GroupCommitter

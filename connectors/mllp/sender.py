@@ -38,7 +38,7 @@ import pydantic
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from renkei.connectors.base import ConnectorContext
-from renkei.pipelines.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 from ._charset import codec_for
 from ._errors import HL7Error

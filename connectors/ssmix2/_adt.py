@@ -3,7 +3,7 @@ ADT-00 AL1) and the patient's body measurements carried in ADT-00 OBX segments."
 
 from __future__ import annotations
 
-from renkei.pipelines.records import Allergy, Coding, Encounter, Record, RecordStatus
+from renkei.records import Allergy, Coding, Encounter, Record, RecordStatus
 
 from ._checks import CANCEL_TRIGGERS
 from ._context import Ctx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from renkei.pipelines.records import Coding, RecordStatus
+from renkei.records import Coding, RecordStatus
 
 from ._er7 import Message, Segment
 from ._errors import Defect

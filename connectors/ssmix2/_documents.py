@@ -17,7 +17,7 @@ import xml.parsers.expat as expat
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element, TreeBuilder
 
-from renkei.pipelines.records import Coding, Document, RecordStatus
+from renkei.records import Coding, Document, RecordStatus
 
 from ._errors import Defect, SSMIX2Error
 from ._naming import StorageName

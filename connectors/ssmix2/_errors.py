@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from renkei.pipelines.errors import InputError
+from renkei.errors import InputError
 
 # Stable defect kinds. Fatal ones raise SSMIX2Error (the engine quarantines the file); the others are
 # warnings on an otherwise usable file.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
-from renkei.pipelines.records import Allergy, Coding, Condition, Encounter, Observation
+from renkei.records import Allergy, Coding, Condition, Encounter, Observation
 
 from . import _synthetic as V
 from ._gen_common import Spec, SynthPatient, at, esc, seg, ts

@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from renkei.pipelines.records import Patient, Record, RecordStatus
+from renkei.records import Patient, Record, RecordStatus
 
 from ._synthetic import DEPARTMENTS, FAMILY, GIVEN_F, GIVEN_M, PLACES
 from ._values import JST

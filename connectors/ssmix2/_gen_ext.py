@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
-from renkei.pipelines.records import Coding, Document, Observation, Record
+from renkei.records import Coding, Document, Observation, Record
 
 from . import _synthetic as V
 from ._gen_adt import doctor

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from renkei.pipelines.records import Record
+from renkei.records import Record
 
 from . import _gen_adt, _gen_ext, _gen_orders
 from ._gen_common import Spec, SynthPatient, Written, at, render

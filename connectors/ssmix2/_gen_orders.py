@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
-from renkei.pipelines.records import Coding, Medication, Observation, Order, Record
+from renkei.records import Coding, Medication, Observation, Order, Record
 
 from . import _synthetic as V
 from ._gen_adt import doctor

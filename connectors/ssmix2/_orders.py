@@ -8,7 +8,7 @@ it inherit, as the HL7 message structures define.
 
 from __future__ import annotations
 
-from renkei.pipelines.records import Coding, Condition, Medication, Order, Record, RecordStatus
+from renkei.records import Coding, Condition, Medication, Order, Record, RecordStatus
 
 from ._context import Ctx
 from ._er7 import Segment

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from renkei.connectors.base import Parsed
-from renkei.pipelines.records import Record, RecordStatus
+from renkei.records import Record, RecordStatus
 
 from . import _adt, _checks, _orders
 from ._context import STATUS_BY_FLAG, Ctx

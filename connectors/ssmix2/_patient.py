@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from renkei.pipelines.records import Patient
+from renkei.records import Patient
 
 from ._context import Ctx
 from ._values import parse_dt

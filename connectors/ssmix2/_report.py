@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from renkei.pipelines.records import Record
+from renkei.records import Record
 
 from ._errors import FATAL_KINDS, Defect, SSMIX2Error
 from ._naming import parse_key

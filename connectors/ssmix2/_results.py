@@ -7,7 +7,7 @@ time (SPM-17) and order number (ORC-2, else OBR-2) from the groups above it.
 
 from __future__ import annotations
 
-from renkei.pipelines.records import Coding, Observation, Record
+from renkei.records import Coding, Observation, Record
 
 from ._context import Ctx
 from ._er7 import Segment

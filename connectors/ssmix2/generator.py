@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from renkei.pipelines.records import Coding, Observation, Record, RecordStatus
+from renkei.records import Coding, Observation, Record, RecordStatus
 
 from ._gen_common import MSH_TAIL, Written, esc
 from ._gen_common import SynthPatient as _Patient

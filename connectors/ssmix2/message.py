@@ -17,7 +17,7 @@ observation or message date. Raises SSMIX2Error (an InputError) with the precise
 from __future__ import annotations
 
 from renkei.connectors.base import Parsed
-from renkei.pipelines.records import RecordStatus
+from renkei.records import RecordStatus
 
 from . import _checks
 from ._context import Ctx

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from renkei.bin.cli import main
 from renkei.config.loader import DEFAULT_CONFIG
 from renkei.connectors.builtin_timeline import BuiltinTimeline
-from renkei.connectors.phrases import load_phrases
 from renkei.connectors.ssmix2 import SSMIX2Source
-from renkei.pipelines.errors import NotFoundError
+from renkei.errors import NotFoundError
+from renkei.mappings.phrases import load_phrases
 from renkei.pipelines.schema import audit_log
 from renkei.pipelines.store import Store
 

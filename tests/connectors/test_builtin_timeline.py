@@ -8,7 +8,7 @@ import pytest
 
 from renkei.connectors.base import Attachment, TimelinePost
 from renkei.connectors.builtin_timeline import BuiltinTimeline
-from renkei.pipelines.errors import NotFoundError, RefusedError
+from renkei.errors import NotFoundError, RefusedError
 
 
 @pytest.fixture

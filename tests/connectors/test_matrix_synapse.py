@@ -12,7 +12,7 @@ import requests
 from renkei.connectors.base import Attachment, ConnectorContext, TimelinePost
 from renkei.connectors.matrix import PATIENT_STATE, MatrixForbiddenError, MatrixRequestError, MatrixTimeline
 from renkei.connectors.registry import connector_class
-from renkei.pipelines.errors import RetryableDeliveryError
+from renkei.errors import RetryableDeliveryError
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import responses
 
 from renkei.connectors.base import Attachment, ConnectorContext, TimelinePost
 from renkei.connectors.matrix import MatrixRequestError, MatrixTimeline, _render, txn_id
-from renkei.pipelines.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 HS = "https://matrix.example.jp"
 TOKEN = "syt_secret_token_value"

@@ -21,8 +21,8 @@ from renkei.connectors.viewer_links import (
     template_fields,
     viewer_url,
 )
+from renkei.errors import ConfigError, NotFoundError, RefusedError
 from renkei.pipelines.engine import Engine
-from renkei.pipelines.errors import ConfigError, NotFoundError, RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import audit_log
 from renkei.pipelines.store import Store

@@ -19,7 +19,7 @@ import responses
 from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.connectors.registry import connector_class
 from renkei.connectors.webhook import WebhookDestination, sign
-from renkei.pipelines.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 SECRET = "s3cret-for-tests"
 FRESHNESS = 300  # seconds a receiver accepts a timestamp

@@ -23,8 +23,8 @@ from renkei.connectors.builtin_timeline import BuiltinTimeline
 from renkei.devices import nomenclature as mdc
 from renkei.devices.intellivue import Numeric, encode_frame, encode_numerics
 from renkei.devices.simulators.serial_sim import serve_lines
+from renkei.errors import ConfigError, NotFoundError
 from renkei.pipelines.engine import Engine
-from renkei.pipelines.errors import ConfigError, NotFoundError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 

@@ -19,7 +19,7 @@ from renkei.devices.mder import (
     encode_float,
     encode_sfloat,
 )
-from renkei.pipelines.errors import InputError
+from renkei.errors import InputError
 
 
 def test_domain_examples() -> None:

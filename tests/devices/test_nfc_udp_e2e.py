@@ -22,8 +22,8 @@ from renkei.config.loader import load_config
 from renkei.connectors.builtin_timeline import BuiltinTimeline
 from renkei.devices.simulators.agents import KINDS
 from renkei.devices.simulators.scenario import BADGE_IDM, WRISTBAND_IDM
+from renkei.errors import NotFoundError
 from renkei.pipelines.engine import Engine
-from renkei.pipelines.errors import NotFoundError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 

@@ -15,8 +15,8 @@ from renkei.devices.readings import make_observation
 from renkei.devices.registry import DeviceRegistry
 from renkei.devices.tap import TapConfig, TapSession
 from renkei.pipelines.engine import Engine
-from renkei.pipelines.records import Observation
 from renkei.pipelines.store import Store
+from renkei.records import Observation
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2024, 5, 1, 7, 35, tzinfo=TOKYO)

@@ -22,7 +22,7 @@ from renkei.mappings import (
     run_fixtures,
 )
 from renkei.mappings._fixtures import fixture_cases, run_case
-from renkei.pipelines.records import Coding, Observation, Patient
+from renkei.records import Coding, Observation, Patient
 
 SHIPPED = Library()
 CASES = [(name, case, folder) for name in SHIPPED.names() for case, folder in fixture_cases(SHIPPED, name)]

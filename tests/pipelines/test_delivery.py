@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from renkei.connectors.ssmix2.generator import generate
-from renkei.pipelines.errors import PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import PermanentDeliveryError, RetryableDeliveryError
 from renkei.pipelines.schema import DeliveryState, MessageState
 
 from .conftest import CONFIG

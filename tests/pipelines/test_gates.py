@@ -10,7 +10,7 @@ import pytest
 
 from renkei.connectors.base import Attachment, TimelinePost
 from renkei.connectors.ssmix2.generator import generate
-from renkei.pipelines.errors import RefusedError
+from renkei.errors import RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import MessageState
 

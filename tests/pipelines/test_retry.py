@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from renkei.pipelines.retry import RetryPolicy, RetrySettings
+from renkei.config.schema import RetrySettings
+from renkei.pipelines.retry import RetryPolicy
 
 
 def test_backoff_doubles_within_jitter_and_is_capped() -> None:

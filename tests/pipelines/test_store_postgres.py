@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from renkei.connectors.ssmix2.generator import generate
+from renkei.errors import RefusedError
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.errors import RefusedError
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import MessageState, audit_log, source_ledger
 from renkei.pipelines.store import NewDelivery, Processed, Received, Store

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from renkei.connectors.fhir import JPCoreConverter, transaction_bundle
 from renkei.connectors.fhir import _systems as S
-from renkei.pipelines.records import Coding, Observation, Patient
+from renkei.records import Coding, Observation, Patient
 
 FACILITY = "1311234567"
 

@@ -11,7 +11,7 @@ import responses
 
 from renkei.connectors.fhir import FhirClient, FhirPermanentError, FhirRetryableError, resolve_secret
 from renkei.connectors.fhir.client import outcome_summary, scrub
-from renkei.pipelines.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 BASE = "https://fhir.example.jp/fhir/R4"
 

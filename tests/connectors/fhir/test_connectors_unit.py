@@ -11,8 +11,8 @@ import renkei.connectors.fhir as fhir
 from renkei.connectors.base import ConnectorContext, Destination, Source, Timeline
 from renkei.connectors.fhir import FhirCommunicationTimeline, FhirDestination, FhirParseError, FhirSource
 from renkei.connectors.registry import connector_class
-from renkei.pipelines.errors import PermanentDeliveryError
-from renkei.pipelines.records import Coding, Note, Observation
+from renkei.errors import PermanentDeliveryError
+from renkei.records import Coding, Note, Observation
 
 BASE = "https://fhir.example.jp/fhir/R4"
 

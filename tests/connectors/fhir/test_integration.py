@@ -19,8 +19,8 @@ from renkei.connectors.fhir import (
     FhirPermanentError,
     FhirSource,
 )
-from renkei.pipelines.errors import NotFoundError, PermanentDeliveryError
-from renkei.pipelines.records import Allergy, Coding, Condition, Observation, Patient
+from renkei.errors import NotFoundError, PermanentDeliveryError
+from renkei.records import Allergy, Coding, Condition, Observation, Patient
 
 pytestmark = pytest.mark.integration
 FACILITY = "1311234567"

@@ -11,8 +11,8 @@ from renkei.connectors.fhir import FhirToCanonical, FhirValidationError, JPCoreC
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir._ids import canonical_json
 from renkei.connectors.fhir.validate import check_resource
-from renkei.pipelines.errors import ConfigError, InputError
-from renkei.pipelines.records import (
+from renkei.errors import ConfigError, InputError
+from renkei.records import (
     Allergy,
     Coding,
     Condition,

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from renkei.connectors.mllp import MLLPClient, read_ack
 from renkei.connectors.mllp.framing import FrameDecoder, frame
-from renkei.pipelines.records import RecordKind
 from renkei.pipelines.schema import MessageState, messages
+from renkei.records import RecordKind
 
 
 def _split(ack_text: str) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from renkei.connectors.mllp import FrameDecoder, MLLPSender, build_ack, frame, read_header
-from renkei.pipelines.errors import PermanentDeliveryError, RetryableDeliveryError
+from renkei.errors import PermanentDeliveryError, RetryableDeliveryError
 from renkei.pipelines.schema import messages as messages_table
 
 

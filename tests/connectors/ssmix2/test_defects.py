@@ -6,7 +6,7 @@ import pytest
 
 from renkei.connectors.ssmix2 import ParseOptions, SSMIX2Error, inspect_file, parse_file
 from renkei.connectors.ssmix2.generator import iter_storage
-from renkei.pipelines.records import RecordStatus
+from renkei.records import RecordStatus
 
 FILES = list(iter_storage(patients=1, labs_per_patient=1, seed=11))
 (ADT_KEY, ADT_RAW, _), (LAB_KEY, LAB_RAW, LAB_RECORDS) = FILES

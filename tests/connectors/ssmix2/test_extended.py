@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from renkei.bin.cmd_ssmix2 import ssmix2
 from renkei.connectors.ssmix2 import ParseOptions, SSMIX2Error, SSMIX2Source, inspect_file, parse_file
 from renkei.connectors.ssmix2.generator import Written, generate_full
-from renkei.pipelines.records import Coding, Document, Observation, Record, RecordStatus
+from renkei.records import Coding, Document, Observation, Record, RecordStatus
 
 PID = "9999013"
 DAY = f"999/901/{PID}/20240105"

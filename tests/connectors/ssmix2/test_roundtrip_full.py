@@ -15,7 +15,7 @@ from renkei.bin.cmd_ssmix2 import ssmix2
 from renkei.connectors.ssmix2 import SSMIX2Source
 from renkei.connectors.ssmix2._naming import DATA_TYPES
 from renkei.connectors.ssmix2.generator import ALL_TYPES, Written, generate_full, iter_full_storage
-from renkei.pipelines.records import Record
+from renkei.records import Record
 
 PATIENTS = 300
 

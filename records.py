@@ -224,3 +224,17 @@ def _from_jsonable(target: type[Record], name: str, value: Any) -> Any:
     if name == "modifiers":
         return [Coding(**v) for v in value]
     return value
+
+
+@dataclass(slots=True, frozen=True)
+class SourceItem:
+    """One raw input a source can hand over.
+
+    key: stable within the source (relative file path, MLLP sender + control id).
+    fingerprint: changes whenever the content may have changed (e.g. "mtime_ns:size").
+    group: ledger shard, e.g. the patient folder, so the engine only ever holds one group's ledger.
+    """
+
+    key: str
+    fingerprint: str
+    group: str = ""

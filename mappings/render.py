@@ -3,7 +3,7 @@
 Templates run in Jinja2's immutable sandbox: a template (which a clinic's staff may edit) can read the
 records it is given but cannot call arbitrary methods, reach Python internals or change data.
 Lookup order: the site's own template folder (config), then the templates shipped in
-`connectors/templates/`. `auto` picks `<data type>.j2` (e.g. `OML-11.j2`) and falls back to `default.j2`.
+`mappings/templates/`. `auto` picks `<data type>.j2` (e.g. `OML-11.j2`) and falls back to `default.j2`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from renkei.connectors.phrases import PhraseLibrary, load_phrases
-from renkei.pipelines.errors import ConfigError, InputError
-
-if TYPE_CHECKING:
-    from renkei.config.schema import RenkeiConfig
+from renkei.errors import ConfigError, InputError
+from renkei.mappings.phrases import PhraseLibrary, load_phrases
 
 SHIPPED = Path(__file__).with_name("templates")
 
@@ -48,9 +45,9 @@ class Renderer:
         self._cache: dict[str, jinja2.Template] = {}
 
     @classmethod
-    def for_config(cls, config: RenkeiConfig) -> Renderer:
-        """The site's templates and phrases (if configured) over the shipped ones."""
-        return cls([config.templates_dir] if config.templates_dir else [], load_phrases(config.phrases_dir))
+    def for_site(cls, templates_dir: Path | None, phrases_dir: Path | None) -> Renderer:
+        """The site's templates and phrases (the config's folders, if set) over the shipped ones."""
+        return cls([templates_dir] if templates_dir else [], load_phrases(phrases_dir))
 
     def template_for(self, name: str, data_type: str = "") -> jinja2.Template:
         wanted = name if name != "auto" else f"{data_type}.j2"

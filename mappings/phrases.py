@@ -1,6 +1,6 @@
 """Fixed phrases (定型文) and tags for level 1 text and level 3 posts.
 
-The shipped library is `connectors/phrases/*.yaml`; a site adds or overrides phrases with YAML files of
+The shipped library is `mappings/phrases/*.yaml`; a site adds or overrides phrases with YAML files of
 the same format in its `phrases_dir` (config), read in file-name order after the shipped ones:
 
     phrases:
@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from renkei.pipelines.errors import ConfigError, NotFoundError
+from renkei.errors import ConfigError, NotFoundError
 
 SHIPPED = Path(__file__).with_name("phrases")
 TAG_MARK = "□"

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from renkei.pipelines.errors import ConfigError
+from renkei.errors import ConfigError
 
 
 def dumps(obj: Any) -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from renkei.connectors.render import Renderer
-from renkei.pipelines.errors import ConfigError, InputError
+from renkei.errors import ConfigError, InputError
+from renkei.mappings.render import Renderer
 
 LAB = [
     {"kind": "observation", "code": {"code": "3A010000002327101", "display": "総蛋白", "system": "JC10"},

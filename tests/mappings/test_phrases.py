@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from renkei.connectors.phrases import SHIPPED, Phrase, PhraseLibrary, load_phrase_file, load_phrases, tag_line
-from renkei.pipelines.errors import ConfigError, NotFoundError
+from renkei.errors import ConfigError, NotFoundError
+from renkei.mappings.phrases import SHIPPED, Phrase, PhraseLibrary, load_phrase_file, load_phrases, tag_line
 
 
 def test_shipped_library_has_the_home_care_phrases_and_tags() -> None:
