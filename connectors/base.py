@@ -4,7 +4,7 @@ A Source lists raw inputs with a stable key and a fingerprint (so the engine can
 has already stored), reads their bytes, and parses stored bytes into canonical records. A Destination
 delivers one payload under an idempotency key and must be safe to call twice with the same key.
 
-Both are deliberately tiny (see docs/style.md, "tiny extension contracts"); connectors register under the
+Both are deliberately tiny (docs/architecture.md, "Contracts"); connectors register under the
 entry-point group `renkei.connectors` (see `registry.py`).
 """
 
