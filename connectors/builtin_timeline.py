@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
 
 from renkei.connectors.base import ConnectorContext, TimelinePost
+from renkei.connectors.builtin_timeline_settings import BuiltinTimelineSettings
 from renkei.db import chunked, make_engine, upsert
 from renkei.errors import NotFoundError, RefusedError
 
@@ -79,10 +79,7 @@ reads = sa.Table(
 class BuiltinTimeline:
     """The embedded timeline: a real Timeline connector on SQLite."""
 
-    class Settings(BaseModel):
-        model_config = {"extra": "forbid"}
-        members: list[str] = Field(default_factory=list, description="invited to every new patient group")
-        path: Path | None = Field(None, description="folder for timeline.sqlite; default: the data folder")
+    Settings = BuiltinTimelineSettings
 
     def __init__(self, name: str, settings: Settings, context: ConnectorContext) -> None:
         self.name = name
