@@ -17,11 +17,25 @@ contains (…)"), which hide_parameters cannot hide.
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 
 from renkei.errors import ConfigError
+
+T = TypeVar("T")
+
+# Values per `IN (…)` list: under SQLite's default limit of 999 bound parameters with room to spare,
+# and short enough that PostgreSQL plans each query quickly.
+IN_CHUNK: Final = 500
+
+
+def chunked(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """`values` in consecutive slices of at most `size` (for `column.in_(chunk)` queries and batches)."""
+    items = values if isinstance(values, Sequence) else list(values)
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def dumps(obj: Any) -> str:

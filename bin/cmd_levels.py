@@ -22,19 +22,13 @@ import click
 from renkei.bin.cmd_patients import check_person, config_option, open_config
 from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, json_option
 from renkei.connectors.base import Attachment, TimelinePost
-from renkei.errors import NotFoundError, RefusedError
+from renkei.errors import InputError, NotFoundError
 from renkei.mappings.phrases import PhraseLibrary, load_phrases, tag_line
 from renkei.mappings.render import Renderer
-from renkei.pipelines.audit import AuditEntry, current_actor
-from renkei.pipelines.gates import PUSH_PIPELINE
-from renkei.pipelines.registry import PatientRegistry
-from renkei.pipelines.schema import MessageState
+from renkei.pipelines import levels
+from renkei.pipelines.audit import current_actor
 from renkei.pipelines.store import Store
 
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024  # per file: what care SNS tools commonly accept
-MAX_TOTAL_BYTES = 50 * 1024 * 1024
-# PDFs, photos, video and plain text: what teams share; anything else (executables, archives) is refused.
-ALLOWED_MEDIA = ("application/pdf", "image/", "video/", "audio/", "text/plain", "text/csv")
 mimetypes.add_type("image/heic", ".heic")  # phone photos; not in every system's mime.types
 mimetypes.add_type("image/webp", ".webp")
 
@@ -64,39 +58,6 @@ def _chosen(library: PhraseLibrary, phrase_ids: tuple[str, ...], tags: tuple[str
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--tag") from None
     return texts, all_tags
-
-
-def _require_consent(store: Store, person: str, scope: str, action: str) -> None:
-    """The same rule the engine's gates apply, for reads meant to be pasted elsewhere."""
-    c = PatientRegistry(store).consent(person)
-    reason = ""
-    if c is None:
-        reason = f"patient {person} has no consent on record (gate: consent)"
-    elif not c.allows(scope):
-        reason = (
-            f"patient {person} withdrew consent on {c.consented_on} (gate: consent)"
-            if c.state != "granted"
-            else f"patient {person}'s consent does not cover {scope} (gate: consent)"
-        )
-    if reason:
-        store.audit([AuditEntry(f"{action}.refused", person, f"person:{person}", reason)])
-        raise RefusedError(reason)
-
-
-# -- level 1 ---------------------------------------------------------------------------------------
-def _latest_message(store: Store, patient_ids: list[str], data_type: str | None) -> Any:
-    """The newest parsed message of these patient ids (optionally of one data type), not a user push."""
-    best = None
-    for pid in patient_ids:
-        for row in store.list_messages(patient_id=pid, limit=500):
-            if row.pipeline == PUSH_PIPELINE or row.state == MessageState.QUARANTINED:
-                continue
-            if data_type and row.data_type != data_type:
-                continue
-            if best is None or row.id > best.id:
-                best = row
-            break  # newest first: the first match is this patient id's newest
-    return best
 
 
 @click.command()
@@ -131,32 +92,17 @@ def render(
         renderer.template_for(template)  # an unknown or broken template is a config error (exit 2)
     store = Store.in_data_dir(data_dir)
     try:
-        _require_consent(store, person, scope, "render")
-        registry = PatientRegistry(store)
-        patient_ids = [
-            person,
-            *(v for s, vs in registry.identifiers(person).items() if s.startswith("ehr:") for v in vs),
-        ]
-        wanted = data_type or (template.removesuffix(".j2") if template != "auto" else None)
-        row = _latest_message(store, patient_ids, wanted)
-        if row is None and data_type is None and wanted is not None:
-            row = _latest_message(store, patient_ids, None)  # a template not named after a data type
-        if row is None:
-            raise NotFoundError(f"no stored records for patient {person}" + (f" of type {wanted}" if wanted else ""))
-        msg, _ = store.get_message(row.id)
-        basics = store.patient_basics(patient_ids)
-        patient = next((basics[p] for p in patient_ids if p in basics), None)
-        body = renderer.render(template, data_type=msg.data_type, records=msg.records or [], patient=patient)
-        store.audit([AuditEntry("render.read", person, f"message:{msg.id}", f"template {template}")])
+        rendered = levels.render_latest(store, renderer, person, template=template, data_type=data_type, scope=scope)
     finally:
         store.close()
+    body = rendered.text
     shown = [t for t in all_tags if f"□{t.lstrip('□■')}" not in body]  # the template may already tag it
     parts = [*texts, body] + ([tag_line(shown)] if shown else [])
     text = "\n".join(parts)
     if as_json:
         emit_json(
-            {"person_id": person, "message_id": msg.id, "data_type": msg.data_type, "template": template,
-             "phrases": list(phrase_ids), "tags": list(dict.fromkeys(all_tags)), "text": text}
+            {"person_id": person, "message_id": rendered.message_id, "data_type": rendered.data_type,
+             "template": template, "phrases": list(phrase_ids), "tags": list(dict.fromkeys(all_tags)), "text": text}
         )  # fmt: skip
         return
     click.echo(text)
@@ -231,12 +177,10 @@ def _report(out: dict[str, Any], as_json: bool, what: str) -> None:
 @handle_errors
 def link(person: str, viewer: str, dest: str, config_file: Path | None, data: str | None, as_json: bool) -> None:
     """Level 2: post PERSON's viewer link card (the URL carries the viewer id, never a name)."""
-    from renkei.connectors.viewer_links import post_link_card
-
     check_person(person)
     engine = _engine(config_file, data_dir_of(data))
     try:
-        mid = post_link_card(engine, dest, person, viewer)
+        mid = engine.link_card(dest, person, viewer)
         out = {"person_id": person, "viewer": viewer, **_delivery(engine, mid)}
     finally:
         engine.close()
@@ -245,29 +189,17 @@ def link(person: str, viewer: str, dest: str, config_file: Path | None, data: st
 
 
 def read_attachments(paths: tuple[Path, ...]) -> list[Attachment]:
-    """Attachments from files: media type by extension, sizes checked; bad input is a BadParameter."""
+    """Attachments from files: media type by extension, checked by the level-3 rules; bad input is a BadParameter."""
     out, total = [], 0
     for path in paths:
         size = path.stat().st_size
-        if size > MAX_ATTACHMENT_BYTES:
-            raise click.BadParameter(
-                f"{path.name} is {size / 1048576:.1f} MB; the limit is {MAX_ATTACHMENT_BYTES // 1048576} MB per file",
-                param_hint="--attach",
-            )
         total += size
-        if total > MAX_TOTAL_BYTES:
-            raise click.BadParameter(
-                f"attachments add up to more than {MAX_TOTAL_BYTES // 1048576} MB", param_hint="--attach"
-            )
         media_type, encoding = mimetypes.guess_type(path.name, strict=False)
-        if media_type is None or encoding is not None:
-            raise click.BadParameter(
-                f"cannot tell the media type of {path.name} from its extension", param_hint="--attach"
-            )
-        if not media_type.startswith(ALLOWED_MEDIA):
-            raise click.BadParameter(
-                f"{path.name} is {media_type}; attach PDFs, images, video, audio or plain text", param_hint="--attach"
-            )
+        try:
+            levels.check_attachment(path.name, size, total, media_type, encoding)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--attach") from None
+        assert media_type is not None
         out.append(Attachment(path.name, media_type, path.read_bytes()))
     return out
 

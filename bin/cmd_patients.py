@@ -185,14 +185,13 @@ def link(
 def _post_cards(
     loaded: LoadedConfig, store: Store, data_dir: Path, person: str, dest: str, viewer: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    from renkei.connectors.viewer_links import post_link_card
     from renkei.pipelines.engine import Engine
 
     engine = Engine(loaded, store, data_dir)
     try:
         names = dict.fromkeys(_pair("--viewer", v)[0] for v in viewer)
         return [
-            {"viewer": n, "destination": dest, "message_id": post_link_card(engine, dest, person, n)} for n in names
+            {"viewer": n, "destination": dest, "message_id": engine.link_card(dest, person, n)} for n in names
         ]
     finally:
         engine.close()

@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from renkei.config.schema import RenkeiConfig
-from renkei.connectors.registry import connector_class
+from renkei.connectors.registry import settings_model
 from renkei.connectors.viewer_links import check_viewers
 from renkei.errors import ConfigError
 
@@ -175,18 +175,18 @@ def _connector_settings(connectors: dict[str, Any], base: Path, add: Any) -> dic
         if not isinstance(c, dict) or not isinstance(c.get("type"), str):
             continue  # reported by the schema
         try:
-            cls = connector_class(c["type"])
+            model = settings_model(c["type"])
         except ConfigError as exc:
             add(("connectors", name, "type"), str(exc))
             continue
         given = {k: v for k, v in c.items() if k != "type"}
-        unknown = [k for k in given if k not in cls.Settings.model_fields]
+        unknown = [k for k in given if k not in model.model_fields]
         for k in unknown:  # a typo must not be silently ignored, whatever the connector's own model says
             add(("connectors", name, k), f"unknown setting for a {c['type']} connector")
         if unknown:
             continue
         try:
-            settings = cls.Settings.model_validate(given)
+            settings = model.model_validate(given)
         except ValidationError as exc:
             for err in exc.errors():
                 add(("connectors", name, *err["loc"]), err["msg"])

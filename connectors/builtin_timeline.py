@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
 
 from renkei.connectors.base import ConnectorContext, TimelinePost
-from renkei.db import make_engine, upsert
+from renkei.connectors.builtin_timeline_settings import BuiltinTimelineSettings
+from renkei.db import chunked, make_engine, upsert
 from renkei.errors import NotFoundError, RefusedError
 
 DB_FILE = "timeline.sqlite"
@@ -79,10 +79,7 @@ reads = sa.Table(
 class BuiltinTimeline:
     """The embedded timeline: a real Timeline connector on SQLite."""
 
-    class Settings(BaseModel):
-        model_config = {"extra": "forbid"}
-        members: list[str] = Field(default_factory=list, description="invited to every new patient group")
-        path: Path | None = Field(None, description="folder for timeline.sqlite; default: the data folder")
+    Settings = BuiltinTimelineSettings
 
     def __init__(self, name: str, settings: Settings, context: ConnectorContext) -> None:
         self.name = name
@@ -215,7 +212,7 @@ class BuiltinTimeline:
         """Group ids by patient, creating (invite-only, default members invited) those that are missing."""
         wanted = set(patient_ids)
         missing = wanted - self._group_ids.keys()
-        for chunk in _chunks(sorted(missing)):
+        for chunk in chunked(sorted(missing)):
             self._group_ids.update(
                 conn.execute(sa.select(groups.c.patient_id, groups.c.id).where(groups.c.patient_id.in_(chunk))).all()
             )
@@ -237,7 +234,7 @@ class BuiltinTimeline:
     def _require_groups(self, conn: sa.Connection, gids: set[int]) -> None:
         known = set(self._group_ids.values())
         unknown = sorted(gids - known)
-        for chunk in _chunks(unknown):
+        for chunk in chunked(unknown):
             found = set(conn.execute(sa.select(groups.c.id).where(groups.c.id.in_(chunk))).scalars())
             missing = sorted(set(chunk) - found)
             if missing:
@@ -259,7 +256,7 @@ class BuiltinTimeline:
     def _post_many(self, conn: sa.Connection, entries: Sequence[tuple[int, TimelinePost, str]]) -> list[int]:
         """Post each (group, post, key) once per key, in order, with a handful of statements per batch."""
         ids: dict[str, int] = {}
-        for chunk in _chunks([k for _, _, k in entries]):
+        for chunk in chunked([k for _, _, k in entries]):
             ids.update(
                 conn.execute(
                     sa.select(posts.c.idempotency_key, posts.c.id).where(posts.c.idempotency_key.in_(chunk))
@@ -268,7 +265,7 @@ class BuiltinTimeline:
         todo = [(i, gid, post, key) for i, (gid, post, key) in enumerate(entries) if key not in ids]
         # The post each new one replaces: the newest unreplaced one with its record key in its group.
         current: dict[tuple[int, str], int] = {}
-        for chunk in _chunks(sorted({post.record_key for _, _, post, _ in todo if post.record_key})):
+        for chunk in chunked(sorted({post.record_key for _, _, post, _ in todo if post.record_key})):
             q = sa.select(posts.c.group_id, posts.c.record_key, posts.c.id).where(
                 posts.c.record_key.in_(chunk), posts.c.replaced_by.is_(None)
             )
@@ -331,10 +328,6 @@ class BuiltinTimeline:
 def _target_group(payload: dict[str, Any], group_of: dict[str, int]) -> int:
     """The group the engine's registry linked (payload["group_id"]), else the patient's own."""
     return int(payload["group_id"]) if payload.get("group_id") else group_of[payload["patient_id"]]
-
-
-def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

@@ -1,4 +1,7 @@
-"""Level 2 (URL linking): per-patient links into EHR viewers, posted to a timeline as a link card.
+"""Level 2 (URL linking): building per-patient links into EHR viewers from their URL templates.
+
+The link card itself (which ids the registry holds, consent, posting through the engine) is the engine's
+(pipelines/levels.py); this module only checks templates and fills them with plain values.
 
 No clinical data moves: the card carries a URL that opens the viewer's own page for the patient, where
 the viewer's own login and access rules apply. A URL is built from a template per viewer system and the
@@ -30,21 +33,21 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from renkei.config.schema import RenkeiConfig, ViewerConfig
-from renkei.connectors.base import TimelinePost
 from renkei.errors import ConfigError, NotFoundError, RefusedError
-from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.registry import PatientRegistry
-
-if TYPE_CHECKING:
-    from renkei.pipelines.engine import Engine
 
 PLACEHOLDERS = frozenset({"viewer_id", "facility"})
 _VALUE = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: ids, never names
 LINK_TEXT = "【閲覧リンク】{title}"
+
+
+class Viewer(Protocol):
+    """A configured viewer (config.schema.ViewerConfig): this module takes plain values, never the config."""
+
+    title: str
+    url_template: str
 
 
 class UnlinkedViewerError(NotFoundError):
@@ -88,13 +91,11 @@ def check_viewers(viewers: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str
     """(YAML location, reason) for every viewer whose url_template breaks the rules above.
 
     For config loading: `for loc, reason in check_viewers(plain["viewers"]): add(loc, reason)`. Takes
-    ViewerConfig objects or the raw mappings (a missing or mistyped template is the schema's to report).
+    viewer objects (title, url_template) or the raw mappings (a missing or mistyped template is the schema's to report).
     """
     out: list[tuple[tuple[str, ...], str]] = []
     for name, viewer in viewers.items():
-        template = viewer.url_template if isinstance(viewer, ViewerConfig) else None
-        if isinstance(viewer, dict):
-            template = viewer.get("url_template")
+        template = viewer.get("url_template") if isinstance(viewer, Mapping) else getattr(viewer, "url_template", None)
         if not isinstance(template, str):
             continue
         try:
@@ -104,7 +105,7 @@ def check_viewers(viewers: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str
     return out
 
 
-def viewer_url(viewer: ViewerConfig, viewer_id: str, facility: str = "", *, name: str = "") -> str:
+def viewer_url(viewer: Viewer, viewer_id: str, facility: str = "", *, name: str = "") -> str:
     """The viewer's URL for one patient; raises ConfigError (template) or RefusedError (value)."""
     label = name or viewer.title
     fields = template_fields(label, viewer.url_template)
@@ -121,7 +122,7 @@ def viewer_url(viewer: ViewerConfig, viewer_id: str, facility: str = "", *, name
     return viewer.url_template.format(**{f: quote(values[f], safe="") for f in fields})
 
 
-def split_value(name: str, viewer: ViewerConfig, value: str) -> tuple[str, str]:
+def split_value(name: str, viewer: Viewer, value: str) -> tuple[str, str]:
     """A registry value as (facility, viewer_id): `FACILITY:ID` for facility viewers, else the id."""
     if "facility" not in template_fields(name, viewer.url_template):
         return "", value
@@ -132,54 +133,3 @@ def split_value(name: str, viewer: ViewerConfig, value: str) -> tuple[str, str]:
             f"relink with `renkei patients link PERSON --viewer {name}:FACILITY:ID`"
         )
     return facility, viewer_id
-
-
-def viewer_links(config: RenkeiConfig, registry: PatientRegistry, person_id: str, viewer_name: str) -> list[dict]:
-    """[{"title", "url"}] for every id the person has in this viewer (one per facility)."""
-    viewer = config.viewers.get(viewer_name)
-    if viewer is None:
-        known = ", ".join(sorted(config.viewers)) or "none configured"
-        raise NotFoundError(f"no viewer {viewer_name!r} in the configuration (viewers: {known})")
-    values = registry.identifiers(person_id).get(viewer_system(viewer_name), [])
-    if not values:
-        raise UnlinkedViewerError(
-            f"患者 {person_id} は {viewer_name} に未登録です / patient {person_id} has no {viewer_name} id; "
-            f"link it first: renkei patients link {person_id} --viewer {viewer_name}:ID"
-        )
-    links = []
-    for value in values:
-        facility, viewer_id = split_value(viewer_name, viewer, value)
-        title = f"{viewer.title}（{facility}）" if facility and len(values) > 1 else viewer.title
-        links.append({"title": title, "url": viewer_url(viewer, viewer_id, facility, name=viewer_name)})
-    return links
-
-
-def link_card(config: RenkeiConfig, registry: PatientRegistry, person_id: str, viewer_name: str) -> TimelinePost:
-    """The link card for one person and viewer, ready for `Engine.push`.
-
-    A later card for the same viewer replaces the earlier one on the timeline (same record_key), so a
-    relinked id does not leave a stale link behind.
-    """
-    links = viewer_links(config, registry, person_id, viewer_name)
-    title = config.viewers[viewer_name].title
-    return TimelinePost(
-        patient_id=person_id,
-        text=LINK_TEXT.format(title=title),
-        links=links,
-        tags=["閲覧リンク"],
-        record_key=f"viewer-link:{viewer_name}",
-    )
-
-
-def post_link_card(engine: Engine, destination: str, person_id: str, viewer_name: str, actor: str = "") -> int:
-    """Build the card and send it through `Engine.push` (consent and group gates, retries, audit).
-
-    A missing viewer id is audited as a refusal (`link.refused`) before the error is raised.
-    """
-    registry = PatientRegistry(engine.store)
-    try:
-        post = link_card(engine.config, registry, person_id, viewer_name)
-    except (NotFoundError, RefusedError) as exc:
-        engine.store.audit([AuditEntry("link.refused", person_id, viewer_system(viewer_name), str(exc), actor)])
-        raise
-    return engine.push(destination, post, actor=actor)

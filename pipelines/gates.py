@@ -12,13 +12,14 @@ the refusal is audited, and `renkei reprocess` sends it once the reason is gone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from renkei.config.schema import GatesConfig, PipelineConfig
 from renkei.connectors.base import Timeline
 from renkei.errors import RefusedError
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.registry import PatientRegistry
+from renkei.pipelines.registry import Consent, PatientRegistry
 from renkei.pipelines.store import DueDelivery, Store
 
 PUSH_PIPELINE = "push"
@@ -102,12 +103,17 @@ class Gates:
 
     @staticmethod
     def _refusal(gates: GatesConfig, person: str, consent: Any) -> str:
-        if not gates.consent:
-            return ""
-        if consent is None:
-            return f"patient {person} has no consent on record (gate: consent)"
-        if not consent.allows(gates.consent_scope):
+        return consent_refusal(person, consent, (gates.consent_scope,)) if gates.consent else ""
+
+
+def consent_refusal(person: str, consent: Consent | None, scopes: Iterable[str]) -> str:
+    """The consent rule, the one every level and every delivery applies: why PERSON's consent does not
+    cover these scopes, or "" when it does."""
+    if consent is None:
+        return f"patient {person} has no consent on record (gate: consent)"
+    for scope in scopes:
+        if not consent.allows(scope):
             if consent.state != "granted":
                 return f"patient {person} withdrew consent on {consent.consented_on} (gate: consent)"
-            return f"patient {person}'s consent does not cover {gates.consent_scope} (gate: consent)"
-        return ""
+            return f"patient {person}'s consent does not cover {scope} (gate: consent)"
+    return ""

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from renkei.db import upsert
+from renkei.db import chunked, upsert
 from renkei.errors import RefusedError
 from renkei.pipelines.audit import AuditEntry, append, current_actor
 from renkei.pipelines.schema import registry_consent, registry_identifiers
@@ -53,10 +53,10 @@ class PatientRegistry:
             return
         with self.store.write() as conn:
             values = sorted(person_by_value)
-            for i in range(0, len(values), 500):
+            for chunk in chunked(values):
                 for value, owner in conn.execute(
                     sa.select(registry_identifiers.c.value, registry_identifiers.c.person_id).where(
-                        registry_identifiers.c.system == system, registry_identifiers.c.value.in_(values[i : i + 500])
+                        registry_identifiers.c.system == system, registry_identifiers.c.value.in_(chunk)
                     )
                 ):
                     if owner != person_by_value[value]:
@@ -105,12 +105,12 @@ class PatientRegistry:
         out: dict[str, str] = {}
         unique = sorted(set(values))
         with self.store.read() as conn:
-            for i in range(0, len(unique), 500):
+            for chunk in chunked(unique):
                 out.update(
                     conn.execute(
                         sa.select(registry_identifiers.c.value, registry_identifiers.c.person_id).where(
                             registry_identifiers.c.system == system,
-                            registry_identifiers.c.value.in_(unique[i : i + 500]),
+                            registry_identifiers.c.value.in_(chunk),
                         )
                     ).all()
                 )
@@ -121,12 +121,12 @@ class PatientRegistry:
         out: dict[str, str] = {}
         unique = sorted(set(person_ids))
         with self.store.read() as conn:
-            for i in range(0, len(unique), 500):
+            for chunk in chunked(unique):
                 rows = conn.execute(
                     sa.select(registry_identifiers.c.person_id, registry_identifiers.c.value)
                     .where(
                         registry_identifiers.c.system == system,
-                        registry_identifiers.c.person_id.in_(unique[i : i + 500]),
+                        registry_identifiers.c.person_id.in_(chunk),
                     )
                     .order_by(registry_identifiers.c.value.desc())
                 ).all()
@@ -137,9 +137,9 @@ class PatientRegistry:
         out: dict[str, Consent] = {}
         unique = sorted(set(person_ids))
         with self.store.read() as conn:
-            for i in range(0, len(unique), 500):
+            for chunk in chunked(unique):
                 for r in conn.execute(
-                    sa.select(registry_consent).where(registry_consent.c.person_id.in_(unique[i : i + 500]))
+                    sa.select(registry_consent).where(registry_consent.c.person_id.in_(chunk))
                 ):
                     out[r.person_id] = Consent(r.person_id, r.state, tuple(r.scope), r.consented_on, r.recorded_by)
         return out

@@ -13,16 +13,10 @@ from renkei.config.loader import DEFAULT_CONFIG, load_config
 from renkei.config.schema import ViewerConfig
 from renkei.connectors.builtin_timeline import BuiltinTimeline
 from renkei.connectors.ssmix2 import SSMIX2Source
-from renkei.connectors.viewer_links import (
-    UnlinkedViewerError,
-    check_viewers,
-    link_card,
-    post_link_card,
-    template_fields,
-    viewer_url,
-)
+from renkei.connectors.viewer_links import UnlinkedViewerError, check_viewers, template_fields, viewer_url
 from renkei.errors import ConfigError, NotFoundError, RefusedError
 from renkei.pipelines.engine import Engine
+from renkei.pipelines.levels import link_card, post_link_card
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import audit_log
 from renkei.pipelines.store import Store

@@ -1,0 +1,152 @@
+"""Delivery: hand what is due to each destination through the gates, record outcomes, retry by policy.
+
+One deliverer at a time per data folder; a patient's deliveries to one destination go out in order; a
+refusal by a gate is DEAD with its reason; a failure is retried by the pipeline's RetryPolicy.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from collections.abc import Callable
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from renkei.config.schema import RenkeiConfig
+from renkei.errors import PermanentDeliveryError, RefusedError, RetryableDeliveryError
+from renkei.pipelines.gates import Gates
+from renkei.pipelines.retry import RetryPolicy
+from renkei.pipelines.runstats import Progress, RunStats
+from renkei.pipelines.runstats import where_failed as _where
+from renkei.pipelines.schema import DeliveryState
+from renkei.pipelines.store import DeliveryOutcome, DueDelivery, Store
+
+log = logging.getLogger("renkei.engine")
+
+DELIVERY_LOCK = "deliver.lock"
+
+
+class Delivery:
+    def __init__(
+        self, config: RenkeiConfig, store: Store, gates: Gates, connector: Callable[[str], Any], data_dir: Path
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.gates = gates
+        self.connector = connector
+        self.data_dir = data_dir
+        self._policies = {p.name: RetryPolicy(p.retry) for p in config.pipelines}
+        self._default_policy = RetryPolicy()  # user pushes (level 3) are not a configured pipeline
+        self._delivery_lock = threading.Lock()
+
+    def deliver_due(self, limit: int = 1000, progress: Progress | None = None) -> RunStats:
+        """Deliver everything due now, round after round, until nothing is due.
+
+        One deliverer at a time per data folder (threads and processes alike: the scheduler's retry job,
+        a pipeline run, an event worker), so a delivery is never handed to a destination twice at once
+        and a patient's order holds. The lock is an OS file lock: a killed process releases it."""
+        with self._delivery_lock, open(self.data_dir / DELIVERY_LOCK, "a+b") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            return self._deliver_due(limit, progress)
+
+    def _deliver_due(self, limit: int, progress: Progress | None) -> RunStats:
+        stats = RunStats()
+        destinations = list(self.config.connectors)
+        attempted: set[int] = set()
+        while due := self.store.due_deliveries(time.time(), limit, destinations):
+            if attempted.issuperset(d.id for d in due):
+                break  # nothing new is due (e.g. an outcome could not be recorded): never spin
+            attempted.update(d.id for d in due)
+            outcomes: list[DeliveryOutcome] = []
+            for dest, items in groupby(sorted(due, key=lambda d: (d.destination, d.id)), key=lambda d: d.destination):
+                outcomes.extend(self._deliver(dest, list(items)))
+            self.store.save_delivery_outcomes(outcomes)
+            for o in outcomes:
+                if o.state is DeliveryState.SENT:
+                    stats.sent += 1
+                elif o.state is DeliveryState.DEAD:
+                    stats.dead += 1
+                else:
+                    stats.failed += 1
+            if progress:
+                progress("delivered", len(outcomes))
+            if all(o.state is not DeliveryState.SENT for o in outcomes):
+                break  # everything due failed: wait for the retry times
+        return stats
+
+    def _deliver(self, dest_name: str, items: list[DueDelivery]) -> list[DeliveryOutcome]:
+        now = time.time()
+        known = self.store.known_receipts(dest_name, [d.idempotency_key for d in items])
+        outcomes = [
+            DeliveryOutcome(d, DeliveryState.SENT, receipt=known[d.idempotency_key], attempted_at=now)
+            for d in items
+            if d.idempotency_key in known
+        ]
+        todo = [d for d in items if d.idempotency_key not in known]
+        if not todo:
+            return outcomes
+        dest = self.connector(dest_name)
+        prepared = self.gates.prepare(dest_name, dest, todo)
+        refused = {d.id: p for d, p in zip(todo, prepared, strict=True) if isinstance(p, RefusedError)}
+        if refused:  # one line per batch: each refusal is on its delivery and in the audit log
+            log.warning(
+                "%d deliveries to %s refused by gates (renkei messages list --state DEAD)", len(refused), dest_name
+            )
+        for d in todo:
+            if d.id in refused:
+                outcomes.append(self._failure(d, refused[d.id], now))
+        todo, payloads = (
+            [d for d in todo if d.id not in refused],
+            [p for p in prepared if not isinstance(p, RefusedError)],
+        )
+        results: list[str | Exception | _HeldBack] = []
+        if hasattr(dest, "deliver_many"):
+            try:
+                results = list(dest.deliver_many([(p, d.idempotency_key) for d, p in zip(todo, payloads, strict=True)]))
+            except Exception as exc:  # the whole batch failed: every item is retried by policy
+                results = [exc] * len(todo)
+        else:
+            failed: set[tuple[str, str]] = set()
+            for d, payload in zip(todo, payloads, strict=True):
+                if d.order_key in failed:
+                    results.append(_HeldBack())
+                    continue
+                try:
+                    results.append(dest.deliver(payload, d.idempotency_key))
+                except Exception as exc:
+                    results.append(exc)
+                    failed.add(d.order_key)
+        for d, result in zip(todo, results, strict=True):
+            if isinstance(result, _HeldBack):
+                continue
+            if isinstance(result, Exception):
+                outcomes.append(self._failure(d, result, now))
+            else:
+                outcomes.append(DeliveryOutcome(d, DeliveryState.SENT, receipt=str(result), attempted_at=now))
+        return outcomes
+
+    def _failure(self, d: DueDelivery, exc: Exception, now: float) -> DeliveryOutcome:
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, RefusedError):
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
+        if isinstance(exc, PermanentDeliveryError):
+            log.warning("delivery %s to %s failed permanently: %s", d.id, d.destination, type(exc).__name__)
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
+        if not isinstance(exc, RetryableDeliveryError):
+            log.error("delivery %s to %s failed unexpectedly: %s", d.id, d.destination, _where(exc))
+        decision = self._policies.get(d.pipeline, self._default_policy).after_failure(
+            d.attempts + 1, d.first_attempt_at or now, now
+        )
+        if decision.give_up:
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=f"retries exhausted: {error}", attempted_at=now)
+        return DeliveryOutcome(
+            d, DeliveryState.ERROR, error=error, next_attempt_at=now + decision.delay, attempted_at=now
+        )
+
+
+
+class _HeldBack:
+    """Placeholder: an earlier delivery of the same patient failed in this round, so this one waits."""

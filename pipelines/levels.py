@@ -1,0 +1,205 @@
+"""The integration levels' rules for what a person asks, for the CLI and the web console alike.
+
+- level 1 (`render_latest`): ready-to-paste text of a person's latest stored records — only with consent
+  in scope, never a message still held for a physician's approval (or rejected), the read audited;
+- level 2 (`post_link_card`): a viewer link card built from the registry's viewer ids and the configured
+  URL template (connectors/viewer_links.py fills it), posted through `push`;
+- level 3 (`push`): what a user chose, stored, rated by the sensitivity rules (a rating the push
+  approval gate names waits for a physician), gated (consent, linked group), retried and audited.
+
+Consent is decided by the one rule in gates.py, on every level as at every delivery.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from renkei.config.schema import RenkeiConfig
+from renkei.connectors.base import TimelinePost
+from renkei.connectors.viewer_links import LINK_TEXT, UnlinkedViewerError, split_value, viewer_system, viewer_url
+from renkei.db import dumps
+from renkei.errors import ConfigError, InputError, NotFoundError, RefusedError
+from renkei.mappings.render import Renderer
+from renkei.pipelines.audit import AuditEntry, current_actor
+from renkei.pipelines.gates import PUSH_PIPELINE, consent_refusal
+from renkei.pipelines.registry import PatientRegistry
+from renkei.pipelines.schema import DeliveryState, MessageState
+from renkei.pipelines.store import NewDelivery, Processed, Received, Store
+from renkei.pipelines.transform import sensitivity_of
+from renkei.records import Note
+
+if TYPE_CHECKING:
+    from renkei.pipelines.engine import Engine
+
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024  # per file: what care SNS tools commonly accept
+MAX_TOTAL_BYTES = 50 * 1024 * 1024
+# PDFs, photos, video and plain text: what teams share; anything else (executables, archives) is refused.
+ALLOWED_MEDIA = ("application/pdf", "image/", "video/", "audio/", "text/plain", "text/csv")
+
+# What level 1 may show: a message held for a physician (AWAITING_APPROVAL) or quarantined never is, and
+# neither is one a physician rejected (FILTERED with that reason).
+_NOT_SHOWN = (MessageState.QUARANTINED, MessageState.AWAITING_APPROVAL, MessageState.RECEIVED)
+REJECTED_PREFIX = "rejected by a physician"
+
+
+def require_consent(store: Store, person: str, scope: str, action: str) -> None:
+    """Refuse (audited, RefusedError) unless PERSON's consent covers `scope`."""
+    reason = consent_refusal(person, PatientRegistry(store).consent(person), (scope,))
+    if reason:
+        store.audit([AuditEntry(f"{action}.refused", person, f"person:{person}", reason)])
+        raise RefusedError(reason)
+
+
+# -- level 1 ---------------------------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class Rendered:
+    message_id: int
+    data_type: str
+    text: str
+
+
+def _shown(row: Any) -> bool:
+    if row.pipeline == PUSH_PIPELINE or row.state in _NOT_SHOWN:
+        return False
+    return not (row.state == MessageState.FILTERED and (row.reason or "").startswith(REJECTED_PREFIX))
+
+
+def _latest_message(store: Store, patient_ids: list[str], data_type: str | None) -> Any:
+    """The newest parsed message of these patient ids (optionally of one data type) that may be shown."""
+    best = None
+    for pid in patient_ids:
+        for row in store.list_messages(patient_id=pid, limit=500):
+            if not _shown(row):
+                continue
+            if data_type and row.data_type != data_type:
+                continue
+            if best is None or row.id > best.id:
+                best = row
+            break  # newest first: the first match is this patient id's newest
+    return best
+
+
+def render_latest(
+    store: Store, renderer: Renderer, person: str, *, template: str, data_type: str | None, scope: str
+) -> Rendered:
+    """Level 1: the person's latest shown records rendered with `template` (audited). Raises RefusedError
+    without consent for `scope` and the records' categories, NotFoundError when there is nothing to show."""
+    require_consent(store, person, scope, "render")
+    registry = PatientRegistry(store)
+    patient_ids = [person, *(v for s, vs in registry.identifiers(person).items() if s.startswith("ehr:") for v in vs)]
+    wanted = data_type or (template.removesuffix(".j2") if template != "auto" else None)
+    row = _latest_message(store, patient_ids, wanted)
+    if row is None and data_type is None and wanted is not None:
+        row = _latest_message(store, patient_ids, None)  # a template not named after a data type
+    if row is None:
+        raise NotFoundError(f"no stored records for patient {person}" + (f" of type {wanted}" if wanted else ""))
+    msg, _ = store.get_message(row.id)
+    records = msg.records or []
+    basics = store.patient_basics(patient_ids)
+    patient = next((basics[p] for p in patient_ids if p in basics), None)
+    body = renderer.render(template, data_type=msg.data_type, records=records, patient=patient)
+    store.audit([AuditEntry("render.read", person, f"message:{msg.id}", f"template {template}")])
+    return Rendered(msg.id, msg.data_type, body)
+
+
+# -- level 2 ---------------------------------------------------------------------------------------
+def viewer_links(config: RenkeiConfig, registry: PatientRegistry, person_id: str, viewer_name: str) -> list[dict]:
+    """[{"title", "url"}] for every id the person has in this viewer (one per facility)."""
+    viewer = config.viewers.get(viewer_name)
+    if viewer is None:
+        known = ", ".join(sorted(config.viewers)) or "none configured"
+        raise NotFoundError(f"no viewer {viewer_name!r} in the configuration (viewers: {known})")
+    values = registry.identifiers(person_id).get(viewer_system(viewer_name), [])
+    if not values:
+        raise UnlinkedViewerError(
+            f"患者 {person_id} は {viewer_name} に未登録です / patient {person_id} has no {viewer_name} id; "
+            f"link it first: renkei patients link {person_id} --viewer {viewer_name}:ID"
+        )
+    links = []
+    for value in values:
+        facility, viewer_id = split_value(viewer_name, viewer, value)
+        title = f"{viewer.title}（{facility}）" if facility and len(values) > 1 else viewer.title
+        links.append({"title": title, "url": viewer_url(viewer, viewer_id, facility, name=viewer_name)})
+    return links
+
+
+def link_card(config: RenkeiConfig, registry: PatientRegistry, person_id: str, viewer_name: str) -> TimelinePost:
+    """The link card for one person and viewer, ready for `push`.
+
+    A later card for the same viewer replaces the earlier one on the timeline (same record_key), so a
+    relinked id does not leave a stale link behind.
+    """
+    links = viewer_links(config, registry, person_id, viewer_name)
+    title = config.viewers[viewer_name].title
+    return TimelinePost(
+        patient_id=person_id,
+        text=LINK_TEXT.format(title=title),
+        links=links,
+        tags=["閲覧リンク"],
+        record_key=f"viewer-link:{viewer_name}",
+    )
+
+
+def post_link_card(engine: Engine, destination: str, person_id: str, viewer_name: str, actor: str = "") -> int:
+    """Build the card and send it through `push` (consent and group gates, retries, audit).
+
+    A missing viewer id is audited as a refusal (`link.refused`) before the error is raised.
+    """
+    registry = PatientRegistry(engine.store)
+    try:
+        post = link_card(engine.config, registry, person_id, viewer_name)
+    except (NotFoundError, RefusedError) as exc:
+        engine.store.audit([AuditEntry("link.refused", person_id, viewer_system(viewer_name), str(exc), actor)])
+        raise
+    return push(engine, destination, post, actor=actor)
+
+
+# -- level 3 ---------------------------------------------------------------------------------------
+def check_attachment(name: str, size: int, total: int, media_type: str | None, encoding: str | None) -> None:
+    """InputError naming the file when an attachment may not be sent (size, total, media type)."""
+    if size > MAX_ATTACHMENT_BYTES:
+        raise InputError(
+            f"{name} is {size / 1048576:.1f} MB; the limit is {MAX_ATTACHMENT_BYTES // 1048576} MB per file"
+        )
+    if total > MAX_TOTAL_BYTES:
+        raise InputError(f"attachments add up to more than {MAX_TOTAL_BYTES // 1048576} MB")
+    if media_type is None or encoding is not None:
+        raise InputError(f"cannot tell the media type of {name} from its extension")
+    if not media_type.startswith(ALLOWED_MEDIA):
+        raise InputError(f"{name} is {media_type}; attach PDFs, images, video, audio or plain text")
+
+
+def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") -> int:
+    """Send what a user chose (text, tags, links, attachments) to one patient's timeline, through the
+    same path as everything else: stored, rated, gated, retried, audited. Returns the message id; raises
+    RefusedError with the reason when a gate refuses (nothing is posted then). A push the sensitivity
+    rules rate at a level the push approval gate names is held (AWAITING_APPROVAL) until approved."""
+    config, store = engine.config, engine.store
+    if destination not in config.connectors:
+        raise ConfigError(f"unknown destination {destination!r}; known: {', '.join(config.connectors)}")
+    raw = dumps(post.to_dict()).encode("utf-8")
+    item = Received(f"push:{uuid.uuid4().hex}", "", raw, group=post.patient_id)
+    (mid,) = store.receive_many(PUSH_PIPELINE, f"user:{actor or current_actor()}", [item])
+    note = Note(patient_id=post.patient_id, text=post.text, tags=list(post.tags), author=actor or current_actor())
+    records = [note.to_dict()]
+    level = sensitivity_of(config.sensitivity, "NOTE", records, post.tags)
+    held = False
+    store.save_processed(
+        [
+            Processed(
+                mid, PUSH_PIPELINE, MessageState.AWAITING_APPROVAL if held else MessageState.QUEUED,
+                reason=f"sensitivity {level}: waits for a physician's approval" if held else "",
+                patient_id=post.patient_id, data_type="NOTE", records=records, warnings=[f"sensitivity {level}"],
+                deliveries=[NewDelivery(destination, f"push:{mid}", post.to_dict())],
+            )
+        ]
+    )  # fmt: skip
+    if held:
+        return mid
+    engine.deliver_due()
+    _msg, dels = store.get_message(mid)
+    if dels and dels[0].state == DeliveryState.DEAD and dels[0].last_error.startswith("RefusedError"):
+        raise RefusedError(dels[0].last_error.removeprefix("RefusedError: "))
+    return mid

@@ -1,0 +1,89 @@
+"""Operators' and physicians' decisions on one message: reprocess it, approve or reject what it holds."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from renkei.pipelines import audit
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.schema import DeliveryState, MessageState, deliveries, messages, source_ledger
+from renkei.pipelines.store.connection import StoreConnection
+
+
+class Decisions(StoreConnection):
+    def reset_for_reprocess(self, message_id: int, new_raw: bytes | None, fingerprint: str | None = None) -> str:
+        """Put one QUARANTINED/FILTERED message back to RECEIVED (with fixed raw bytes if given), or a
+        DEAD/ERROR one's failed deliveries back to QUEUED. Returns the message's new state."""
+        now = time.time()
+        with self.write() as conn:
+            msg = conn.execute(
+                sa.select(messages.c.state, messages.c.patient_id).where(messages.c.id == message_id)
+            ).first()
+            if msg is None:
+                raise KeyError(message_id)
+            if msg.state in (MessageState.DEAD, MessageState.ERROR):
+                conn.execute(
+                    deliveries.update()
+                    .where(deliveries.c.message_id == message_id, deliveries.c.state.in_(("DEAD", "ERROR")))
+                    .values(
+                        state=DeliveryState.QUEUED,
+                        attempts=0,
+                        first_attempt_at=None,
+                        next_attempt_at=now,
+                        last_error="",
+                    )
+                )
+                new_state = MessageState.QUEUED
+            else:
+                values: dict[str, Any] = {"reason": "", "warnings": [], "records": None}
+                if new_raw is not None:
+                    values["raw"] = new_raw
+                if fingerprint is not None:  # re-read from the source: the ledger now knows this version
+                    values["fingerprint"] = fingerprint
+                    conn.execute(
+                        source_ledger.update()
+                        .where(source_ledger.c.message_id == message_id)
+                        .values(fingerprint=fingerprint)
+                    )
+                conn.execute(messages.update().where(messages.c.id == message_id).values(**values))
+                new_state = MessageState.RECEIVED
+            conn.execute(messages.update().where(messages.c.id == message_id).values(state=new_state, updated_at=now))
+            audit.append(
+                conn,
+                [
+                    AuditEntry(
+                        "message.reprocess", msg.patient_id, f"message:{message_id}", f"{msg.state} -> {new_state}"
+                    )
+                ],
+            )
+            return new_state.value
+
+    def decide_approval(self, message_id: int, approve: bool, note: str = "") -> str:
+        """A physician's decision on a message AWAITING_APPROVAL: its deliveries go (QUEUED) or never go."""
+        now = time.time()
+        with self.write() as conn:
+            msg = conn.execute(
+                sa.select(messages.c.state, messages.c.patient_id).where(messages.c.id == message_id)
+            ).first()
+            if msg is None or msg.state != MessageState.AWAITING_APPROVAL:
+                raise KeyError(message_id)
+            held = deliveries.c.message_id == message_id, deliveries.c.state == DeliveryState.HELD
+            if approve:
+                conn.execute(deliveries.update().where(*held).values(state=DeliveryState.QUEUED, next_attempt_at=now))
+                new_state, reason = MessageState.QUEUED, ""
+            else:
+                conn.execute(
+                    deliveries.update().where(*held).values(state=DeliveryState.DEAD, last_error=f"rejected: {note}")
+                )
+                new_state, reason = MessageState.FILTERED, f"rejected by a physician: {note}"
+            conn.execute(
+                messages.update()
+                .where(messages.c.id == message_id)
+                .values(state=new_state, reason=reason, updated_at=now)
+            )
+            action = "approval.approve" if approve else "approval.reject"
+            audit.append(conn, [AuditEntry(action, msg.patient_id, f"message:{message_id}", note)])
+            return new_state.value
