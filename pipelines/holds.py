@@ -23,7 +23,7 @@ from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import PENDING_DELIVERY_STATES, DeliveryState, deliveries
 from renkei.pipelines.store import Store
 
-HELD_UNTIL = 1e12  # a next-attempt time that never comes (year 33658): only `refresh` releases the row
+HELD_UNTIL = 32503680000.0  # 3000-01-01 UTC: a next attempt that never comes; only `refresh` releases the row
 HOLD_REASON = "held behind delivery {head} (DEAD)"
 HOLD_PREFIX = "held behind delivery "
 SKIPPED_PREFIX = "skipped by operator: "
