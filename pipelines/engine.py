@@ -284,9 +284,9 @@ class Engine:
     def _deliver_isolated(self, dest_name: str, items: list[DueDelivery]) -> list[DeliveryOutcome]:
         try:
             outcomes = self._deliver(dest_name, items)
-        except Exception as exc:  # the destination as a whole failed: each of its deliveries backs off
+        except Exception as exc:  # the destination as a whole failed: each patient's next delivery backs off
             now = time.time()
-            outcomes = [self._failure(d, exc, now) for d in items]
+            outcomes = [self._failure(d, exc, now) for d in _heads(items)]
         failures = [o.error for o in outcomes if o.state is not DeliveryState.SENT and not _refused(o)]
         sent = sum(o.state is DeliveryState.SENT for o in outcomes)
         self._outages.observe(dest_name, failures, sent, time.time())
@@ -313,11 +313,12 @@ class Engine:
         prepared = self.gates.prepare(dest_name, dest, todo)
         # A refusal (RefusedError) or a failure to get the patient's group ready (another exception)
         unready = {d.id: p for d, p in zip(todo, prepared, strict=True) if isinstance(p, Exception)}
-        refused = sum(isinstance(p, RefusedError) for p in unready.values())
-        if refused:  # one line per batch: each refusal is on its delivery and in the audit log
+        refused_ids = {i for i, p in unready.items() if isinstance(p, RefusedError)}
+        if refused := len(refused_ids):  # one line per batch: each refusal is on its delivery and in the audit log
             log.warning("%d deliveries to %s refused by gates (renkei messages list --state DEAD)", refused, dest_name)
-        for d in todo:
-            if d.id in unready:
+        failed_heads = {d.id for d in _heads([d for d in todo if d.id in unready and d.id not in refused_ids])}
+        for d in todo:  # a refusal is per delivery; a failure holds the patient's later ones back this round
+            if d.id in refused_ids or d.id in failed_heads:
                 outcomes.append(self._failure(d, unready[d.id], now))
         todo, payloads = (
             [d for d in todo if d.id not in unready],
@@ -426,6 +427,15 @@ class Engine:
             self._process_stored(p, self.connector(p.source), RunStats(), None)
         self.deliver_due()
         return out
+
+
+def _heads(items: list[DueDelivery]) -> list[DueDelivery]:
+    """The first of each patient's deliveries (items are in id order): the ones a failure is recorded on,
+    while the later ones wait behind them (their order is kept by `due_deliveries`)."""
+    heads: dict[tuple[str, str], DueDelivery] = {}
+    for d in items:
+        heads.setdefault(d.order_key, d)
+    return list(heads.values())
 
 
 def _refused(o: DeliveryOutcome) -> bool:

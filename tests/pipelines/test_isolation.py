@@ -114,11 +114,14 @@ def test_matrix_down_does_not_stop_the_webhook_and_matrix_backs_off(
     assert len(webhook_server.bodies) == 9 and stats.sent == 9
     counts = engine.store.delivery_counts()
     assert counts["partner"] == {"SENT": 9}
-    # Matrix: each delivery is ERROR with its attempt and a next attempt time recorded; none is DEAD.
-    assert counts["matrix"] == {"ERROR": 9}
-    matrix_rows = _deliveries(engine, "matrix")
-    assert {r.attempts for r in matrix_rows} == {1}
-    assert all(r.last_error.startswith("RetryableDeliveryError: Matrix") for r in matrix_rows)
+    # Matrix: each patient's first delivery is ERROR with its attempt and next attempt time recorded;
+    # the later ones wait behind it (QUEUED, not attempted), so order holds. None is DEAD.
+    assert counts["matrix"] == {"ERROR": 3, "QUEUED": 6}
+    heads = [r for r in _deliveries(engine, "matrix") if r.state == DeliveryState.ERROR]
+    assert len({r.patient_id for r in heads}) == 3
+    assert {r.attempts for r in heads} == {1}
+    assert all(r.last_error.startswith("RetryableDeliveryError: Matrix") for r in heads)
+    assert all(r.id == min(x.id for x in _deliveries(engine, "matrix") if x.patient_id == r.patient_id) for r in heads)
     reached = len(matrix_down.requests)
     assert reached >= 1
 
@@ -126,18 +129,18 @@ def test_matrix_down_does_not_stop_the_webhook_and_matrix_backs_off(
     for _ in range(3):
         engine.deliver_due()
     assert len(matrix_down.requests) == reached
-    assert {r.attempts for r in _deliveries(engine, "matrix")} == {1}
+    assert engine.store.delivery_counts()["matrix"] == {"ERROR": 3, "QUEUED": 6}
 
     # Once due, it tries again and the next wait doubles (1.5 s, then 3 s: jitter is off here).
-    first_wait = min(r.next_attempt_at for r in matrix_rows) - min(r.first_attempt_at for r in matrix_rows)
+    first_wait = min(r.next_attempt_at for r in heads) - min(r.first_attempt_at for r in heads)
     assert first_wait == pytest.approx(1.5, abs=0.3)
-    time.sleep(max(0.0, max(r.next_attempt_at for r in matrix_rows) - time.time()) + 0.05)
+    time.sleep(max(0.0, max(r.next_attempt_at for r in heads) - time.time()) + 0.05)
     before = time.time()
     engine.deliver_due()
     after = time.time()
-    second = _deliveries(engine, "matrix")
+    second = [r for r in _deliveries(engine, "matrix") if r.state == DeliveryState.ERROR]
     assert len(matrix_down.requests) > reached
-    assert {r.attempts for r in second} == {2}
+    assert [r.id for r in second] == [r.id for r in heads] and {r.attempts for r in second} == {2}
     assert all(before + 3.0 <= r.next_attempt_at <= after + 3.0 for r in second)
     assert engine.store.delivery_counts()["partner"] == {"SENT": 9}  # nothing sent twice
     assert len(webhook_server.bodies) == 9
@@ -228,7 +231,7 @@ def test_a_ten_minute_outage_loses_nothing_and_keeps_each_patients_order(
     engine.run_pipeline(engine.pipeline("sync"))
     clock.now = time.time() + 1  # the store stamps new deliveries with the real time
     engine.deliver_due()
-    assert link.delivered == [] and engine.store.counts() == {"sync": {"ERROR": 16}}
+    assert link.delivered == [] and engine.store.counts() == {"sync": {"ERROR": 4, "QUEUED": 12}}
     while clock.now < start + 600 + 400:  # the outage, then at most one capped backoff (300 s + jitter)
         clock.now += 5
         engine.deliver_due()
@@ -246,3 +249,41 @@ def test_a_ten_minute_outage_loses_nothing_and_keeps_each_patients_order(
         assert tl.read(tl.group_for_patient(patient))[0]["text"].startswith("【患者基本情報】")
     for row in _deliveries(engine, "timeline"):
         assert row.state == DeliveryState.SENT and row.attempts >= 1
+
+
+class GroupFailsFor:
+    """The real built-in timeline, creating groups one by one, refusing one patient's group for good."""
+
+    def __init__(self, real: Any, patient_id: str) -> None:
+        self.real, self.patient_id = real, patient_id
+        self.name = real.name
+
+    def ensure_group(self, patient_id: str, title: str = "") -> str:
+        if patient_id == self.patient_id:
+            from renkei.errors import PermanentDeliveryError
+
+            raise PermanentDeliveryError("timeline: group name refused (HTTP 400)")
+        return self.real.ensure_group(patient_id, title)
+
+    def close(self) -> None:
+        self.real.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("deliver_many", "ensure_groups"):
+            raise AttributeError(name)
+        return getattr(self.real, name)
+
+
+def test_one_patients_group_failing_stops_only_that_patient(tmp_path: Path, make_engine) -> None:
+    written = generate(tmp_path / "storage", patients=3, labs_per_patient=2, seed=5)
+    engine = make_engine(tmp_path / "storage")
+    victim = written[0].records[0].patient_id
+    engine._connectors["timeline"] = GroupFailsFor(engine.connector("timeline"), victim)
+
+    stats = engine.run_pipeline(engine.pipeline("sync"))
+
+    assert (stats.sent, stats.dead) == (6, 1)  # the others' six posts; the victim's first DEAD
+    rows = [r for r in _deliveries(engine, "timeline") if r.patient_id == victim]
+    assert rows[0].state == DeliveryState.DEAD
+    assert rows[0].last_error == "PermanentDeliveryError: timeline: group name refused (HTTP 400)"
+    assert [r.last_error for r in rows[1:]] == [f"held behind delivery {rows[0].id} (DEAD)"] * 2
