@@ -139,6 +139,11 @@ def _plain(out: dict) -> str:
 @click.argument("message_ids", nargs=-1, type=int)
 @click.option("--pipeline", default=None, help="with --all: the pipeline whose messages to reprocess")
 @click.option("--all", "all_failed", is_flag=True, help="every DEAD and QUARANTINED message of --pipeline")
+@click.option(
+    "--skip",
+    is_flag=True,
+    help="do not run these DEAD messages again: let the same patient's later messages go past them",
+)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @data_option
 @json_option
@@ -147,12 +152,35 @@ def reprocess(
     message_ids: tuple[int, ...],
     pipeline: str | None,
     all_failed: bool,
+    skip: bool,
     config_file: Path | None,
     data: str | None,
     as_json: bool,
 ) -> None:
-    """Run messages again: quarantined input is re-read from its source (e.g. a fixed file)."""
+    """Run messages again: quarantined input is re-read from its source (e.g. a fixed file).
+
+    A DEAD delivery holds its patient's later ones to that destination; running it again (in order) or
+    --skip releases them."""
     store, _ = open_store(data)
+    if skip:
+        if all_failed:
+            raise click.UsageError("--skip takes message ids, not --all")
+        if not message_ids:
+            raise click.UsageError("--skip needs message ids")
+        from renkei.pipelines.holds import skip as skip_dead
+
+        skipped = skip_dead(store, message_ids)
+        engine = engine_for(store, data, config_file)
+        try:
+            engine.deliver_due()  # what the skipped deliveries held goes now, in order
+        finally:
+            engine.close()
+        if as_json:
+            emit_json({"skipped": {str(k): v for k, v in skipped.items()}})
+        else:
+            for mid, n in skipped.items():
+                click.echo(f"message {mid}: {n} DEAD deliveries skipped; later messages may go")
+        return
     engine = engine_for(store, data, config_file)
     ids = list(message_ids)
     if all_failed:

@@ -11,7 +11,7 @@
         transform: {template: auto}    # level 1 text; or {mapping: NAME} (level 4)
         destinations: [<connector name>, …]
         trigger: {interval_seconds: 300} | {cron: "0 2 * * *"} | {event: true}
-        retry: {max_attempts: 8, max_age_seconds: 86400, …}
+        retry: {max_age_seconds: 86400, max_backoff_seconds: 300, …}
 
 Each connector's own settings are validated by that connector class's `Settings` model (see loader.py).
 """
@@ -28,8 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 class RetrySettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    max_attempts: int = Field(8, ge=1, description="give up (DEAD) after this many attempts")
-    max_age_seconds: float = Field(24 * 3600, gt=0, description="give up once the first attempt is this old")
+    """A failed delivery is retried with capped exponential backoff (plus jitter) until its first attempt is
+    `max_age_seconds` old: an outage of hours loses nothing. `max_attempts` is an optional extra cap."""
+
+    max_attempts: int | None = Field(None, ge=1, description="optional: also give up after this many attempts")
+    max_age_seconds: float = Field(24 * 3600, gt=0, description="give up (DEAD) once the first attempt is this old")
     initial_backoff_seconds: float = Field(1.0, gt=0)
     max_backoff_seconds: float = Field(300.0, gt=0)
     jitter_seconds: float = Field(1.0, ge=0)

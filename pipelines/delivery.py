@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from renkei.config.schema import RenkeiConfig
-from renkei.errors import PermanentDeliveryError, RefusedError, RetryableDeliveryError
+from renkei.errors import PermanentDeliveryError, RefusedError, RenkeiError
+from renkei.pipelines import holds
 from renkei.pipelines.gates import Gates
+from renkei.pipelines.outages import OutageLog, describe
 from renkei.pipelines.retry import RetryPolicy
 from renkei.pipelines.runstats import Progress, RunStats
-from renkei.pipelines.runstats import where_failed as _where
 from renkei.pipelines.schema import DeliveryState
 from renkei.pipelines.store import DeliveryOutcome, DueDelivery, Store
 
@@ -41,6 +42,7 @@ class Delivery:
         self._policies = {p.name: RetryPolicy(p.retry) for p in config.pipelines}
         self._default_policy = RetryPolicy()  # user pushes (level 3) are not a configured pipeline
         self._delivery_lock = threading.Lock()
+        self._outages = OutageLog()
 
     def deliver_due(self, limit: int = 1000, progress: Progress | None = None) -> RunStats:
         """Deliver everything due now, round after round, until nothing is due.
@@ -53,16 +55,21 @@ class Delivery:
             return self._deliver_due(limit, progress)
 
     def _deliver_due(self, limit: int, progress: Progress | None) -> RunStats:
+        """Rounds of due deliveries. Each destination's part of a round is isolated: whatever fails there
+        (connect, auth, group creation, a connector bug) becomes that destination's ERROR outcomes with
+        backoff, recorded per delivery, while the other destinations deliver. A DEAD head holds its
+        patient's later deliveries to that destination (holds.py)."""
         stats = RunStats()
         destinations = list(self.config.connectors)
         attempted: set[int] = set()
+        holds.refresh(self.store)
         while due := self.store.due_deliveries(time.time(), limit, destinations):
             if attempted.issuperset(d.id for d in due):
                 break  # nothing new is due (e.g. an outcome could not be recorded): never spin
             attempted.update(d.id for d in due)
             outcomes: list[DeliveryOutcome] = []
             for dest, items in groupby(sorted(due, key=lambda d: (d.destination, d.id)), key=lambda d: d.destination):
-                outcomes.extend(self._deliver(dest, list(items)))
+                outcomes.extend(self._deliver_isolated(dest, list(items)))
             self.store.save_delivery_outcomes(outcomes)
             for o in outcomes:
                 if o.state is DeliveryState.SENT:
@@ -73,9 +80,28 @@ class Delivery:
                     stats.failed += 1
             if progress:
                 progress("delivered", len(outcomes))
+            if any(o.state is DeliveryState.DEAD for o in outcomes):
+                holds.refresh(self.store)  # before the next round: nothing may pass the new DEAD heads
             if all(o.state is not DeliveryState.SENT for o in outcomes):
                 break  # everything due failed: wait for the retry times
         return stats
+
+    def _deliver_isolated(self, dest_name: str, items: list[DueDelivery]) -> list[DeliveryOutcome]:
+        try:
+            outcomes = self._deliver(dest_name, items)
+        except Exception as exc:  # the destination as a whole failed: each patient's next delivery backs off
+            now = time.time()
+            outcomes = [self._failure(d, exc, now) for d in _heads(items)]
+        failures = [o.error for o in outcomes if o.state is not DeliveryState.SENT and not _refused(o)]
+        sent = sum(o.state is DeliveryState.SENT for o in outcomes)
+        self._outages.observe(dest_name, failures, sent, time.time())
+        dead = [o for o in outcomes if o.state is DeliveryState.DEAD and not _refused(o)]
+        if dead:  # one line per round: each reason is on its delivery
+            log.warning(
+                "%d deliveries to %s are DEAD and hold their patients' later ones (renkei messages list --state "
+                "DEAD; renkei reprocess or --skip)", len(dead), dest_name,
+            )  # fmt: skip
+        return outcomes
 
     def _deliver(self, dest_name: str, items: list[DueDelivery]) -> list[DeliveryOutcome]:
         now = time.time()
@@ -90,19 +116,22 @@ class Delivery:
             return outcomes
         dest = self.connector(dest_name)
         prepared = self.gates.prepare(dest_name, dest, todo)
-        refused = {d.id: p for d, p in zip(todo, prepared, strict=True) if isinstance(p, RefusedError)}
-        if refused:  # one line per batch: each refusal is on its delivery and in the audit log
-            log.warning(
-                "%d deliveries to %s refused by gates (renkei messages list --state DEAD)", len(refused), dest_name
-            )
-        for d in todo:
-            if d.id in refused:
-                outcomes.append(self._failure(d, refused[d.id], now))
+        # A refusal (RefusedError) or a failure to get the patient's group ready (another exception)
+        unready = {d.id: p for d, p in zip(todo, prepared, strict=True) if isinstance(p, Exception)}
+        refused_ids = {i for i, p in unready.items() if isinstance(p, RefusedError)}
+        if refused := len(refused_ids):  # one line per batch: each refusal is on its delivery and in the audit log
+            log.warning("%d deliveries to %s refused by gates (renkei messages list --state DEAD)", refused, dest_name)
+        failed_heads = {d.id for d in _heads([d for d in todo if d.id in unready and d.id not in refused_ids])}
+        for d in todo:  # a refusal is per delivery; a failure holds the patient's later ones back this round
+            if d.id in refused_ids or d.id in failed_heads:
+                outcomes.append(self._failure(d, unready[d.id], now))
         todo, payloads = (
-            [d for d in todo if d.id not in refused],
-            [p for p in prepared if not isinstance(p, RefusedError)],
+            [d for d in todo if d.id not in unready],
+            [p for p in prepared if not isinstance(p, Exception)],
         )
         results: list[str | Exception | _HeldBack] = []
+        if not todo:
+            return outcomes
         if hasattr(dest, "deliver_many"):
             try:
                 results = list(dest.deliver_many([(p, d.idempotency_key) for d, p in zip(todo, payloads, strict=True)]))
@@ -129,14 +158,11 @@ class Delivery:
         return outcomes
 
     def _failure(self, d: DueDelivery, exc: Exception, now: float) -> DeliveryOutcome:
-        error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, RefusedError):
+        """DEAD for a refusal or a permanent error, else ERROR with the policy's backoff until `max_age`.
+        Not logged here: the outage log writes one line per failing destination (outages.py)."""
+        error = f"{type(exc).__name__}: {exc}" if isinstance(exc, RenkeiError) else f"{describe(exc)}: {exc}"
+        if isinstance(exc, RefusedError | PermanentDeliveryError):
             return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
-        if isinstance(exc, PermanentDeliveryError):
-            log.warning("delivery %s to %s failed permanently: %s", d.id, d.destination, type(exc).__name__)
-            return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
-        if not isinstance(exc, RetryableDeliveryError):
-            log.error("delivery %s to %s failed unexpectedly: %s", d.id, d.destination, _where(exc))
         decision = self._policies.get(d.pipeline, self._default_policy).after_failure(
             d.attempts + 1, d.first_attempt_at or now, now
         )
@@ -146,6 +172,18 @@ class Delivery:
             d, DeliveryState.ERROR, error=error, next_attempt_at=now + decision.delay, attempted_at=now
         )
 
+
+def _heads(items: list[DueDelivery]) -> list[DueDelivery]:
+    """The first of each patient's deliveries (items are in id order): the ones a failure is recorded on,
+    while the later ones wait behind them (their order is kept by `due_deliveries`)."""
+    heads: dict[tuple[str, str], DueDelivery] = {}
+    for d in items:
+        heads.setdefault(d.order_key, d)
+    return list(heads.values())
+
+
+def _refused(o: DeliveryOutcome) -> bool:
+    return o.error.startswith(RefusedError.__name__)
 
 
 class _HeldBack:

@@ -17,7 +17,7 @@ from typing import Any
 
 from renkei.config.schema import GatesConfig, PipelineConfig
 from renkei.connectors.base import Timeline
-from renkei.errors import RefusedError
+from renkei.errors import PermanentDeliveryError, RefusedError
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.registry import Consent, PatientRegistry
 from renkei.pipelines.store import DueDelivery, Store
@@ -35,8 +35,10 @@ class Gates:
         p = self.pipelines.get(pipeline)
         return (p.gates, p.source) if p is not None else (GatesConfig(), None)
 
-    def prepare(self, dest_name: str, dest: Any, items: list[DueDelivery]) -> list[dict[str, Any] | RefusedError]:
-        """Per item: the payload to deliver (with the linked group for a timeline) or the refusal."""
+    def prepare(self, dest_name: str, dest: Any, items: list[DueDelivery]) -> list[dict[str, Any] | Exception]:
+        """Per item: the payload to deliver (with the linked group for a timeline), the refusal
+        (RefusedError), or why the patient's group could not be made ready (any other exception: the
+        timeline failed, e.g. its server is down; the engine retries that delivery with backoff)."""
         persons: dict[tuple[str | None, str], str] = {}
         by_source: dict[str | None, list[str]] = {}
         for d in items:
@@ -49,9 +51,8 @@ class Gates:
         is_timeline = isinstance(dest, Timeline)
         system = f"timeline:{dest_name}"
         groups = self.registry.linked_values(all_persons, system) if is_timeline else {}
-        if is_timeline:
-            self._link_new_groups(dest_name, dest, items, persons, consents, groups)
-        out: list[dict[str, Any] | RefusedError] = []
+        unready = self._link_new_groups(dest_name, dest, items, persons, consents, groups) if is_timeline else {}
+        out: list[dict[str, Any] | Exception] = []
         refusals: list[AuditEntry] = []
         for d in items:
             gates, source = self._settings(d.pipeline)
@@ -65,6 +66,9 @@ class Gates:
                 out.append(d.payload)
                 continue
             group = groups.get(person)
+            if person in unready:
+                out.append(unready[person])
+                continue
             if group is None:
                 reason = f"patient {person} is not linked to a group on timeline {dest_name}"
                 refusals.append(AuditEntry("gate.refused", person, f"delivery:{d.id}", reason))
@@ -83,8 +87,9 @@ class Gates:
         persons: dict[tuple[str | None, str], str],
         consents: dict[str, Any],
         groups: dict[str, str],
-    ) -> None:
-        """Persons who may receive (consent given, auto_link on) but have no group yet get one, linked."""
+    ) -> dict[str, Exception]:
+        """Persons who may receive (consent given, auto_link on) but have no group yet get one, linked.
+        Returns, per person whose group could not be made, why: that person's deliveries fail alone."""
         wanted: dict[str, str] = {}  # person -> a patient id of theirs, for the timeline's own group lookup
         for d in items:
             gates, source = self._settings(d.pipeline)
@@ -92,14 +97,30 @@ class Gates:
             if person not in groups and gates.auto_link and not self._refusal(gates, person, consents.get(person)):
                 wanted.setdefault(person, d.patient_id)
         if not wanted:
-            return
+            return {}
+        created: dict[str, str] = {}
+        failed: dict[str, Exception] = {}
         if hasattr(dest, "ensure_groups"):
-            by_patient = dest.ensure_groups(list(wanted.values()))
-            created = {person: by_patient[pid] for person, pid in wanted.items()}
+            try:
+                by_patient = dest.ensure_groups(list(wanted.values()))
+                created = {person: by_patient[pid] for person, pid in wanted.items()}
+            except Exception as exc:  # handed to the engine, which records and retries it
+                failed = dict.fromkeys(wanted, exc)
         else:
-            created = {person: dest.ensure_group(pid) for person, pid in wanted.items()}
-        self.registry.link_many(f"timeline:{dest_name}", {g: p for p, g in created.items()})
-        groups.update(created)
+            for person, pid in wanted.items():
+                try:
+                    created[person] = dest.ensure_group(pid)
+                except Exception as exc:  # as above, for this person only
+                    failed[person] = exc
+                    if not isinstance(exc, PermanentDeliveryError):
+                        # the timeline itself is failing (down, auth): the others would wait out the same
+                        # timeouts one by one, so they fail with it now and back off together
+                        failed.update({p: exc for p in wanted if p not in created})
+                        break
+        if created:
+            self.registry.link_many(f"timeline:{dest_name}", {g: p for p, g in created.items()})
+            groups.update(created)
+        return failed
 
     @staticmethod
     def _refusal(gates: GatesConfig, person: str, consent: Any) -> str:

@@ -1,9 +1,12 @@
 """Retry policy for durable deliveries, built from tenacity's own wait and stop strategies.
 
 The engine does not sleep in a retry loop: a failed delivery is stored with its next attempt time, so a
-restart keeps the schedule. tenacity still decides the numbers (exponential backoff with jitter; give up
-after N attempts or once the first attempt is older than the age limit), through a RetryCallState
-rebuilt from the stored attempt count and first-attempt time.
+restart keeps the schedule. tenacity still decides the numbers (capped exponential backoff with jitter;
+give up once the first attempt is older than the age limit, and after N attempts only if a cap is set),
+through a RetryCallState rebuilt from the stored attempt count and first-attempt time.
+
+Retrying by age, not by count, is what keeps a long outage lossless: with the default cap of 300 s
+between attempts, a day-long outage costs each waiting delivery about 300 attempts, not its data.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ class RetryPolicy:
         self._wait = tenacity.wait_exponential_jitter(
             multiplier=s.initial_backoff_seconds, max=s.max_backoff_seconds, jitter=s.jitter_seconds
         )
-        self._stop = tenacity.stop_after_attempt(s.max_attempts) | tenacity.stop_after_delay(s.max_age_seconds)
+        stop: tenacity.stop.stop_base = tenacity.stop_after_delay(s.max_age_seconds)
+        if s.max_attempts is not None:
+            stop = stop | tenacity.stop_after_attempt(s.max_attempts)
+        self._stop = stop
 
     def after_failure(self, attempts: int, first_attempt_at: float, now: float) -> RetryDecision:
         """`attempts` counts the one that just failed."""

@@ -24,11 +24,13 @@ IDLE_POLL_SECONDS = 0.05
 def run(config_path: str, data_dir: str, pipeline: str, stop: EventType, parent_pid: int) -> None:
     from renkei.config.loader import load_config
     from renkei.pipelines.engine import Engine
+    from renkei.pipelines.outages import describe
     from renkei.pipelines.store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = Path(data_dir)
     engine = Engine(load_config(Path(config_path)), Store.in_data_dir(data), data)
+    failing: tuple[str, int] | None = None  # (what failed, rounds since) while a failure repeats
     try:
         while not stop.is_set():
             if os.getppid() != parent_pid:  # the service died (even by SIGKILL): do not live on orphaned
@@ -36,11 +38,20 @@ def run(config_path: str, data_dir: str, pipeline: str, stop: EventType, parent_
                 return
             try:
                 stats = engine.process_pending(pipeline, EVENT_BATCH)
-            except Exception:
-                # Messages stay RECEIVED and are tried again; the error type and place are logged.
-                log.exception("pipeline %s: processing failed; retrying", pipeline)
-                stop.wait(1.0)
+            except Exception as exc:
+                # Messages stay RECEIVED and are tried again, backing off to a minute; one line per kind
+                # of failure (type and place; the traceback only at DEBUG), not one per try.
+                what = describe(exc)
+                rounds = failing[1] + 1 if failing and failing[0] == what else 1
+                if rounds == 1:
+                    log.error("pipeline %s: processing failed (%s); retrying with backoff", pipeline, what)
+                log.debug("pipeline %s: processing failed", pipeline, exc_info=True)
+                failing = (what, rounds)
+                stop.wait(min(60.0, 2.0 ** (rounds - 1)))
                 continue
+            if failing is not None:
+                log.info("pipeline %s: processing works again after %d failed tries", pipeline, failing[1])
+                failing = None
             if stats.queued + stats.quarantined + stats.filtered + stats.sent == 0:
                 stop.wait(IDLE_POLL_SECONDS)
     finally:

@@ -157,3 +157,8 @@ class FrameDecoder:
     def offset(self) -> int:
         """Stream offset of the first byte not yet consumed."""
         return self._consumed
+
+    @property
+    def in_frame(self) -> bool:
+        """True while a frame has begun and not yet ended (bytes buffered, or an oversize one being skipped)."""
+        return self._in_frame or self._dropping

@@ -11,7 +11,10 @@ Config (`type: mllp`, pipeline `trigger: {event: true}`):
         tls_key: certs/mllp.key    # … and key; tls_client_ca additionally requires client certificates
         encoding: utf-8            # when MSH-18 is empty (iso-2022-jp for SS-MIX2 style feeds)
         idle_timeout: 60           # seconds without a byte before a connection is closed
-        max_connections: 64
+        message_deadline: 30       # seconds from a message's first byte to its end, however it trickles
+        max_connections: 64        # in all; when reached, a stale connection gives way (idle ones first)
+        max_connections_per_peer: 8
+        shed_after: 2              # seconds idle before a connection may give way to a new one
         max_message_bytes: 1048576
         strict_validation: false   # hl7apy strict structure validation (milliseconds per message)
         check_on_receive: light    # what is checked before the ACK decides AA/AE: light, full or off
@@ -49,6 +52,7 @@ from ._charset import codec_for, decode
 from ._commit import GroupCommitter
 from ._errors import HL7Error
 from ._header import Header, header_or_empty, read_header
+from ._limits import Connection, ConnectionTable
 from .ack import build_ack, validate_strict
 from .framing import FrameDecoder, FramingError, frame
 
@@ -67,7 +71,14 @@ class MLLPListener:
         tls_client_ca: Path | None = None
         encoding: str = "utf-8"
         idle_timeout: float = pydantic.Field(60.0, gt=0)
+        # Slow senders: a message must end within message_deadline of its first byte (a sender trickling
+        # a byte a second would otherwise reset the idle timer forever); one address may hold at most
+        # max_connections_per_peer; at max_connections, a new connection closes one idle for shed_after
+        # seconds, else the one whose message in progress began first, else it is refused (_limits.py).
+        message_deadline: float = pydantic.Field(30.0, gt=0)
         max_connections: int = pydantic.Field(64, ge=1)
+        max_connections_per_peer: int = pydantic.Field(8, ge=1)
+        shed_after: float = pydantic.Field(2.0, ge=0)
         max_message_bytes: int = pydantic.Field(1 << 20, ge=1024)
         max_batch: int = pydantic.Field(256, ge=1)
         commit_linger: float = pydantic.Field(0.002, ge=0, le=0.1)  # seconds to wait for a fuller batch
@@ -95,6 +106,9 @@ class MLLPListener:
         self._server: asyncio.Server | None = None
         self._committer: GroupCommitter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._table = ConnectionTable(
+            name, settings.max_connections, settings.max_connections_per_peer, settings.shed_after
+        )
 
     # -- Source --------------------------------------------------------------------------------------
     def scan(self) -> Iterator[SourceItem]:
@@ -209,32 +223,45 @@ class MLLPListener:
         task = asyncio.current_task()
         assert task is not None
         peer = writer.get_extra_info("peername")
-        if self.connections >= self.settings.max_connections:
-            log.warning("MLLP %s: refusing connection from %s: %d connections open", self.name, peer, self.connections)
+        host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        conn = self._table.admit(host, task, asyncio.get_running_loop().time())
+        if conn is None:
             writer.close()
             return
         self._tasks.add(task)
         self.connections += 1
         try:
-            await self._conversation(reader, writer, peer)
+            await self._conversation(reader, writer, peer, conn)
         except asyncio.CancelledError:
-            pass  # stop(): close without answering what is in flight
+            pass  # stop(), or shed for a new connection: close without answering what is in flight
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             log.info("MLLP %s: connection from %s ended: %s", self.name, peer, type(exc).__name__)
         finally:
+            self._table.release(conn)
             self.connections -= 1
             self._tasks.discard(task)
             writer.close()
 
-    async def _conversation(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object) -> None:
+    async def _conversation(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object, conn: Connection
+    ) -> None:
         decoder = FrameDecoder(self.settings.max_message_bytes)
-        idle = self.settings.idle_timeout
+        idle, deadline = self.settings.idle_timeout, self.settings.message_deadline
+        loop = asyncio.get_running_loop()
+        started: float | None = None  # first byte since the last complete message (junk counts too)
         while True:
+            wait = idle if started is None else min(idle, started + deadline - loop.time())
             try:
-                async with asyncio.timeout(idle):
+                async with asyncio.timeout(max(wait, 0.0)):
                     data = await reader.read(1 << 16)
             except TimeoutError:
-                log.info("MLLP %s: closing idle connection from %s after %.0fs", self.name, peer, idle)
+                if started is not None and loop.time() - started >= deadline - 0.01:
+                    log.info(
+                        "MLLP %s: closing connection from %s: a message did not end within %.0fs of its first byte",
+                        self.name, peer, deadline,
+                    )  # fmt: skip
+                else:
+                    log.info("MLLP %s: closing idle connection from %s after %.0fs", self.name, peer, idle)
                 return
             if not data:
                 try:
@@ -242,6 +269,9 @@ class MLLPListener:
                 except FramingError as exc:
                     log.warning("MLLP %s: connection from %s: %s", self.name, peer, exc)
                 return
+            if started is None:
+                started = loop.time()
+                conn.mark, conn.in_message = started, True
             rejects: list[bytes] = []
             try:
                 frames = decoder.feed(data)
@@ -252,15 +282,24 @@ class MLLPListener:
                     if problem.head:  # oversize: the sender must learn it will never be accepted
                         error = HL7Error(str(problem), code="207", reject=True)
                         rejects.append(self._encode(header_or_empty(problem.head), "AR", error, "utf-8"))
+            if frames or rejects:  # progress: the deadline restarts with the next message's first byte
+                started = loop.time() if decoder.in_frame else None
+                conn.mark, conn.in_message = loop.time(), started is not None
             pending = [self._accept(raw) for raw in frames]
-            for reply in rejects:
-                writer.write(reply)
-            for item in pending:
-                reply = item if isinstance(item, bytes) else await item
-                writer.write(reply)
-            if rejects or pending:
-                async with asyncio.timeout(idle):
-                    await writer.drain()
+            conn.storing += len(pending)
+            try:
+                for reply in rejects:
+                    writer.write(reply)
+                for item in pending:
+                    reply = item if isinstance(item, bytes) else await item
+                    writer.write(reply)
+                if rejects or pending:
+                    async with asyncio.timeout(idle):
+                        await writer.drain()
+            finally:
+                conn.storing -= len(pending)
+            if pending and started is None:
+                conn.mark = loop.time()  # idle from when its last ACK went out
 
     def _accept(self, raw: bytes) -> bytes | asyncio.Future[bytes]:
         """An AR at once, or a future ACK that resolves once the message is stored."""
