@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.db import make_engine, upsert
+from renkei.db_version import DbSchema, ensure_current
 from renkei.errors import NotFoundError, RefusedError
 
 DB_FILE = "timeline.sqlite"
@@ -74,6 +75,8 @@ reads = sa.Table(
     sa.Column("member", sa.String(100), primary_key=True),
     sa.Column("read_at", sa.Float, nullable=False),
 )
+# The Alembic revision (branch "timeline", pipelines/migrations/versions/) these tables are at: docs/schema.md.
+SCHEMA = DbSchema("timeline", "timeline_0001", _md)
 
 
 class BuiltinTimeline:
@@ -93,7 +96,7 @@ class BuiltinTimeline:
         url = f"sqlite:///{folder / DB_FILE}"
         self._writer = make_engine(url, immediate=True)
         self._reader = make_engine(url, immediate=False)
-        _md.create_all(self._writer)
+        ensure_current(self._writer, SCHEMA, str(folder / DB_FILE), reader=self._reader)
         self._group_ids: dict[str, int] = {}
 
     @classmethod

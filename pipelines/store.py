@@ -19,16 +19,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from renkei.db import make_engine, upsert
+from renkei.db_version import ensure_current
 from renkei.pipelines import audit
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import (
     PENDING_DELIVERY_STATES,
+    SCHEMA,
     DeliveryState,
     MessageState,
     deliveries,
     idempotency,
     messages,
-    metadata,
     patients,
     source_ledger,
 )
@@ -121,7 +122,7 @@ class Store:
         self._writer = make_engine(url, immediate=True)
         self._redoable_writer = make_engine(url, immediate=True, durable=False)
         self._reader = make_engine(url, immediate=False)
-        metadata.create_all(self._writer)
+        ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Store:
