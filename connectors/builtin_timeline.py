@@ -96,7 +96,11 @@ class BuiltinTimeline:
         url = f"sqlite:///{folder / DB_FILE}"
         self._writer = make_engine(url, immediate=True)
         self._reader = make_engine(url, immediate=False)
-        ensure_current(self._writer, SCHEMA, str(folder / DB_FILE), reader=self._reader)
+        try:
+            ensure_current(self._writer, SCHEMA, str(folder / DB_FILE), reader=self._reader)
+        except BaseException:
+            self.close()
+            raise
         self._group_ids: dict[str, int] = {}
 
     @classmethod

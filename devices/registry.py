@@ -87,7 +87,11 @@ class DeviceRegistry:
         url = f"sqlite:///{folder / DB_FILE}"
         self._writer = make_engine(url, immediate=True)
         self._reader = make_engine(url, immediate=False)
-        ensure_current(self._writer, SCHEMA, str(folder / DB_FILE), reader=self._reader)
+        try:
+            ensure_current(self._writer, SCHEMA, str(folder / DB_FILE), reader=self._reader)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self._writer.dispose()

@@ -122,7 +122,11 @@ class Store:
         self._writer = make_engine(url, immediate=True)
         self._redoable_writer = make_engine(url, immediate=True, durable=False)
         self._reader = make_engine(url, immediate=False)
-        ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
+        try:
+            ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Store:
