@@ -21,7 +21,7 @@ from renkei.pipelines.schema import messages
 from renkei.pipelines.store import Received, Store
 
 # The next release's revision, as the lead would write it: one column added to messages.
-NEXT_REVISION = '''
+NEXT_REVISION = """
 import sqlalchemy as sa
 from alembic import op
 
@@ -39,7 +39,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("note")
-'''
+"""
 
 
 def _differences(url: str, metadata: sa.MetaData) -> list[object]:
@@ -131,7 +131,8 @@ def test_an_older_store_is_refused_until_upgraded_and_keeps_its_rows(tmp_path: P
         store.close()
     writer = make_engine(store_url, immediate=True)
     try:
-        with pytest.raises(SchemaVersionError, match=r"revision store_0001; .*needs revision store_9002.*renkei db upgrade"):
+        refused = r"revision store_0001; .*needs revision store_9002.*renkei db upgrade"
+        with pytest.raises(SchemaVersionError, match=refused):
             ensure_current(writer, next_schema, "the store")
         db = Database("store", store_url, next_schema, None)
         before, after = runner.upgrade(db, script_location=scripts)
