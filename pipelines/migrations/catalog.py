@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from renkei.connectors import builtin_timeline, webhook
 from renkei.connectors.matrix import _store as matrix_store
 from renkei.db_version import DbSchema
@@ -32,7 +34,7 @@ _FILES: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Database:
-    name: str  # shown to the operator: the file name, or "store (PostgreSQL)"; never a URL with a password
+    name: str  # shown to the operator: the file name, or "store (postgresql)"; never a URL with a password
     url: str
     schema: DbSchema
     path: Path | None  # the SQLite file; None for the PostgreSQL store
@@ -50,7 +52,10 @@ def databases(data_dir: Path) -> list[Database]:
     """The store first (see pipelines/backup.py for why), then every connector database present."""
     found: list[Database] = []
     if os.environ.get(STORE_URL_ENV):
-        found.append(Database("store (PostgreSQL)", store_url(data_dir), STORE_SCHEMA, None))
+        url = sa.engine.make_url(store_url(data_dir))
+        backend = url.get_backend_name()
+        path = Path(url.database) if backend == "sqlite" and url.database else None
+        found.append(Database(f"store ({backend})", str(store_url(data_dir)), STORE_SCHEMA, path))
     elif (data_dir / DB_FILE).exists():
         found.append(Database(DB_FILE, store_url(data_dir), STORE_SCHEMA, data_dir / DB_FILE))
     for pattern, branch in _FILES:
