@@ -5,31 +5,41 @@ The engine sits above the connectors, so it may name their schemas (connectors n
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from renkei.connectors import builtin_timeline, webhook
-from renkei.connectors.matrix import _store as matrix_store
 from renkei.db_version import DbSchema
-from renkei.devices import registry as device_registry
 from renkei.pipelines.schema import SCHEMA as STORE_SCHEMA
 from renkei.pipelines.store import DB_FILE, STORE_URL_ENV
 
-SCHEMAS: dict[str, DbSchema] = {
-    s.branch: s
-    for s in (STORE_SCHEMA, builtin_timeline.SCHEMA, device_registry.SCHEMA, matrix_store.SCHEMA, webhook.SCHEMA)
+# branch -> (its SQLite file(s) in a data folder, as the owner names them; "module:attribute" of its DbSchema).
+# A connector's module is imported only when its database is there: `renkei run` stays quick to start.
+_KINDS: dict[str, tuple[str, str]] = {
+    "store": (DB_FILE, "renkei.pipelines.schema:SCHEMA"),
+    "timeline": ("timeline.sqlite", "renkei.connectors.builtin_timeline:SCHEMA"),
+    "devices": ("devices.sqlite", "renkei.devices.registry:SCHEMA"),
+    "matrix": ("matrix-*.sqlite", "renkei.connectors.matrix._store:SCHEMA"),
+    "webhook": ("webhook-*.sqlite", "renkei.connectors.webhook:SCHEMA"),
 }
+BRANCHES = tuple(_KINDS)
 
-# SQLite files a data folder may hold besides the store, by name pattern (the connectors' own naming).
-_FILES: tuple[tuple[str, str], ...] = (
-    (builtin_timeline.DB_FILE, "timeline"),
-    (device_registry.DB_FILE, "devices"),
-    ("matrix-*.sqlite", "matrix"),
-    ("webhook-*.sqlite", "webhook"),
-)
+
+def file_pattern(branch: str) -> str:
+    return _KINDS[branch][0]
+
+
+def schema_of(branch: str) -> DbSchema:
+    module, attr = _KINDS[branch][1].split(":")
+    found: DbSchema = getattr(importlib.import_module(module), attr)
+    return found
+
+
+def all_schemas() -> dict[str, DbSchema]:
+    return {branch: schema_of(branch) for branch in BRANCHES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +68,7 @@ def databases(data_dir: Path) -> list[Database]:
         found.append(Database(f"store ({backend})", str(store_url(data_dir)), STORE_SCHEMA, path))
     elif (data_dir / DB_FILE).exists():
         found.append(Database(DB_FILE, store_url(data_dir), STORE_SCHEMA, data_dir / DB_FILE))
-    for pattern, branch in _FILES:
-        for path in sorted(data_dir.glob(pattern)):
-            found.append(Database(path.name, f"sqlite:///{path}", SCHEMAS[branch], path))
+    for branch in BRANCHES[1:]:
+        for path in sorted(data_dir.glob(file_pattern(branch))):
+            found.append(Database(path.name, f"sqlite:///{path}", schema_of(branch), path))
     return found

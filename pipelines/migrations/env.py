@@ -13,12 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context
 
-from renkei.pipelines.migrations.catalog import SCHEMAS
+from renkei.pipelines.migrations.catalog import schema_of
 
 config = context.config
 x_args = context.get_x_argument(as_dictionary=True)
 branch = config.attributes.get("branch") or x_args.get("branch")
-target_metadata = SCHEMAS[branch].metadata if branch else None
+target_metadata = schema_of(branch).metadata if branch else None
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

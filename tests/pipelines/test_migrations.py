@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from renkei.db import make_engine
 from renkei.db_version import DbSchema, SchemaVersionError, current_revision, ensure_current
 from renkei.pipelines.migrations import runner
-from renkei.pipelines.migrations.catalog import SCHEMAS, Database
+from renkei.pipelines.migrations.catalog import Database, all_schemas, file_pattern
 from renkei.pipelines.schema import SCHEMA as STORE_SCHEMA
 from renkei.pipelines.schema import messages
 from renkei.pipelines.store import Received, Store
@@ -65,11 +65,26 @@ def _revision(url: str) -> str | None:
         engine.dispose()
 
 
+SCHEMAS = all_schemas()
+
+
 def test_each_owner_declares_its_branch_head_and_every_branch_has_one_head() -> None:
     script = runner.script_directory()
     assert {b: runner.head_of(script, b) for b in SCHEMAS} == {b: s.revision for b, s in SCHEMAS.items()}
     assert sorted(script.get_heads()) == sorted(s.revision for s in SCHEMAS.values())
     assert sorted(SCHEMAS) == ["devices", "matrix", "store", "timeline", "webhook"]
+
+
+def test_the_catalog_names_the_files_the_owners_write() -> None:
+    from renkei.connectors import builtin_timeline
+    from renkei.devices import registry
+    from renkei.pipelines import store
+
+    assert [file_pattern(b) for b in ("store", "timeline", "devices")] == [
+        store.DB_FILE,
+        builtin_timeline.DB_FILE,
+        registry.DB_FILE,
+    ]
 
 
 @pytest.mark.parametrize("branch", ["timeline", "devices", "matrix", "webhook"])
