@@ -1,9 +1,10 @@
 """Alembic's environment for every renkei database (docs/schema.md).
 
-One script directory, one branch per kind of database ("store", "timeline", "devices", "matrix",
-"webhook"); each database records only its own branch's revision. The branch (and so the target metadata
-for autogenerate) and the connection come from `renkei db upgrade` (config.attributes), or on the alembic
-command line from `-x branch=NAME -x url=SQLALCHEMY_URL`.
+One linear history per kind of database ("store", "timeline", "devices", "matrix", "webhook": the
+sections of alembic.ini, each with its folder under versions/); each database records its own revision.
+The kind is the ini section (`alembic -n store`, or what `renkei db upgrade` opens), which gives the
+target metadata for autogenerate; the connection comes from `renkei db upgrade` (config.attributes), or
+on the alembic command line from `-x url=SQLALCHEMY_URL`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from renkei.pipelines.migrations.catalog import schema_of
 
 config = context.config
 x_args = context.get_x_argument(as_dictionary=True)
-branch = config.attributes.get("branch") or x_args.get("branch")
-target_metadata = schema_of(branch).metadata if branch else None
+branch = config.config_ini_section
+target_metadata = schema_of(branch).metadata
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Autogenerate compares only this branch's tables: a shared PostgreSQL database may hold others'."""
-    if type_ == "table" and reflected and target_metadata is not None:
+    if type_ == "table" and reflected:
         return name in target_metadata.tables
     return True
 
@@ -53,7 +54,7 @@ def run_online() -> None:
         return
     url = x_args.get("url")
     if not url:
-        raise SystemExit("give the database: alembic -x branch=NAME -x url=SQLALCHEMY_URL …")
+        raise SystemExit("give the database: alembic -n KIND -x url=SQLALCHEMY_URL …")
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         _configure(connection=conn)

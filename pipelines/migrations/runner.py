@@ -20,32 +20,33 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 
 
-def alembic_config(script_location: Path | None = None) -> Config:
-    """The shipped configuration; `script_location` points at another script directory (tests use a copy
-    with one revision more, as the next release will have)."""
+def alembic_config(branch: str, script_location: Path | None = None) -> Config:
+    """The shipped configuration of one kind of database (its alembic.ini section); `script_location`
+    points at another script directory (tests use a copy holding one revision more, as the next release)."""
     from alembic.config import Config
 
-    cfg = Config(str(HERE / "alembic.ini"))
+    cfg = Config(str(HERE / "alembic.ini"), ini_section=branch)
     if script_location is not None:
-        cfg.set_main_option("script_location", str(script_location))
-        cfg.set_main_option("version_locations", str(script_location / "versions"))
+        cfg.set_section_option(branch, "script_location", str(script_location))
+        cfg.set_section_option(branch, "version_locations", str(script_location / "versions" / branch))
     return cfg
 
 
-def script_directory(script_location: Path | None = None) -> ScriptDirectory:
+def script_directory(branch: str, script_location: Path | None = None) -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config(script_location))
+    return ScriptDirectory.from_config(alembic_config(branch, script_location))
 
 
-def head_of(script: ScriptDirectory, branch: str) -> str:
-    return script.get_revision(f"{branch}@head").revision
+def head_of(script: ScriptDirectory) -> str:
+    head = script.get_current_head()  # raises when a history has two heads: one per kind, always
+    assert head is not None
+    return head
 
 
-def baseline_of(script: ScriptDirectory, branch: str) -> str:
-    """The branch's first revision: the schema 0.1.0 made without recording any version."""
-    *_, first = script.iterate_revisions(f"{branch}@head", "base")
-    return first.revision
+def history_of(script: ScriptDirectory) -> list[str]:
+    """Every revision, newest first; the last is the baseline: the schema 0.1.0 made without a version."""
+    return [r.revision for r in script.iterate_revisions("head", "base")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,14 @@ class Status:
 
 
 def _state(conn: sa.Connection, db: Database, script: ScriptDirectory) -> Status:
-    head = head_of(script, db.schema.branch)
+    head = head_of(script)
     found = current_revision(conn)
     if found is None:
         state = "blank" if is_blank(conn, db.schema) else "unversioned"
     elif found == head:
         state = "current"
     else:
-        known = {r.revision for r in script.iterate_revisions(f"{db.schema.branch}@head", "base")}
-        state = "outdated" if found in known else "newer"
+        state = "outdated" if found in history_of(script) else "newer"
     return Status(db, found, head, state)
 
 
@@ -92,7 +92,7 @@ def _writer(db: Database) -> sa.Engine:
 
 
 def status(db: Database, script_location: Path | None = None) -> Status:
-    script = script_directory(script_location)
+    script = script_directory(db.schema.branch, script_location)
     engine = make_engine(db.url, immediate=False)
     try:
         with engine.connect() as conn:
@@ -106,7 +106,7 @@ def upgrade(db: Database, script_location: Path | None = None) -> tuple[Status, 
     already at head is left untouched (no write at all)."""
     from alembic import command
 
-    script = script_directory(script_location)
+    script = script_directory(db.schema.branch, script_location)
     before = status(db, script_location)
     if before.state == "current":
         return before, before
@@ -117,11 +117,11 @@ def upgrade(db: Database, script_location: Path | None = None) -> tuple[Status, 
         with engine.begin() as conn:
             now = _state(conn, db, script)  # again, under the write lock
             if now.state == "unversioned":
-                stamp(conn, baseline_of(script, db.schema.branch))
+                stamp(conn, history_of(script)[-1])
             if now.state != "current":
-                cfg = alembic_config(script_location)
-                cfg.attributes.update(connection=conn, branch=db.schema.branch)
-                command.upgrade(cfg, f"{db.schema.branch}@head")
+                cfg = alembic_config(db.schema.branch, script_location)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
             if conn.dialect.name == "sqlite" and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
                 raise SchemaVersionError(f"{db.name}: the upgrade would break a foreign key; nothing was changed")
             after = _state(conn, db, script)

@@ -68,10 +68,9 @@ def _revision(url: str) -> str | None:
 SCHEMAS = all_schemas()
 
 
-def test_each_owner_declares_its_branch_head_and_every_branch_has_one_head() -> None:
-    script = runner.script_directory()
-    assert {b: runner.head_of(script, b) for b in SCHEMAS} == {b: s.revision for b, s in SCHEMAS.items()}
-    assert sorted(script.get_heads()) == sorted(s.revision for s in SCHEMAS.values())
+def test_each_owner_declares_the_head_of_its_history() -> None:
+    heads = {b: runner.head_of(runner.script_directory(b)) for b in SCHEMAS}
+    assert heads == {b: s.revision for b, s in SCHEMAS.items()}
     assert sorted(SCHEMAS) == ["devices", "matrix", "store", "timeline", "webhook"]
 
 
@@ -129,7 +128,7 @@ def test_a_store_made_by_010_is_refused_naming_the_command(tmp_path: Path) -> No
 def _next_release(tmp_path: Path) -> tuple[Path, DbSchema]:
     scripts = tmp_path / "migrations"
     shutil.copytree(runner.HERE, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "store_9002_message_note.py").write_text(NEXT_REVISION, encoding="utf-8")
+    (scripts / "versions" / "store" / "store_9002_message_note.py").write_text(NEXT_REVISION, encoding="utf-8")
     metadata = sa.MetaData()
     for table in STORE_SCHEMA.metadata.sorted_tables:
         table.to_metadata(metadata)
