@@ -2,7 +2,7 @@
 
 Every renkei database (the store, the built-in timeline, the device registry, each Matrix and webhook
 ledger) records its Alembic revision in Alembic's own `alembic_version` table. The migrations live in
-`pipelines/migrations/` (one Alembic branch per kind of database); the code that owns the tables declares
+`pipelines/migrations/` (one Alembic history per kind of database); the code that owns the tables declares
 the revision its table definitions are at (`DbSchema.revision`), and opens its database through
 `ensure_current`:
 
@@ -46,8 +46,8 @@ class SchemaVersionError(RenkeiError):
 class DbSchema:
     """The tables of one kind of database and the Alembic revision their definitions are at."""
 
-    branch: str  # the Alembic branch label of this kind of database, e.g. "store", "timeline"
-    revision: str  # the head revision of that branch: bump it with every new revision (docs/schema.md)
+    kind: str  # "store", "timeline", …: its alembic.ini section and versions/<kind>/ history
+    revision: str  # the head of that history: bump it with every new revision (docs/schema.md)
     metadata: sa.MetaData
 
 

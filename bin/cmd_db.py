@@ -34,7 +34,7 @@ def db_current(data: str | None, as_json: bool) -> None:
 
     statuses = status_all(_data_folder(data))
     if as_json:
-        emit_json([{"database": s.database.name, "branch": s.database.schema.branch, "revision": s.found,
+        emit_json([{"database": s.database.name, "kind": s.database.schema.kind, "revision": s.found,
                     "head": s.head, "state": s.state} for s in statuses])  # fmt: skip
         return
     for s in statuses:

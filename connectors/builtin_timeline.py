@@ -75,7 +75,7 @@ reads = sa.Table(
     sa.Column("member", sa.String(100), primary_key=True),
     sa.Column("read_at", sa.Float, nullable=False),
 )
-# The Alembic revision (branch "timeline", pipelines/migrations/versions/) these tables are at: docs/schema.md.
+# The Alembic revision these tables are at (pipelines/migrations/versions/timeline/): see docs/schema.md.
 SCHEMA = DbSchema("timeline", "timeline_0001", _md)
 
 

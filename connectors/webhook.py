@@ -58,7 +58,7 @@ sa.Table(
     sa.Column("idem_key", sa.Text, primary_key=True),
     sa.Column("receipt", sa.Text, nullable=False),
 )
-# The Alembic revision (branch "webhook", pipelines/migrations/versions/) the ledger is at: docs/schema.md.
+# The Alembic revision the ledger is at (pipelines/migrations/versions/webhook/): see docs/schema.md.
 SCHEMA = DbSchema("webhook", "webhook_0001", _md)
 
 

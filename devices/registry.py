@@ -57,7 +57,7 @@ patients = sa.Table(
     sa.Column("patient_id", sa.String(64), primary_key=True),
     sa.Column("registered_at", sa.Float, nullable=False),
 )
-# The Alembic revision (branch "devices", pipelines/migrations/versions/) these tables are at: docs/schema.md.
+# The Alembic revision these tables are at (pipelines/migrations/versions/devices/): see docs/schema.md.
 SCHEMA = DbSchema("devices", "devices_0001", _md)
 
 

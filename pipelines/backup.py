@@ -103,12 +103,12 @@ def backup(data_dir: Path, dest: Path) -> dict[str, Any]:
     for db in found:  # the store first (see the module docstring)
         if db.path is not None:
             sqlite_copy(db.path, dest / db.path.name)
-            entries.append({"file": db.path.name, "branch": db.schema.branch, "revision": _revision(db)})
+            entries.append({"file": db.path.name, "kind": db.schema.kind, "revision": _revision(db)})
         else:
             args, env = _pg_args(db.url)
             out = dest / PG_DUMP_FILE
             _run_pg([_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(out), *args], env, "pg_dump")
-            entries.append({"file": PG_DUMP_FILE, "branch": db.schema.branch, "revision": _revision(db)})
+            entries.append({"file": PG_DUMP_FILE, "kind": db.schema.kind, "revision": _revision(db)})
     for item in sorted(data_dir.iterdir()):
         if _is_database_file(item) or item.name == MANIFEST:
             continue

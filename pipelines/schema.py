@@ -156,6 +156,6 @@ registry_consent = sa.Table(
     sa.Column("note", sa.Text, nullable=False, default=""),
 )
 
-# The Alembic revision (branch "store", pipelines/migrations/versions/) these definitions are at. A changed
+# The Alembic revision (history "store": pipelines/migrations/versions/store/) these definitions are at. A changed
 # table needs a new revision and this bumped to it: docs/schema.md.
 SCHEMA = DbSchema("store", "store_0001", metadata)

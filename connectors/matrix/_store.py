@@ -1,6 +1,6 @@
 """The Matrix connector's small local memory: patient -> room, and what was already sent.
 
-One SQLite file per connector in the data folder, its tables under Alembic migrations (branch "matrix").
+One SQLite file per connector in the data folder, its tables under Alembic migrations (history "matrix").
 It is a cache of facts the homeserver also holds (rooms carry a `jp.renkei.patient` state event; sends
 carry transaction ids), so losing it costs a rescan, never a duplicate room. Tables:
 
@@ -50,7 +50,7 @@ sa.Table(
     sa.Column("room_id", sa.Text, nullable=False),
     sa.Column("receipt", sa.Text, nullable=False),
 )
-# The Alembic revision (branch "matrix", pipelines/migrations/versions/) these tables are at: docs/schema.md.
+# The Alembic revision these tables are at (pipelines/migrations/versions/matrix/): see docs/schema.md.
 SCHEMA = DbSchema("matrix", "matrix_0001", _md)
 
 

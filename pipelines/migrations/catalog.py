@@ -16,7 +16,7 @@ from renkei.db_version import DbSchema
 from renkei.pipelines.schema import SCHEMA as STORE_SCHEMA
 from renkei.pipelines.store import DB_FILE, STORE_URL_ENV
 
-# branch -> (its SQLite file(s) in a data folder, as the owner names them; "module:attribute" of its DbSchema).
+# kind -> (its SQLite file(s) in a data folder, as the owner names them; "module:attribute" of its DbSchema).
 # A connector's module is imported only when its database is there: `renkei run` stays quick to start.
 _KINDS: dict[str, tuple[str, str]] = {
     "store": (DB_FILE, "renkei.pipelines.schema:SCHEMA"),
@@ -25,21 +25,21 @@ _KINDS: dict[str, tuple[str, str]] = {
     "matrix": ("matrix-*.sqlite", "renkei.connectors.matrix._store:SCHEMA"),
     "webhook": ("webhook-*.sqlite", "renkei.connectors.webhook:SCHEMA"),
 }
-BRANCHES = tuple(_KINDS)
+KINDS = tuple(_KINDS)
 
 
-def file_pattern(branch: str) -> str:
-    return _KINDS[branch][0]
+def file_pattern(kind: str) -> str:
+    return _KINDS[kind][0]
 
 
-def schema_of(branch: str) -> DbSchema:
-    module, attr = _KINDS[branch][1].split(":")
+def schema_of(kind: str) -> DbSchema:
+    module, attr = _KINDS[kind][1].split(":")
     found: DbSchema = getattr(importlib.import_module(module), attr)
     return found
 
 
 def all_schemas() -> dict[str, DbSchema]:
-    return {branch: schema_of(branch) for branch in BRANCHES}
+    return {kind: schema_of(kind) for kind in KINDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def databases(data_dir: Path) -> list[Database]:
         found.append(Database(f"store ({backend})", str(store_url(data_dir)), STORE_SCHEMA, path))
     elif (data_dir / DB_FILE).exists():
         found.append(Database(DB_FILE, store_url(data_dir), STORE_SCHEMA, data_dir / DB_FILE))
-    for branch in BRANCHES[1:]:
-        for path in sorted(data_dir.glob(file_pattern(branch))):
-            found.append(Database(path.name, f"sqlite:///{path}", schema_of(branch), path))
+    for kind in KINDS[1:]:
+        for path in sorted(data_dir.glob(file_pattern(kind))):
+            found.append(Database(path.name, f"sqlite:///{path}", schema_of(kind), path))
     return found

@@ -18,12 +18,12 @@ from renkei.pipelines.migrations.catalog import schema_of
 
 config = context.config
 x_args = context.get_x_argument(as_dictionary=True)
-branch = config.config_ini_section
-target_metadata = schema_of(branch).metadata
+kind = config.config_ini_section
+target_metadata = schema_of(kind).metadata
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Autogenerate compares only this branch's tables: a shared PostgreSQL database may hold others'."""
+    """Autogenerate compares only this kind's tables: a shared PostgreSQL database may hold others'."""
     if type_ == "table" and reflected:
         return name in target_metadata.tables
     return True

@@ -1,4 +1,4 @@
-"""`renkei db upgrade` and `renkei db current`: bring each database of a data folder to its branch's head
+"""`renkei db upgrade` and `renkei db current`: bring each database of a data folder to its history's head
 with Alembic, or tell where each stands. Alembic is imported here only, when a command asks for it."""
 
 from __future__ import annotations
@@ -20,22 +20,22 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 
 
-def alembic_config(branch: str, script_location: Path | None = None) -> Config:
+def alembic_config(kind: str, script_location: Path | None = None) -> Config:
     """The shipped configuration of one kind of database (its alembic.ini section); `script_location`
     points at another script directory (tests use a copy holding one revision more, as the next release)."""
     from alembic.config import Config
 
-    cfg = Config(str(HERE / "alembic.ini"), ini_section=branch)
+    cfg = Config(str(HERE / "alembic.ini"), ini_section=kind)
     if script_location is not None:
-        cfg.set_section_option(branch, "script_location", str(script_location))
-        cfg.set_section_option(branch, "version_locations", str(script_location / "versions" / branch))
+        cfg.set_section_option(kind, "script_location", str(script_location))
+        cfg.set_section_option(kind, "version_locations", str(script_location / "versions" / kind))
     return cfg
 
 
-def script_directory(branch: str, script_location: Path | None = None) -> ScriptDirectory:
+def script_directory(kind: str, script_location: Path | None = None) -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config(branch, script_location))
+    return ScriptDirectory.from_config(alembic_config(kind, script_location))
 
 
 def head_of(script: ScriptDirectory) -> str:
@@ -53,7 +53,7 @@ def history_of(script: ScriptDirectory) -> list[str]:
 class Status:
     database: Database
     found: str | None  # the revision recorded in the database
-    head: str  # the newest revision this renkei knows for its branch
+    head: str  # the newest revision this renkei knows for its kind
     state: str  # current | outdated | unversioned | blank | newer
 
     @property
@@ -92,7 +92,7 @@ def _writer(db: Database) -> sa.Engine:
 
 
 def status(db: Database, script_location: Path | None = None) -> Status:
-    script = script_directory(db.schema.branch, script_location)
+    script = script_directory(db.schema.kind, script_location)
     engine = make_engine(db.url, immediate=False)
     try:
         with engine.connect() as conn:
@@ -102,11 +102,11 @@ def status(db: Database, script_location: Path | None = None) -> Status:
 
 
 def upgrade(db: Database, script_location: Path | None = None) -> tuple[Status, Status]:
-    """Upgrade one database to its branch's head in one transaction; returns (before, after). A database
+    """Upgrade one database to its history's head in one transaction; returns (before, after). A database
     already at head is left untouched (no write at all)."""
     from alembic import command
 
-    script = script_directory(db.schema.branch, script_location)
+    script = script_directory(db.schema.kind, script_location)
     before = status(db, script_location)
     if before.state == "current":
         return before, before
@@ -119,7 +119,7 @@ def upgrade(db: Database, script_location: Path | None = None) -> tuple[Status, 
             if now.state == "unversioned":
                 stamp(conn, history_of(script)[-1])
             if now.state != "current":
-                cfg = alembic_config(db.schema.branch, script_location)
+                cfg = alembic_config(db.schema.kind, script_location)
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
             if conn.dialect.name == "sqlite" and conn.exec_driver_sql("PRAGMA foreign_key_check").first():

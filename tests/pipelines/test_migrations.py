@@ -86,14 +86,14 @@ def test_the_catalog_names_the_files_the_owners_write() -> None:
     ]
 
 
-@pytest.mark.parametrize("branch", ["timeline", "devices", "matrix", "webhook"])
-def test_migrations_from_nothing_build_exactly_the_tables_a_connector_defines(tmp_path: Path, branch: str) -> None:
-    path = tmp_path / f"{branch}.sqlite"
-    db = Database(path.name, f"sqlite:///{path}", SCHEMAS[branch], path)
+@pytest.mark.parametrize("kind", ["timeline", "devices", "matrix", "webhook"])
+def test_migrations_from_nothing_build_exactly_the_tables_a_connector_defines(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"{kind}.sqlite"
+    db = Database(path.name, f"sqlite:///{path}", SCHEMAS[kind], path)
     before, after = runner.upgrade(db)
     assert (before.state, after.state) == ("blank", "current")
-    assert after.found == SCHEMAS[branch].revision == _revision(db.url)
-    assert _differences(db.url, SCHEMAS[branch].metadata) == []
+    assert after.found == SCHEMAS[kind].revision == _revision(db.url)
+    assert _differences(db.url, SCHEMAS[kind].metadata) == []
 
 
 def test_store_migrations_from_nothing_build_exactly_the_store_tables(store_url: str) -> None:
