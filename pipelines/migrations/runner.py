@@ -131,7 +131,12 @@ def upgrade(db: Database, script_location: Path | None = None) -> tuple[Status, 
 
 
 def upgrade_all(data_dir: Path, script_location: Path | None = None) -> list[tuple[Status, Status]]:
-    return [upgrade(db, script_location) for db in databases(data_dir)]
+    """Every database of the folder, the store first; none is touched when one was written by a newer renkei."""
+    found = databases(data_dir)
+    newer = [s for s in (status(db, script_location) for db in found) if s.state == "newer"]
+    if newer:
+        raise SchemaVersionError(f"{', '.join(s.database.name for s in newer)}: {newer[0].advice}; nothing was changed")
+    return [upgrade(db, script_location) for db in found]
 
 
 def status_all(data_dir: Path, script_location: Path | None = None) -> list[Status]:

@@ -5,6 +5,8 @@ The store's tests run on SQLite and on a real PostgreSQL (`store_url`, integrati
 from __future__ import annotations
 
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,17 @@ def test_an_older_store_is_refused_until_upgraded_and_keeps_its_rows(tmp_path: P
 def test_messages_table_is_unchanged_by_the_test_revision() -> None:
     """The next-release copy above must not leak into the real metadata."""
     assert "note" not in messages.c
+
+
+def test_upgrading_a_folder_changes_nothing_when_one_database_is_newer(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    Store.in_data_dir(data).close()
+    with closing(sqlite3.connect(data / "renkei.sqlite")) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'store_9999'")  # as a newer renkei leaves it
+    timeline_url = f"sqlite:///{data / 'timeline.sqlite'}"
+    engine = make_engine(timeline_url, immediate=True)
+    SCHEMAS["timeline"].metadata.create_all(engine)  # a 0.1.0 timeline beside it
+    engine.dispose()
+    with pytest.raises(SchemaVersionError, match=r"renkei.sqlite: written by a newer renkei.*nothing was changed"):
+        runner.upgrade_all(data)
+    assert _revision(timeline_url) is None
