@@ -13,7 +13,9 @@ from renkei import __version__
 SUBCOMMANDS: dict[str, str] = {
     "approvals": "renkei.bin.cmd_approvals:approvals",
     "audit": "renkei.bin.cmd_ops:audit",
+    "backup": "renkei.bin.cmd_db:backup",
     "config": "renkei.bin.cmd_config:config",
+    "db": "renkei.bin.cmd_db:db",
     "demo": "renkei.bin.cmd_run:demo",
     "device": "renkei.bin.cmd_device:device",
     "link": "renkei.bin.cmd_levels:link",
@@ -25,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "push": "renkei.bin.cmd_levels:push",
     "render": "renkei.bin.cmd_levels:render",
     "reprocess": "renkei.bin.cmd_ops:reprocess",
+    "restore": "renkei.bin.cmd_db:restore",
     "run": "renkei.bin.cmd_run:run",
     "simulate": "renkei.bin.cmd_simulate:simulate",
     "ssmix2": "renkei.bin.cmd_ssmix2:ssmix2",

@@ -19,6 +19,7 @@ from renkei.bin.common import (
 )
 from renkei.config.loader import DEFAULT_CONFIG, load_config
 from renkei.pipelines.engine import Engine, RunStats
+from renkei.pipelines.migrations.runner import require_current
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
@@ -26,6 +27,7 @@ from renkei.pipelines.store import Store
 def _open(config_path: Path, data: str | None) -> Engine:
     loaded = load_config(config_path)
     data_dir = data_dir_of(data, loaded.config.data_dir)
+    require_current(data_dir)  # every database of the folder, before anything starts
     remember_config(data_dir, config_path)
     return Engine(loaded, Store.in_data_dir(data_dir), data_dir)
 

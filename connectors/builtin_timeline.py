@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.connectors.builtin_timeline_settings import BuiltinTimelineSettings
 from renkei.db import chunked, make_engine, upsert
+from renkei.db_version import DbSchema, ensure_current
 from renkei.errors import NotFoundError, RefusedError
 
 DB_FILE = "timeline.sqlite"
@@ -74,6 +75,8 @@ reads = sa.Table(
     sa.Column("member", sa.String(100), primary_key=True),
     sa.Column("read_at", sa.Float, nullable=False),
 )
+# The Alembic revision these tables are at (pipelines/migrations/versions/timeline/): see docs/schema.md.
+SCHEMA = DbSchema("timeline", "timeline_0001", _md)
 
 
 class BuiltinTimeline:
@@ -90,7 +93,11 @@ class BuiltinTimeline:
         url = f"sqlite:///{folder / DB_FILE}"
         self._writer = make_engine(url, immediate=True)
         self._reader = make_engine(url, immediate=False)
-        _md.create_all(self._writer)
+        try:
+            ensure_current(self._writer, SCHEMA, str(folder / DB_FILE), reader=self._reader)
+        except BaseException:
+            self.close()
+            raise
         self._group_ids: dict[str, int] = {}
 
     @classmethod

@@ -31,7 +31,6 @@ import hmac
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -39,15 +38,28 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
+import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator, model_validator
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from renkei.connectors.base import ConnectorContext
+from renkei.db_version import DbSchema, open_sqlite_ledger
 from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE_4XX = {408, 425, 429}  # timeout, too early, too many requests: the same request may succeed later
+
+# The ledger (webhook-<name>.sqlite): every key delivered, with its receipt. Queries are plain sqlite3.
+_md = sa.MetaData()
+sa.Table(
+    "deliveries",
+    _md,
+    sa.Column("idem_key", sa.Text, primary_key=True),
+    sa.Column("receipt", sa.Text, nullable=False),
+)
+# The Alembic revision the ledger is at (pipelines/migrations/versions/webhook/): see docs/schema.md.
+SCHEMA = DbSchema("webhook", "webhook_0001", _md)
 
 
 class WebhookSettings(BaseModel):
@@ -144,9 +156,7 @@ class WebhookDestination:
         self._where = f"{parts.scheme}://{parts.netloc}{parts.path}"  # for messages: no query string
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         path = Path(context.data_dir) / f"webhook-{safe}.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("CREATE TABLE IF NOT EXISTS deliveries (idem_key TEXT PRIMARY KEY, receipt TEXT NOT NULL)")
+        self._db = open_sqlite_ledger(path, SCHEMA)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never the secret nor secret headers

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from renkei.db import make_engine, upsert
+from renkei.db_version import DbSchema, ensure_current
 
 if TYPE_CHECKING:
     from renkei.pipelines.registry import PatientRegistry
@@ -56,6 +57,8 @@ patients = sa.Table(
     sa.Column("patient_id", sa.String(64), primary_key=True),
     sa.Column("registered_at", sa.Float, nullable=False),
 )
+# The Alembic revision these tables are at (pipelines/migrations/versions/devices/): see docs/schema.md.
+SCHEMA = DbSchema("devices", "devices_0001", _md)
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,7 +87,11 @@ class DeviceRegistry:
         url = f"sqlite:///{folder / DB_FILE}"
         self._writer = make_engine(url, immediate=True)
         self._reader = make_engine(url, immediate=False)
-        _md.create_all(self._writer)
+        try:
+            ensure_current(self._writer, SCHEMA, str(folder / DB_FILE), reader=self._reader)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self._writer.dispose()

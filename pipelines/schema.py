@@ -10,6 +10,8 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
+from renkei.db_version import DbSchema
+
 
 class MessageState(StrEnum):
     RECEIVED = "RECEIVED"  # raw input stored durably; nothing else has happened yet
@@ -153,3 +155,7 @@ registry_consent = sa.Table(
     sa.Column("recorded_by", sa.String(100), nullable=False),
     sa.Column("note", sa.Text, nullable=False, default=""),
 )
+
+# The Alembic revision (history "store": pipelines/migrations/versions/store/) these definitions are at. A changed
+# table needs a new revision and this bumped to it: docs/schema.md.
+SCHEMA = DbSchema("store", "store_0001", metadata)

@@ -1,8 +1,8 @@
 """The Matrix connector's small local memory: patient -> room, and what was already sent.
 
-One SQLite file per connector in the data folder. It is a cache of facts the homeserver also holds
-(rooms carry a `jp.renkei.patient` state event; sends carry transaction ids), so losing it costs a rescan,
-never a duplicate room. Tables:
+One SQLite file per connector in the data folder, its tables under Alembic migrations (history "matrix").
+It is a cache of facts the homeserver also holds (rooms carry a `jp.renkei.patient` state event; sends
+carry transaction ids), so losing it costs a rescan, never a duplicate room. Tables:
 
     rooms(room_id, patient_id)       every joined room seen; patient_id NULL = not a patient room
     parts(idem_key, part, value)     one row per event (or upload) done for a post: resumable posts
@@ -12,28 +12,53 @@ never a duplicate room. Tables:
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, patient_id TEXT);
-CREATE UNIQUE INDEX IF NOT EXISTS ix_rooms_patient ON rooms(patient_id) WHERE patient_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS parts (idem_key TEXT, part TEXT, value TEXT NOT NULL, PRIMARY KEY (idem_key, part));
-CREATE TABLE IF NOT EXISTS posts (room_id TEXT, record_key TEXT, idem_key TEXT NOT NULL, receipt TEXT NOT NULL,
-                                  PRIMARY KEY (room_id, record_key));
-CREATE TABLE IF NOT EXISTS deliveries (idem_key TEXT PRIMARY KEY, room_id TEXT NOT NULL, receipt TEXT NOT NULL);
-"""
+import sqlalchemy as sa
+
+from renkei.db_version import DbSchema, open_sqlite_ledger
+
+# The tables as 0.1.0 made them with raw DDL; the queries below stay plain sqlite3.
+_md = sa.MetaData()
+sa.Table(
+    "rooms",
+    _md,
+    sa.Column("room_id", sa.Text, primary_key=True),
+    sa.Column("patient_id", sa.Text, nullable=True),
+    sa.Index("ix_rooms_patient", "patient_id", unique=True, sqlite_where=sa.text("patient_id IS NOT NULL")),
+)
+sa.Table(
+    "parts",
+    _md,
+    sa.Column("idem_key", sa.Text, primary_key=True),
+    sa.Column("part", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+sa.Table(
+    "posts",
+    _md,
+    sa.Column("room_id", sa.Text, primary_key=True),
+    sa.Column("record_key", sa.Text, primary_key=True),
+    sa.Column("idem_key", sa.Text, nullable=False),
+    sa.Column("receipt", sa.Text, nullable=False),
+)
+sa.Table(
+    "deliveries",
+    _md,
+    sa.Column("idem_key", sa.Text, primary_key=True),
+    sa.Column("room_id", sa.Text, nullable=False),
+    sa.Column("receipt", sa.Text, nullable=False),
+)
+# The Alembic revision these tables are at (pipelines/migrations/versions/matrix/): see docs/schema.md.
+SCHEMA = DbSchema("matrix", "matrix_0001", _md)
 
 
 class MatrixStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # One connection guarded by a lock: calls are short and the engine may deliver from threads.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite_ledger(path, SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

@@ -11,9 +11,10 @@ from typing import Self
 import sqlalchemy as sa
 
 from renkei.db import make_engine
+from renkei.db_version import ensure_current
 from renkei.pipelines import audit
 from renkei.pipelines.audit import AuditEntry
-from renkei.pipelines.schema import metadata
+from renkei.pipelines.schema import SCHEMA
 
 DB_FILE = "renkei.sqlite"
 STORE_URL_ENV = "RENKEI_STORE_URL"
@@ -25,7 +26,11 @@ class StoreConnection:
         self._writer = make_engine(url, immediate=True)
         self._redoable_writer = make_engine(url, immediate=True, durable=False)
         self._reader = make_engine(url, immediate=False)
-        metadata.create_all(self._writer)
+        try:
+            ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Self:
