@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from renkei.db import make_engine, upsert
 from renkei.pipelines import audit
+from renkei.pipelines import people_schema as _people_tables  # noqa: F401 - registers users/sessions tables
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import (
     PENDING_DELIVERY_STATES,
@@ -566,8 +567,9 @@ class Store:
             )
             return new_state.value
 
-    def decide_approval(self, message_id: int, approve: bool, note: str = "") -> str:
-        """A physician's decision on a message AWAITING_APPROVAL: its deliveries go (QUEUED) or never go."""
+    def decide_approval(self, message_id: int, approve: bool, note: str = "", actor: str = "") -> str:
+        """A physician's decision on a message AWAITING_APPROVAL: its deliveries go (QUEUED) or never go.
+        `actor` is the renkei user who decided (the audit entry's actor)."""
         now = time.time()
         with self.write() as conn:
             msg = conn.execute(
@@ -590,7 +592,7 @@ class Store:
                 .values(state=new_state, reason=reason, updated_at=now)
             )
             action = "approval.approve" if approve else "approval.reject"
-            audit.append(conn, [AuditEntry(action, msg.patient_id, f"message:{message_id}", note)])
+            audit.append(conn, [AuditEntry(action, msg.patient_id, f"message:{message_id}", note, actor=actor)])
             return new_state.value
 
     def audit(self, entries: Sequence[AuditEntry]) -> None:
