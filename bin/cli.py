@@ -29,10 +29,12 @@ SUBCOMMANDS: dict[str, str] = {
     "reprocess": "renkei.bin.cmd_ops:reprocess",
     "restore": "renkei.bin.cmd_db:restore",
     "run": "renkei.bin.cmd_run:run",
+    "serve": "renkei.bin.cmd_serve:serve",
     "simulate": "renkei.bin.cmd_simulate:simulate",
     "ssmix2": "renkei.bin.cmd_ssmix2:ssmix2",
     "status": "renkei.bin.cmd_ops:status",
     "timeline": "renkei.bin.cmd_timeline:timeline",
+    "users": "renkei.bin.cmd_users:users",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from renkei.bin.acting import acting_user, as_option
 from renkei.bin.common import data_option, emit_json, engine_for, handle_errors, iso, json_option, open_store
 from renkei.errors import NotFoundError
 from renkei.pipelines.schema import MessageState
@@ -33,10 +34,11 @@ def list_waiting(data: str | None, as_json: bool) -> None:
         click.echo(f"{m['id']:>7} {m['patient_id']:<12} {m['data_type']:<8} {m['received_at']}  {m['reason']}")
 
 
-def _decide(message_id: int, approve: bool, note: str, data: str | None, as_json: bool) -> None:
+def _decide(message_id: int, approve: bool, note: str, as_user: str | None, data: str | None, as_json: bool) -> None:
     store, _ = open_store(data)
+    physician = acting_user(store, as_user, "approvals.decide")
     try:
-        state = store.decide_approval(message_id, approve, note)
+        state = store.decide_approval(message_id, approve, note, actor=physician.name)
     except KeyError:
         raise NotFoundError(f"message {message_id} is not awaiting approval") from None
     if approve:
@@ -52,20 +54,22 @@ def _decide(message_id: int, approve: bool, note: str, data: str | None, as_json
 @approvals.command("approve")
 @click.argument("message_id", type=int)
 @click.option("--note", default="", help="why (kept in the audit log)")
+@as_option
 @data_option
 @json_option
 @handle_errors
-def approve(message_id: int, note: str, data: str | None, as_json: bool) -> None:
+def approve(message_id: int, note: str, as_user: str | None, data: str | None, as_json: bool) -> None:
     """Let MESSAGE_ID's deliveries go."""
-    _decide(message_id, True, note, data, as_json)
+    _decide(message_id, True, note, as_user, data, as_json)
 
 
 @approvals.command("reject")
 @click.argument("message_id", type=int)
 @click.option("--note", required=True, help="why (kept in the audit log and on the message)")
+@as_option
 @data_option
 @json_option
 @handle_errors
-def reject(message_id: int, note: str, data: str | None, as_json: bool) -> None:
+def reject(message_id: int, note: str, as_user: str | None, data: str | None, as_json: bool) -> None:
     """Never deliver MESSAGE_ID."""
-    _decide(message_id, False, note, data, as_json)
+    _decide(message_id, False, note, as_user, data, as_json)

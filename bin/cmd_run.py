@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import date
 from pathlib import Path
 
@@ -87,9 +88,32 @@ def _demo_consent(engine: Engine) -> None:
             registry.set_consent(person, True, ["all"], date.today(), note="renkei demo: fictitious patient")
 
 
+DEMO_USERS = (
+    ("demo.admin", "admin", "デモ 管理者"),
+    ("demo.doctor", "physician", "デモ 医師"),
+    ("demo.nurse", "nurse", "デモ 看護師"),
+)
+
+
+def _demo_users(engine: Engine) -> list[tuple[str, str, str]]:
+    """The demo's console users, made on the first demo run with fresh random passwords (printed once:
+    only their argon2 hashes are kept). Later runs make none."""
+    from renkei.pipelines.people import People
+
+    people = People(engine.store)
+    if people.any():
+        return []
+    made = []
+    for name, role, display in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        people.add(name, [role], password, display_name=display, actor="renkei demo")
+        made.append((name, role, password))
+    return made
+
+
 @click.command()
-@click.option("--once", is_flag=True, help="run the demo pipeline and exit without serving the web page")
-@click.option("--port", default=8765, show_default=True, help="port of the local web page (127.0.0.1 only)")
+@click.option("--once", is_flag=True, help="run the demo pipeline and exit without serving the console")
+@click.option("--port", default=8765, show_default=True, help="port of the console (127.0.0.1 only)")
 @data_option
 @json_option
 @handle_errors
@@ -104,9 +128,11 @@ def demo(once: bool, port: int, data: str | None, as_json: bool) -> None:
             click.echo(f"data folder: {engine.data_dir.resolve()}")
             click.echo("try: renkei status · renkei timeline list · renkei timeline show <patient id>")
         if not once:
-            from renkei.bin.web import serve
+            from renkei.bin.cmd_serve import serve_console
 
-            serve(engine.data_dir, port)
+            for name, role, password in _demo_users(engine):
+                click.echo(f"console user {name} ({role}): password {password}")
+            serve_console(engine, engine.config.console, port)
     finally:
         engine.close()
         engine.store.close()

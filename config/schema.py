@@ -123,6 +123,27 @@ class ViewerConfig(BaseModel):
     url_template: str = Field(description="e.g. https://viewer.example.jp/patients/{viewer_id}; never a name")
 
 
+class ConsoleConfig(BaseModel):
+    """The web console (`renkei serve`)."""
+
+    model_config = {"extra": "forbid"}
+    host: str = Field("127.0.0.1", description="address to listen on; 127.0.0.1 keeps it on this machine")
+    port: int = Field(8765, ge=1, le=65535)
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"],
+        description="names the browser may use in the Host header (DNS rebinding is refused)",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate; with tls_key, the console speaks HTTPS only")
+    tls_key: Path | None = None
+    idle_timeout_minutes: float = Field(15, gt=0, description="a session ends after this long without a request")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ConsoleConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
@@ -144,5 +165,6 @@ class RenkeiConfig(BaseModel):
     mappings_dir: Path | None = Field(None, description="site mapping specs and code tables (overlay)")
     sensitivity: list[SensitivityRule] = Field(default_factory=lambda: list(DEFAULT_SENSITIVITY))
     viewers: dict[str, ViewerConfig] = Field(default_factory=dict)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     connectors: dict[str, ConnectorConfig]
     pipelines: list[PipelineConfig] = Field(default_factory=list)

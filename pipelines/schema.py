@@ -156,6 +156,34 @@ registry_consent = sa.Table(
     sa.Column("note", sa.Text, nullable=False, default=""),
 )
 
+# -- people: users with their roles (pipelines/people.py) and the console's server-side sessions --------
+# A session row keeps only the SHA-256 of its token: a copy of the database logs no one in.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),  # the login, e.g. "dr.tanaka"
+    sa.Column("display_name", sa.Text, nullable=False, default=""),
+    sa.Column("roles", sa.JSON, nullable=False),  # ["physician"], ["nurse", "care"] …
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id, PHC string
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("password_changed_at", sa.Float, nullable=False),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(100), sa.ForeignKey("users.name"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
+    sa.Column("lang", sa.String(8), nullable=False, default="ja"),
+    sa.Index("ix_web_sessions_user", "user_name"),
+)
+
 # The Alembic revision (history "store": pipelines/migrations/versions/store/) these definitions are at. A changed
 # table needs a new revision and this bumped to it: docs/schema.md.
-SCHEMA = DbSchema("store", "store_0001", metadata)
+SCHEMA = DbSchema("store", "store_0002", metadata)

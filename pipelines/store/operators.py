@@ -61,8 +61,9 @@ class Decisions(StoreConnection):
             )
             return new_state.value
 
-    def decide_approval(self, message_id: int, approve: bool, note: str = "") -> str:
-        """A physician's decision on a message AWAITING_APPROVAL: its deliveries go (QUEUED) or never go."""
+    def decide_approval(self, message_id: int, approve: bool, note: str = "", actor: str = "") -> str:
+        """A physician's decision on a message AWAITING_APPROVAL: its deliveries go (QUEUED) or never go.
+        `actor` is the renkei user who decided (the audit entry's actor)."""
         now = time.time()
         with self.write() as conn:
             msg = conn.execute(
@@ -85,5 +86,5 @@ class Decisions(StoreConnection):
                 .values(state=new_state, reason=reason, updated_at=now)
             )
             action = "approval.approve" if approve else "approval.reject"
-            audit.append(conn, [AuditEntry(action, msg.patient_id, f"message:{message_id}", note)])
+            audit.append(conn, [AuditEntry(action, msg.patient_id, f"message:{message_id}", note, actor=actor)])
             return new_state.value

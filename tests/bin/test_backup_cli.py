@@ -8,7 +8,10 @@ import json
 import threading
 from pathlib import Path
 
+from renkei.pipelines.schema import SCHEMA as STORE_SCHEMA
 from renkei.pipelines.store import Received, Store
+
+STORE = STORE_SCHEMA.revision
 
 BATCH = 5
 
@@ -46,7 +49,7 @@ def test_backup_while_writing_restores_into_a_fresh_folder_with_a_verifiable_cha
         writer.join(60)
     assert not writer.is_alive()
     assert [d["file"] for d in backup["databases"]] == ["renkei.sqlite", "timeline.sqlite"]  # the store first
-    assert {d["revision"] for d in backup["databases"]} == {"store_0001", "timeline_0001"}
+    assert {d["revision"] for d in backup["databases"]} == {STORE, "timeline_0001"}
     assert backup["store"] == "sqlite" and (tmp_path / "backup" / "last-config").exists()
     assert not list((tmp_path / "backup").glob("*-wal")) and not list((tmp_path / "backup").glob("*.lock"))
 

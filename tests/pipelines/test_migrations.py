@@ -23,12 +23,12 @@ from renkei.pipelines.schema import messages
 from renkei.pipelines.store import Received, Store
 
 # The next release's revision, as the lead would write it: one column added to messages.
-NEXT_REVISION = """
+NEXT_REVISION = f"""
 import sqlalchemy as sa
 from alembic import op
 
 revision = "store_9002"
-down_revision = "store_0001"
+down_revision = "{STORE_SCHEMA.revision}"
 branch_labels = None
 depends_on = None
 
@@ -147,12 +147,12 @@ def test_an_older_store_is_refused_until_upgraded_and_keeps_its_rows(tmp_path: P
         store.close()
     writer = make_engine(store_url, immediate=True)
     try:
-        refused = r"revision store_0001; .*needs revision store_9002.*renkei db upgrade"
+        refused = rf"revision {STORE_SCHEMA.revision}; .*needs revision store_9002.*renkei db upgrade"
         with pytest.raises(SchemaVersionError, match=refused):
             ensure_current(writer, next_schema, "the store")
         db = Database("store", store_url, next_schema, None)
         before, after = runner.upgrade(db, script_location=scripts)
-        assert (before.state, before.found) == ("outdated", "store_0001")
+        assert (before.state, before.found) == ("outdated", STORE_SCHEMA.revision)
         assert (after.state, after.found) == ("current", "store_9002")
         ensure_current(writer, next_schema, "the store")  # the next release starts
         with writer.connect() as conn:

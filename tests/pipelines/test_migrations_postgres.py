@@ -73,7 +73,7 @@ def test_a_010_store_on_postgresql_is_refused_then_upgraded_with_its_data_intact
 
     upgraded = renkei_json("db", "upgrade", env=env)
     assert [(u["database"], u["from"], u["to"]) for u in upgraded] == [
-        ("store (postgresql)", None, "store_0001"),
+        ("store (postgresql)", None, STORE_SCHEMA.revision),
         ("timeline.sqlite", None, "timeline_0001"),
     ]
     verified = renkei_json("audit", "verify", env=env)

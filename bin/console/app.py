@@ -1,0 +1,56 @@
+"""The console's app: settings, middleware in order (Host check first), and the route list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Route
+
+from renkei.bin.console import pages
+from renkei.pipelines.engine import Engine
+from renkei.pipelines.people import SESSION_IDLE_SECONDS, People
+from renkei.pipelines.store import Store
+
+DEFAULT_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+@dataclass(slots=True)
+class ConsoleSettings:
+    allowed_hosts: list[str] = field(default_factory=lambda: list(DEFAULT_HOSTS))
+    idle_timeout_seconds: float = SESSION_IDLE_SECONDS
+    tls: bool = False
+
+
+def build_app(
+    store: Store, engine: Engine | None, data_dir: Path, settings: ConsoleSettings | None = None
+) -> Starlette:
+    """The console over a store (and the engine that delivers after approvals; None: deliveries are left
+    to the running service)."""
+    settings = settings or ConsoleSettings()
+    routes = [
+        Route("/", pages.home),
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/lang", pages.switch_lang, methods=["POST"]),
+        Route("/dashboard", pages.dashboard),
+        Route("/approvals", pages.approvals),
+        Route("/approvals/decide", pages.decide, methods=["POST"]),
+        Route("/timelines", pages.timelines),
+        Route("/timelines/{patient_id}", pages.timeline),
+        Route("/users", pages.users),
+        Route("/audit", pages.audit_log),
+    ]
+    # Host names are compared without the port (Starlette strips it); the Host check runs before anything.
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.people = People(store)
+    app.state.engine = engine
+    app.state.data_dir = data_dir
+    return app

@@ -1,0 +1,207 @@
+"""The console's pages. Each declares the permission it needs; each calls the engine's services only."""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from renkei.bin.console.auth import (
+    CSRF_FIELD,
+    page_context,
+    people_of,
+    refuse,
+    requires,
+    session_of,
+    set_session_cookie,
+)
+from renkei.bin.console.i18n import LANGS, translator
+from renkei.connectors.builtin_timeline import BuiltinTimeline
+from renkei.errors import NotFoundError, RefusedError
+from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.schema import MessageState
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+LOGIN_CSRF_COOKIE = "renkei_login_csrf"
+REFRESH_SECONDS = 10
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+    session = session_of(request)
+    lang = session.lang if session else request.query_params.get("lang", "ja")
+    ctx = {**page_context(request), "t": translator(lang), "lang": lang if lang in LANGS else "ja", **(context or {})}
+    response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status)
+    response.headers["Cache-Control"] = "no-store"  # patient data never stays in a shared browser's cache
+    return response
+
+
+# -- logging in and out -----------------------------------------------------------------------------
+async def login_form(request: Request) -> Response:
+    token = secrets.token_urlsafe(32)  # double-submit token: the login form has no session yet
+    response = render(request, "login.html", {"login_csrf": token, "next": _safe_next(request), "error": ""})
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.tls, path="/login")  # fmt: skip
+    return response
+
+
+async def login(request: Request) -> Response:
+    form = await request.form()
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent = str(form.get(CSRF_FIELD, ""))
+    if not cookie or not secrets.compare_digest(cookie, sent):
+        people_of(request).audit_refusal(str(form.get("user", ""))[:100], "csrf token missing or wrong: /login")
+        return await refuse(request, 403, "bad_request")
+    people = people_of(request)
+    name, password = str(form.get("user", ""))[:100], str(form.get("password", ""))
+    try:
+        user = await run_in_threadpool(people.authenticate, name, password, "console")
+    except RefusedError as exc:
+        token = secrets.token_urlsafe(32)
+        response = render(request, "login.html", {"login_csrf": token, "next": _safe_next(request),
+                                                  "error": str(exc)}, status=401)  # fmt: skip
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login")
+        return response
+    lang = request.query_params.get("lang", "ja")
+    token, _session = people.open_session(user, lang if lang in LANGS else "ja")
+    response = RedirectResponse(_safe_next(request, form.get("next")), status_code=303)
+    set_session_cookie(request, response, token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _safe_next(request: Request, value: object = None) -> str:
+    """Only a path on this console (never another site) to return to after logging in."""
+    target = str(value or request.query_params.get("next") or "/")
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@requires("dashboard.view")
+async def logout(request: Request) -> Response:
+    people_of(request).close_session(session_of(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie("renkei_session", path="/")
+    return response
+
+
+async def home(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return RedirectResponse("/login", status_code=303)
+    for permission, path in (("approvals.decide", "/approvals"), ("dashboard.view", "/dashboard"),
+                             ("timelines.view", "/timelines"), ("audit.view", "/audit")):  # fmt: skip
+        if session.user.may(permission):
+            return RedirectResponse(path, status_code=303)
+    return await refuse(request, 403, "forbidden")
+
+
+@requires("timelines.view")
+async def switch_lang(request: Request) -> Response:
+    form = await request.form()
+    lang = str(form.get("lang", "ja"))
+    people_of(request).set_lang(session_of(request), lang if lang in LANGS else "ja")
+    return RedirectResponse(_safe_next(request, form.get("next")), status_code=303)
+
+
+# -- operations -------------------------------------------------------------------------------------
+@requires("dashboard.view")
+async def dashboard(request: Request) -> Response:
+    store = request.app.state.store
+    counts, delivery_counts = store.counts(), store.delivery_counts()
+    states = sorted({s for c in counts.values() for s in c})
+    delivery_states = sorted({s for c in delivery_counts.values() for s in c})
+    stuck = [r for r in store.list_messages(state=MessageState.DEAD.value, limit=20)]
+    return render(request, "dashboard.html", {
+        "counts": counts, "states": states, "delivery_counts": delivery_counts,
+        "delivery_states": delivery_states, "stuck": stuck, "refresh": REFRESH_SECONDS,
+    })  # fmt: skip
+
+
+@requires("approvals.decide")
+async def approvals(request: Request) -> Response:
+    store = request.app.state.store
+    waiting = store.list_messages(state=MessageState.AWAITING_APPROVAL.value, limit=1000)
+    by_patient: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in reversed(waiting):  # oldest first within a patient
+        _msg, dels = store.get_message(row.id)
+        texts = sorted({d.payload.get("text", "") for d in dels if isinstance(d.payload, dict)} - {""})
+        by_patient[row.patient_id].append({"id": row.id, "data_type": row.data_type, "texts": texts,
+                                           "received_at": row.received_at, "reason": row.reason})  # fmt: skip
+    names = store.patient_basics(list(by_patient))
+    store.audit([AuditEntry("console.approvals_read", pid, "approvals", f"{len(items)} items",
+                            actor=session_of(request).user.name) for pid, items in by_patient.items()])  # fmt: skip
+    return render(request, "approvals.html", {"by_patient": dict(by_patient), "names": names,
+                                              "done": request.query_params.get("done", "")})  # fmt: skip
+
+
+@requires("approvals.decide")
+async def decide(request: Request) -> Response:
+    form = await request.form()
+    user = session_of(request).user
+    approve = form.get("action") == "approve"
+    note = str(form.get("note", ""))[:2000]
+    if not approve and not note.strip():
+        return await refuse(request, 400, "bad_request")  # a rejection says why, as on the CLI
+    ids = [int(v) for v in form.getlist("id") if str(v).isdigit()]
+    store = request.app.state.store
+    decided = 0
+    for mid in ids:
+        try:
+            store.decide_approval(mid, approve, note, actor=user.name)
+            decided += 1
+        except KeyError:
+            continue  # decided meanwhile (another physician, the CLI): nothing to do
+    engine = request.app.state.engine
+    if approve and decided and engine is not None:
+        await run_in_threadpool(engine.deliver_due)
+    return RedirectResponse(f"/approvals?done={decided}", status_code=303)
+
+
+# -- timelines --------------------------------------------------------------------------------------
+@requires("timelines.view")
+async def timelines(request: Request) -> Response:
+    tl = BuiltinTimeline.open(request.app.state.data_dir)
+    try:
+        groups = tl.list_groups()
+    finally:
+        tl.close()
+    store = request.app.state.store
+    names = store.patient_basics([g["patient_id"] for g in groups])
+    store.audit([AuditEntry("console.patient_list", "", "timeline", f"{len(groups)} patients",
+                            actor=session_of(request).user.name)])  # fmt: skip
+    return render(request, "timelines.html", {"groups": groups, "names": names})
+
+
+@requires("timelines.view")
+async def timeline(request: Request) -> Response:
+    patient_id = request.path_params["patient_id"]
+    tl = BuiltinTimeline.open(request.app.state.data_dir)
+    try:
+        gid = tl.group_for_patient(patient_id)
+        posts = list(reversed(tl.read(gid)))
+    except NotFoundError:
+        return await refuse(request, 404, "not_found")
+    finally:
+        tl.close()
+    store = request.app.state.store
+    store.audit([AuditEntry("console.timeline_read", patient_id, f"timeline-group:{gid}", "",
+                            actor=session_of(request).user.name)])  # fmt: skip
+    name = store.patient_basics([patient_id]).get(patient_id, {})
+    return render(request, "timeline.html", {"patient_id": patient_id, "name": name, "posts": posts})
+
+
+# -- people and audit -------------------------------------------------------------------------------
+@requires("users.manage")
+async def users(request: Request) -> Response:
+    return render(request, "users.html", {"users": people_of(request).list()})
+
+
+@requires("audit.view")
+async def audit_log(request: Request) -> Response:
+    result = request.app.state.store.verify_audit()
+    return render(request, "audit.html", {"result": result})
