@@ -147,6 +147,5 @@ class Delivery:
         )
 
 
-
 class _HeldBack:
     """Placeholder: an earlier delivery of the same patient failed in this round, so this one waits."""

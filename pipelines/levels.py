@@ -22,6 +22,7 @@ from renkei.connectors.viewer_links import LINK_TEXT, UnlinkedViewerError, split
 from renkei.db import dumps
 from renkei.errors import ConfigError, InputError, NotFoundError, RefusedError
 from renkei.mappings.render import Renderer
+from renkei.pipelines import privacy
 from renkei.pipelines.audit import AuditEntry, current_actor
 from renkei.pipelines.gates import PUSH_PIPELINE, consent_refusal
 from renkei.pipelines.registry import PatientRegistry
@@ -44,9 +45,11 @@ _NOT_SHOWN = (MessageState.QUARANTINED, MessageState.AWAITING_APPROVAL, MessageS
 REJECTED_PREFIX = "rejected by a physician"
 
 
-def require_consent(store: Store, person: str, scope: str, action: str) -> None:
-    """Refuse (audited, RefusedError) unless PERSON's consent covers `scope`."""
-    reason = consent_refusal(person, PatientRegistry(store).consent(person), (scope,))
+def require_consent(
+    store: Store, person: str, scope: str, action: str, categories: frozenset[str] = frozenset()
+) -> None:
+    """Refuse (audited, RefusedError) unless PERSON's consent covers `scope` and these data categories."""
+    reason = consent_refusal(person, PatientRegistry(store).consent(person), (scope,), categories)
     if reason:
         store.audit([AuditEntry(f"{action}.refused", person, f"person:{person}", reason)])
         raise RefusedError(reason)
@@ -97,6 +100,7 @@ def render_latest(
         raise NotFoundError(f"no stored records for patient {person}" + (f" of type {wanted}" if wanted else ""))
     msg, _ = store.get_message(row.id)
     records = msg.records or []
+    require_consent(store, person, scope, "render", privacy.categories_of(records))
     basics = store.patient_basics(patient_ids)
     patient = next((basics[p] for p in patient_ids if p in basics), None)
     body = renderer.render(template, data_type=msg.data_type, records=records, patient=patient)
@@ -185,7 +189,8 @@ def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") 
     note = Note(patient_id=post.patient_id, text=post.text, tags=list(post.tags), author=actor or current_actor())
     records = [note.to_dict()]
     level = sensitivity_of(config.sensitivity, "NOTE", records, post.tags)
-    held = False
+    approval = config.push_gates.approval
+    held = approval is not None and level in approval.required_for
     store.save_processed(
         [
             Processed(
