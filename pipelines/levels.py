@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from renkei.config.schema import RenkeiConfig
-from renkei.connectors.base import TimelinePost
+from renkei.connectors.base import Attachment, TimelinePost
 from renkei.connectors.viewer_links import LINK_TEXT, UnlinkedViewerError, split_value, viewer_system, viewer_url
 from renkei.db import dumps
 from renkei.errors import ConfigError, InputError, NotFoundError, RefusedError
+from renkei.mappings.phrases import tag_line
 from renkei.mappings.render import Renderer
 from renkei.pipelines import privacy
 from renkei.pipelines.audit import AuditEntry, current_actor
@@ -108,6 +109,13 @@ def render_latest(
     return Rendered(msg.id, msg.data_type, body)
 
 
+def pasted_text(phrase_texts: list[str], body: str, tags: list[str]) -> str:
+    """What level 1 prints: the chosen phrases, the rendered records, then a tag line of the chosen tags
+    the template did not already show."""
+    shown = [t for t in tags if f"□{t.lstrip('□■')}" not in body]
+    return "\n".join([*phrase_texts, body] + ([tag_line(shown)] if shown else []))
+
+
 # -- level 2 ---------------------------------------------------------------------------------------
 def viewer_links(config: RenkeiConfig, registry: PatientRegistry, person_id: str, viewer_name: str) -> list[dict]:
     """[{"title", "url"}] for every id the person has in this viewer (one per facility)."""
@@ -173,6 +181,22 @@ def check_attachment(name: str, size: int, total: int, media_type: str | None, e
         raise InputError(f"cannot tell the media type of {name} from its extension")
     if not media_type.startswith(ALLOWED_MEDIA):
         raise InputError(f"{name} is {media_type}; attach PDFs, images, video, audio or plain text")
+
+
+def user_post(
+    person: str, phrase_texts: list[str], text: str, tags: list[str], attachments: list[Attachment], author: str
+) -> TimelinePost:
+    """A level-3 post: the chosen phrases then the user's text, each tag once; InputError when empty."""
+    texts = [*phrase_texts, text.strip()] if text.strip() else list(phrase_texts)
+    if not texts and not attachments:
+        raise InputError("nothing to send: give --text, --phrase or --attach")
+    return TimelinePost(
+        patient_id=person,
+        text="\n".join(texts),
+        tags=list(dict.fromkeys(t.lstrip("□■") for t in tags)),
+        attachments=attachments,
+        author=author,
+    )
 
 
 def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") -> int:
