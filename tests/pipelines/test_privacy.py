@@ -238,3 +238,23 @@ def test_a_push_is_refused_for_a_patient_whose_consent_leaves_out_notes(gated) -
     PatientRegistry(engine.store).set_consent(person, True, ["timeline", "labs"], date(2026, 4, 2))
     with pytest.raises(RefusedError, match="does not cover notes data"):
         engine.push("timeline", TimelinePost(patient_id=person, text="本日訪問しました。"), actor="nurse.sato")
+
+
+def test_privacy_settings_are_validated_with_their_yaml_place(tmp_path: Path) -> None:
+    from renkei.config.loader import load_config
+    from renkei.errors import ConfigError
+
+    cfg = tmp_path / "renkei.yaml"
+    cfg.write_text(
+        "version: 1\nconnectors:\n  timeline: {type: builtin}\n"
+        "privacy:\n  destinations:\n    fax: {purpose: external}\n    timeline: {categories: [gossip]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg)
+    reasons = " | ".join(f"{where}: {reason}" for where, _line, reason in caught.value.errors)
+    assert "privacy.destinations.timeline.categories" in reasons and "'labs'" in reasons
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[gossip]", "[labs]"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg)
+    assert any("unknown connectors: fax" in reason for _w, _l, reason in caught.value.errors)
