@@ -21,7 +21,7 @@ import click
 
 from renkei.bin.cmd_patients import check_person, config_option, open_config
 from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, json_option
-from renkei.connectors.base import Attachment, TimelinePost
+from renkei.connectors.base import Attachment
 from renkei.errors import InputError, NotFoundError
 from renkei.mappings.phrases import PhraseLibrary, load_phrases, tag_line
 from renkei.mappings.render import Renderer
@@ -95,10 +95,7 @@ def render(
         rendered = levels.render_latest(store, renderer, person, template=template, data_type=data_type, scope=scope)
     finally:
         store.close()
-    body = rendered.text
-    shown = [t for t in all_tags if f"□{t.lstrip('□■')}" not in body]  # the template may already tag it
-    parts = [*texts, body] + ([tag_line(shown)] if shown else [])
-    text = "\n".join(parts)
+    text = levels.pasted_text(texts, rendered.text, all_tags)
     if as_json:
         emit_json(
             {"person_id": person, "message_id": rendered.message_id, "data_type": rendered.data_type,
@@ -239,19 +236,11 @@ def push(
     data_dir = data_dir_of(data)
     _loaded, library = _library(config_file, data_dir)
     texts, all_tags = _chosen(library, phrase_ids, tags)
-    if text.strip():
-        texts.append(text.strip())
-    if not texts and not attach:
+    if not texts and not text.strip() and not attach:
         raise click.UsageError("nothing to send: give --text, --phrase or --attach")
     attachments = read_attachments(attach)
     actor = author or current_actor()
-    post = TimelinePost(
-        patient_id=person,
-        text="\n".join(texts),
-        tags=list(dict.fromkeys(t.lstrip("□■") for t in all_tags)),
-        attachments=attachments,
-        author=actor,
-    )
+    post = levels.user_post(person, texts, text, all_tags, attachments, actor)
     engine = _engine(config_file, data_dir)
     try:
         mid = engine.push(dest, post, actor=actor)

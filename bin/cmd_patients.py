@@ -242,7 +242,13 @@ def unlink(
 @click.argument("person")
 @click.option("--grant", "state", flag_value="granted", help="the patient consented")
 @click.option("--withdraw", "state", flag_value="withdrawn", help="the patient withdrew consent (nothing flows)")
-@click.option("--scope", "scopes", multiple=True, metavar="SCOPE", help="all, timeline, lab, vitals… (repeatable)")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="all, or purposes (timeline, external) and data categories (labs, vitals, notes…); repeatable",
+)
 @click.option("--date", "on", required=True, metavar="YYYY-MM-DD", help="the date the patient consented or withdrew")
 @click.option("--note", default="", help="e.g. where the signed form is kept (no patient data)")
 @data_option

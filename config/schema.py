@@ -115,6 +115,38 @@ DEFAULT_SENSITIVITY = [
 ]
 
 
+# Consent scope vocabulary (README "Consent scopes"). A consent lists purposes (where data may go:
+# `timeline`, `external`, or a site's own word) and, optionally, data categories (what may go); `all`
+# covers everything. A consent naming no category covers every category of its purposes.
+PURPOSE_TIMELINE = "timeline"  # the care team's patient timelines (built-in, Matrix, FHIR Communication)
+PURPOSE_EXTERNAL = "external"  # any other destination (webhook, FHIR server, HL7 sender) unless configured
+DataCategory = Literal[
+    "demographics", "encounters", "conditions", "allergies", "medications", "labs", "vitals", "orders",
+    "documents", "notes",
+]  # fmt: skip
+DATA_CATEGORIES: frozenset[str] = frozenset(DataCategory.__args__)  # type: ignore[attr-defined]
+
+
+class DestinationPrivacy(BaseModel):
+    """What one destination may receive: its purpose (the consent scope it needs), the data categories it
+    takes, and per record kind the only fields it gets (data minimisation)."""
+
+    model_config = ConfigDict(extra="forbid")
+    purpose: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_-]{0,39}$",
+        description="consent scope this destination needs; default: timeline for a timeline, else external",
+    )  # fmt: skip
+    categories: list[DataCategory] | None = Field(None, description="data categories it may receive (default: all)")
+    fields: dict[str, list[str]] | None = Field(
+        None, description="per record kind, the only fields sent besides kind, patient_id, record_key, status"
+    )
+
+
+class PrivacyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    destinations: dict[str, DestinationPrivacy] = Field(default_factory=dict, description="per connector name")
+
+
 class ViewerConfig(BaseModel):
     """Level 2: a per-patient link into an EHR viewer (ID-LINK, HumanBridge or any other)."""
 
@@ -168,3 +200,15 @@ class RenkeiConfig(BaseModel):
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     connectors: dict[str, ConnectorConfig]
     pipelines: list[PipelineConfig] = Field(default_factory=list)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    push_gates: GatesConfig = Field(
+        default_factory=lambda: GatesConfig(approval=ApprovalGate()),
+        description="level 3 pushes: consent scope, and the sensitivity levels that wait for a physician",
+    )
+
+    @model_validator(mode="after")
+    def _privacy_names_connectors(self) -> RenkeiConfig:
+        unknown = sorted(set(self.privacy.destinations) - set(self.connectors))
+        if unknown:
+            raise ValueError(f"privacy.destinations names unknown connectors: {', '.join(unknown)}")
+        return self

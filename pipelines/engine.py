@@ -45,7 +45,9 @@ class Engine:
         self.store = store
         self.data_dir = data_dir
         self.transformer = Transformer(self.config, self.connector)
-        self.gates = Gates(store, {p.name: p for p in self.config.pipelines})
+        self.gates = Gates(
+            store, {p.name: p for p in self.config.pipelines}, self.config.privacy, self.config.push_gates
+        )
         self._connectors: dict[str, Any] = {}
         self._pending = {p.name: threading.Event() for p in self.config.pipelines}
         self.intake = Intake(store)
@@ -172,4 +174,3 @@ class Engine:
             self.processing.process_stored(p, self.connector(p.source), RunStats(), None)
         self.deliver_due()
         return out
-

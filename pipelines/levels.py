@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from renkei.config.schema import RenkeiConfig
-from renkei.connectors.base import TimelinePost
+from renkei.connectors.base import Attachment, TimelinePost
 from renkei.connectors.viewer_links import LINK_TEXT, UnlinkedViewerError, split_value, viewer_system, viewer_url
 from renkei.db import dumps
 from renkei.errors import ConfigError, InputError, NotFoundError, RefusedError
+from renkei.mappings.phrases import tag_line
 from renkei.mappings.render import Renderer
+from renkei.pipelines import privacy
 from renkei.pipelines.audit import AuditEntry, current_actor
 from renkei.pipelines.gates import PUSH_PIPELINE, consent_refusal
 from renkei.pipelines.registry import PatientRegistry
@@ -44,9 +46,11 @@ _NOT_SHOWN = (MessageState.QUARANTINED, MessageState.AWAITING_APPROVAL, MessageS
 REJECTED_PREFIX = "rejected by a physician"
 
 
-def require_consent(store: Store, person: str, scope: str, action: str) -> None:
-    """Refuse (audited, RefusedError) unless PERSON's consent covers `scope`."""
-    reason = consent_refusal(person, PatientRegistry(store).consent(person), (scope,))
+def require_consent(
+    store: Store, person: str, scope: str, action: str, categories: frozenset[str] = frozenset()
+) -> None:
+    """Refuse (audited, RefusedError) unless PERSON's consent covers `scope` and these data categories."""
+    reason = consent_refusal(person, PatientRegistry(store).consent(person), (scope,), categories)
     if reason:
         store.audit([AuditEntry(f"{action}.refused", person, f"person:{person}", reason)])
         raise RefusedError(reason)
@@ -97,11 +101,19 @@ def render_latest(
         raise NotFoundError(f"no stored records for patient {person}" + (f" of type {wanted}" if wanted else ""))
     msg, _ = store.get_message(row.id)
     records = msg.records or []
+    require_consent(store, person, scope, "render", privacy.categories_of(records))
     basics = store.patient_basics(patient_ids)
     patient = next((basics[p] for p in patient_ids if p in basics), None)
     body = renderer.render(template, data_type=msg.data_type, records=records, patient=patient)
     store.audit([AuditEntry("render.read", person, f"message:{msg.id}", f"template {template}")])
     return Rendered(msg.id, msg.data_type, body)
+
+
+def pasted_text(phrase_texts: list[str], body: str, tags: list[str]) -> str:
+    """What level 1 prints: the chosen phrases, the rendered records, then a tag line of the chosen tags
+    the template did not already show."""
+    shown = [t for t in tags if f"□{t.lstrip('□■')}" not in body]
+    return "\n".join([*phrase_texts, body] + ([tag_line(shown)] if shown else []))
 
 
 # -- level 2 ---------------------------------------------------------------------------------------
@@ -171,6 +183,22 @@ def check_attachment(name: str, size: int, total: int, media_type: str | None, e
         raise InputError(f"{name} is {media_type}; attach PDFs, images, video, audio or plain text")
 
 
+def user_post(
+    person: str, phrase_texts: list[str], text: str, tags: list[str], attachments: list[Attachment], author: str
+) -> TimelinePost:
+    """A level-3 post: the chosen phrases then the user's text, each tag once; InputError when empty."""
+    texts = [*phrase_texts, text.strip()] if text.strip() else list(phrase_texts)
+    if not texts and not attachments:
+        raise InputError("nothing to send: give --text, --phrase or --attach")
+    return TimelinePost(
+        patient_id=person,
+        text="\n".join(texts),
+        tags=list(dict.fromkeys(t.lstrip("□■") for t in tags)),
+        attachments=attachments,
+        author=author,
+    )
+
+
 def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") -> int:
     """Send what a user chose (text, tags, links, attachments) to one patient's timeline, through the
     same path as everything else: stored, rated, gated, retried, audited. Returns the message id; raises
@@ -185,7 +213,8 @@ def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") 
     note = Note(patient_id=post.patient_id, text=post.text, tags=list(post.tags), author=actor or current_actor())
     records = [note.to_dict()]
     level = sensitivity_of(config.sensitivity, "NOTE", records, post.tags)
-    held = False
+    approval = config.push_gates.approval
+    held = approval is not None and level in approval.required_for
     store.save_processed(
         [
             Processed(

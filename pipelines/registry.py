@@ -138,9 +138,7 @@ class PatientRegistry:
         unique = sorted(set(person_ids))
         with self.store.read() as conn:
             for chunk in chunked(unique):
-                for r in conn.execute(
-                    sa.select(registry_consent).where(registry_consent.c.person_id.in_(chunk))
-                ):
+                for r in conn.execute(sa.select(registry_consent).where(registry_consent.c.person_id.in_(chunk))):
                     out[r.person_id] = Consent(r.person_id, r.state, tuple(r.scope), r.consented_on, r.recorded_by)
         return out
 

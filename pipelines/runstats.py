@@ -28,7 +28,6 @@ class RunStats:
 Progress = Callable[[str, int], None]  # (phase, count just done)
 
 
-
 def where_failed(exc: BaseException) -> str:
     """The exception's type and the file:line it came from: no message, which may quote patient data."""
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
+from renkei.db import chunked
 from renkei.pipelines.schema import deliveries, messages
 from renkei.pipelines.store.connection import StoreConnection
 
@@ -47,6 +49,17 @@ class Queries(StoreConnection):
                 sa.select(deliveries).where(deliveries.c.message_id == message_id).order_by(deliveries.c.id)
             ).all()
             return msg, dels
+
+    def message_records(self, message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """message id -> its canonical records (as dicts; [] when not parsed)."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        with self.read() as conn:
+            for chunk in chunked(sorted(set(message_ids))):
+                for mid, records in conn.execute(
+                    sa.select(messages.c.id, messages.c.records).where(messages.c.id.in_(chunk))
+                ).all():
+                    out[mid] = records or []
+        return out
 
     def messages_in_states(self, pipeline: str, states: Sequence[str]) -> list[sa.Row]:
         with self.read() as conn:

@@ -227,3 +227,34 @@ def test_commands_need_a_config_for_the_engine(cli, tmp_path: Path) -> None:
     proc = cli("push", "p1", "--to", "timeline", "--text", "x", "--data", str(env_data), ok=False)
     assert proc.returncode == 1 and "no configuration has been run with data folder" in proc.stderr
     assert not os.path.exists(env_data / "timeline.sqlite")
+
+
+def test_render_does_not_print_a_lab_result_awaiting_approval(cli, tmp_path: Path) -> None:
+    """Held items stay held on every level: `render` shows nothing a physician has not yet approved."""
+    pid, records = lab_sample()
+    cfg = tmp_path / "renkei.yaml"
+    cfg.write_text(
+        f"""version: 1
+connectors:
+  hospital: {{type: ssmix2, root: {SAMPLES}}}
+  timeline: {{type: builtin, members: [nurse.sato]}}
+pipelines:
+  - {{name: ehr, source: hospital, destinations: [timeline], gates: {{approval: {{required_for: [high]}}}}}}
+""",
+        encoding="utf-8",
+    )
+    cli("patients", "consent", pid, "--grant", "--scope", "timeline", "--date", "2024-04-01")
+    cli("run", str(cfg), "--once")  # the lab results are held for a physician's approval
+    held_ids = [m["id"] for m in cli.json("approvals", "list") if m["patient_id"] == pid]
+    assert held_ids
+    shown = cli("render", pid).stdout  # the latest that may be shown: the patient basics
+    assert shown.startswith("【患者基本情報】")
+    for obs in records:
+        assert obs.code.display not in shown
+    refused = cli("render", pid, "--template", "OML-11", "--data-type", "OML-11", ok=False)
+    assert refused.returncode == 1 and refused.stdout == "" and "of type OML-11" in refused.stderr
+    for mid in held_ids:
+        cli("approvals", "approve", str(mid), "--note", "checked")
+    lines = cli("render", pid, "--template", "OML-11", "--data-type", "OML-11").stdout
+    for obs in records:
+        assert f"・{obs.code.display}　{obs.value} {obs.unit}" in lines
