@@ -33,9 +33,9 @@ from renkei.errors import (
     RefusedError,
     RenkeiError,
 )
-from renkei.pipelines import holds
 from renkei.pipelines.audit import AuditEntry, current_actor
 from renkei.pipelines.gates import PUSH_PIPELINE, Gates
+from renkei.pipelines.holds import DeliveryHolds
 from renkei.pipelines.outages import OutageLog, describe
 from renkei.pipelines.retry import RetryPolicy
 from renkei.pipelines.schema import DeliveryState, MessageState
@@ -84,6 +84,7 @@ class Engine:
         self._pending = {p.name: threading.Event() for p in self.config.pipelines}
         self._delivery_lock = threading.Lock()
         self._outages = OutageLog()
+        self._holds = DeliveryHolds(store)
         data_dir.mkdir(parents=True, exist_ok=True)
 
     # -- connectors -------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class Engine:
         stats = RunStats()
         destinations = list(self.config.connectors)
         attempted: set[int] = set()
-        holds.refresh(self.store)
+        self._holds.refresh()
         while due := self.store.due_deliveries(time.time(), limit, destinations):
             if attempted.issuperset(d.id for d in due):
                 break  # nothing new is due (e.g. an outcome could not be recorded): never spin
@@ -276,7 +277,7 @@ class Engine:
             if progress:
                 progress("delivered", len(outcomes))
             if any(o.state is DeliveryState.DEAD for o in outcomes):
-                holds.refresh(self.store)  # before the next round: nothing may pass the new DEAD heads
+                self._holds.refresh()  # before the next round: nothing may pass the new DEAD heads
             if all(o.state is not DeliveryState.SENT for o in outcomes):
                 break  # everything due failed: wait for the retry times
         return stats
