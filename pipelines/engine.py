@@ -357,7 +357,9 @@ class Engine:
         """DEAD for a refusal or a permanent error, else ERROR with the policy's backoff until `max_age`.
         Not logged here: the outage log writes one line per failing destination (outages.py)."""
         error = f"{type(exc).__name__}: {exc}" if isinstance(exc, RenkeiError) else f"{describe(exc)}: {exc}"
-        if isinstance(exc, RefusedError | PermanentDeliveryError):
+        if isinstance(exc, RefusedError):  # one spelling for every refusal: push() and holds.py look for it
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=f"RefusedError: {exc}", attempted_at=now)
+        if isinstance(exc, PermanentDeliveryError):
             return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
         decision = self._policies.get(d.pipeline, self._default_policy).after_failure(
             d.attempts + 1, d.first_attempt_at or now, now
