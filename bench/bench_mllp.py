@@ -30,7 +30,7 @@ from pathlib import Path
 CONFIG = """\
 version: 1
 connectors:
-  feed: {{type: mllp, host: 127.0.0.1, port: {port}}}
+  feed: {{type: mllp, host: 127.0.0.1, port: {port}, max_connections_per_peer: 64}}  # every sender is local
   timeline: {{type: builtin}}
 pipelines:
   - {{name: mllp-in, source: feed, destinations: [timeline], trigger: {{event: true}},

@@ -19,8 +19,11 @@ so the receiver can check origin and freshness and drop repeats. Without a mappi
 itself (for a timeline, `TimelinePost.to_dict()`) as UTF-8 JSON.
 
 Errors: 5xx, 408, 429, timeouts and connection errors are retried a few times in the call (exponential
-backoff with jitter) and then raised as RetryableDeliveryError for the engine's durable retry; any other 4xx
-is a PermanentDeliveryError at once (retrying an unchanged request cannot help). A local ledger in the data
+backoff with jitter) and then raised as RetryableDeliveryError for the engine's durable retry. 401 (the
+receiver refuses our credentials: secret or auth header) is the destination's failure, not the payload's:
+a WebhookAuthError (retryable, not retried in the call), so every delivery backs off until it is fixed and
+none goes DEAD for it. Any other 4xx is a PermanentDeliveryError at once (an unchanged request cannot
+succeed). A local ledger in the data
 folder returns the first receipt for a key already delivered.
 """
 
@@ -40,7 +43,7 @@ from urllib.parse import urlsplit
 import requests
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator, model_validator
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from renkei.connectors.base import ConnectorContext
 from renkei.db_version import DbSchema, open_sqlite_ledger
@@ -60,6 +63,14 @@ sa.Table(
 )
 # The Alembic revision the ledger is at (pipelines/migrations/versions/webhook/): see docs/schema.md.
 SCHEMA = DbSchema("webhook", "webhook_0001", _md)
+
+
+class WebhookAuthError(RetryableDeliveryError):
+    """The receiver refused our signature or auth header (401): wait for the operator, never DEAD for it."""
+
+
+def _retry_in_call(exc: BaseException) -> bool:
+    return isinstance(exc, RetryableDeliveryError) and not isinstance(exc, WebhookAuthError)
 
 
 class WebhookSettings(BaseModel):
@@ -186,7 +197,7 @@ class WebhookDestination:
         retrying = Retrying(
             stop=stop_after_attempt(s.attempts),
             wait=wait_random_exponential(multiplier=s.backoff_initial, max=s.backoff_max),
-            retry=retry_if_exception_type(RetryableDeliveryError),
+            retry=retry_if_exception(_retry_in_call),
             reraise=True,
         )
         resp = retrying(self._send_once, body, idempotency_key)
@@ -230,6 +241,8 @@ class WebhookDestination:
             resp.raise_for_status()
         except requests.HTTPError as exc:
             status = resp.status_code
+            if status == 401:
+                raise WebhookAuthError(f"{what}: our credentials were refused (401)") from exc
             if status >= 500 or status in _RETRYABLE_4XX:
                 log.info("%s: %s, will retry", what, status)
                 raise RetryableDeliveryError(f"{what}: {status}") from exc

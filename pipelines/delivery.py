@@ -17,8 +17,8 @@ from typing import Any
 
 from renkei.config.schema import RenkeiConfig
 from renkei.errors import PermanentDeliveryError, RefusedError, RenkeiError
-from renkei.pipelines import holds
 from renkei.pipelines.gates import Gates
+from renkei.pipelines.holds import DeliveryHolds
 from renkei.pipelines.outages import OutageLog, describe
 from renkei.pipelines.retry import RetryPolicy
 from renkei.pipelines.runstats import Progress, RunStats
@@ -43,6 +43,7 @@ class Delivery:
         self._default_policy = RetryPolicy()  # user pushes (level 3) are not a configured pipeline
         self._delivery_lock = threading.Lock()
         self._outages = OutageLog()
+        self._holds = DeliveryHolds(store)
 
     def deliver_due(self, limit: int = 1000, progress: Progress | None = None) -> RunStats:
         """Deliver everything due now, round after round, until nothing is due.
@@ -62,7 +63,7 @@ class Delivery:
         stats = RunStats()
         destinations = list(self.config.connectors)
         attempted: set[int] = set()
-        holds.refresh(self.store)
+        self._holds.refresh()
         while due := self.store.due_deliveries(time.time(), limit, destinations):
             if attempted.issuperset(d.id for d in due):
                 break  # nothing new is due (e.g. an outcome could not be recorded): never spin
@@ -81,7 +82,7 @@ class Delivery:
             if progress:
                 progress("delivered", len(outcomes))
             if any(o.state is DeliveryState.DEAD for o in outcomes):
-                holds.refresh(self.store)  # before the next round: nothing may pass the new DEAD heads
+                self._holds.refresh()  # before the next round: nothing may pass the new DEAD heads
             if all(o.state is not DeliveryState.SENT for o in outcomes):
                 break  # everything due failed: wait for the retry times
         return stats
@@ -161,7 +162,9 @@ class Delivery:
         """DEAD for a refusal or a permanent error, else ERROR with the policy's backoff until `max_age`.
         Not logged here: the outage log writes one line per failing destination (outages.py)."""
         error = f"{type(exc).__name__}: {exc}" if isinstance(exc, RenkeiError) else f"{describe(exc)}: {exc}"
-        if isinstance(exc, RefusedError | PermanentDeliveryError):
+        if isinstance(exc, RefusedError):  # one spelling for every refusal: push() and holds.py look for it
+            return DeliveryOutcome(d, DeliveryState.DEAD, error=f"RefusedError: {exc}", attempted_at=now)
+        if isinstance(exc, PermanentDeliveryError):
             return DeliveryOutcome(d, DeliveryState.DEAD, error=error, attempted_at=now)
         decision = self._policies.get(d.pipeline, self._default_policy).after_failure(
             d.attempts + 1, d.first_attempt_at or now, now

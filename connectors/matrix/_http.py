@@ -1,7 +1,9 @@
 """The Matrix client-server API over one `requests.Session`, with errors typed for the engine.
 
 Every call has a timeout. Failures map onto renkei's error tree at this boundary (from the original
-exception): 429, 5xx, timeouts and connection errors are RetryableDeliveryError; any other 4xx is a
+exception): 429, 5xx, timeouts and connection errors are RetryableDeliveryError; so is 401
+(MatrixAuthError: the access token is refused, which is the destination's failure, not the post's, so
+every delivery backs off until the token is fixed and none goes DEAD for it); any other 4xx is a
 MatrixRequestError (a PermanentDeliveryError) carrying the HTTP status and Matrix errcode. Requests that
 are safe to repeat (GET, PUT with a transaction id) get a few quick in-call retries; a 429 is retried in
 the call only if the server asks for a short wait (`retry_after_ms`), otherwise the wait is handed on as
@@ -24,6 +26,15 @@ log = logging.getLogger(__name__)
 
 class MatrixRequestError(PermanentDeliveryError):
     """The homeserver refused a request (4xx other than 429); retrying cannot help."""
+
+    def __init__(self, message: str, status: int, errcode: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errcode = errcode
+
+
+class MatrixAuthError(RetryableDeliveryError):
+    """The homeserver refused the access token (401): retried with backoff, never in the call."""
 
     def __init__(self, message: str, status: int, errcode: str) -> None:
         super().__init__(message)
@@ -89,7 +100,7 @@ class MatrixHTTP:
                 return self._once(method, path, json=json, params=params, data=data, headers=hdrs, what=what)
             except RetryableDeliveryError as exc:
                 wait = getattr(exc, "retry_after", None)
-                if attempt == attempts or (wait is not None and wait > self.max_inline_wait):
+                if attempt == attempts or isinstance(exc, MatrixAuthError) or (wait or 0) > self.max_inline_wait:
                     raise
                 time.sleep(wait if wait is not None else 0.1 * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
@@ -149,4 +160,6 @@ def _map_status(resp: requests.Response, what: str) -> Exception:
         return err
     if status >= 500:
         return RetryableDeliveryError(f"Matrix {what}: server error {status} {errcode}".rstrip())
+    if status == 401:
+        return MatrixAuthError(f"Matrix {what}: access token refused (401 {errcode})", status, errcode)
     return MatrixRequestError(f"Matrix {what}: {status} {errcode} {detail}".rstrip(), status, errcode)

@@ -253,6 +253,7 @@ pipelines:
         assert obs.code.display not in shown
     refused = cli("render", pid, "--template", "OML-11", "--data-type", "OML-11", ok=False)
     assert refused.returncode == 1 and refused.stdout == "" and "of type OML-11" in refused.stderr
+    cli.act_as("dr.tanaka", "physician")
     for mid in held_ids:
         cli("approvals", "approve", str(mid), "--note", "checked")
     lines = cli("render", pid, "--template", "OML-11", "--data-type", "OML-11").stdout

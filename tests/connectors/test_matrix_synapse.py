@@ -10,7 +10,13 @@ import pytest
 import requests
 
 from renkei.connectors.base import Attachment, ConnectorContext, TimelinePost
-from renkei.connectors.matrix import PATIENT_STATE, MatrixForbiddenError, MatrixRequestError, MatrixTimeline
+from renkei.connectors.matrix import (
+    PATIENT_STATE,
+    MatrixAuthError,
+    MatrixForbiddenError,
+    MatrixRequestError,
+    MatrixTimeline,
+)
 from renkei.connectors.registry import connector_class
 from renkei.errors import RetryableDeliveryError
 
@@ -173,9 +179,10 @@ def test_server_refusals_are_typed(synapse, matrix_user, tmp_path, monkeypatch) 
     monkeypatch.setenv("RENKEI_TEST_MATRIX_TOKEN", "not-a-valid-token")
     cls = connector_class("matrix")
     s = cls.Settings(homeserver=synapse.url, user_id=bot.user_id, token_env="RENKEI_TEST_MATRIX_TOKEN")
-    with cls("bad", s, ConnectorContext(data_dir=tmp_path / "bad")) as bad, pytest.raises(MatrixRequestError) as err:
+    with cls("bad", s, ConnectorContext(data_dir=tmp_path / "bad")) as bad, pytest.raises(MatrixAuthError) as err:
         bad.deliver(TimelinePost(patient_id="P0005", text="x").to_dict(), "k")
     assert err.value.status == 401 and err.value.errcode == "M_UNKNOWN_TOKEN"
+    assert isinstance(err.value, RetryableDeliveryError)  # the destination's failure: backs off, never DEAD
 
 
 def test_unreachable_homeserver_is_retryable(tmp_path, monkeypatch) -> None:

@@ -10,7 +10,7 @@ import requests
 import responses
 
 from renkei.connectors.base import Attachment, ConnectorContext, TimelinePost
-from renkei.connectors.matrix import MatrixRequestError, MatrixTimeline, _render, txn_id
+from renkei.connectors.matrix import MatrixAuthError, MatrixRequestError, MatrixTimeline, _render, txn_id
 from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 HS = "https://matrix.example.jp"
@@ -91,6 +91,17 @@ def test_other_client_errors_are_permanent_with_the_errcode(tmp_path, monkeypatc
 
 
 @responses.activate
+def test_a_refused_token_is_the_destinations_failure_and_not_retried_in_the_call(tmp_path, monkeypatch) -> None:
+    responses.put(SEND, status=401, json={"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed."})
+    with _conn(tmp_path, monkeypatch) as conn, pytest.raises(MatrixAuthError) as err:
+        conn.post(ROOM, TimelinePost("P1", "x"), "k1")
+    assert isinstance(err.value, RetryableDeliveryError)  # the engine backs off; no delivery goes DEAD for it
+    assert (err.value.status, err.value.errcode) == (401, "M_UNKNOWN_TOKEN")
+    assert TOKEN not in str(err.value)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_create_room_is_not_repeated_after_a_timeout(tmp_path, monkeypatch) -> None:
     responses.get(HS + "/_matrix/client/v3/joined_rooms", json={"joined_rooms": []})
     responses.post(HS + "/_matrix/client/v3/createRoom", body=requests.ReadTimeout("lost reply"))
@@ -147,6 +158,7 @@ def test_public_names_are_pinned() -> None:
 
     assert set(facade.__all__) == {
         "PATIENT_STATE",
+        "MatrixAuthError",
         "MatrixForbiddenError",
         "MatrixRequestError",
         "MatrixSettings",

@@ -18,7 +18,7 @@ import responses
 
 from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.connectors.registry import connector_class
-from renkei.connectors.webhook import WebhookDestination, sign
+from renkei.connectors.webhook import WebhookAuthError, WebhookDestination, sign
 from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 SECRET = "s3cret-for-tests"
@@ -120,10 +120,13 @@ def test_good_delivery_is_signed_and_sent_once(receiver, tmp_path, monkeypatch) 
     assert len(receiver.seen) == 1
 
 
-def test_wrong_secret_is_permanent(receiver, tmp_path, monkeypatch) -> None:
+def test_wrong_secret_is_the_destinations_failure_retried_by_the_engine(receiver, tmp_path, monkeypatch) -> None:
+    """A refused signature is not the payload's fault: retryable (the engine backs off until the secret is
+    fixed), and not repeated in the call, since the same credentials would be refused again at once."""
     hook = _make(receiver.url, tmp_path, monkeypatch, secret="not-the-secret")
-    with hook, pytest.raises(PermanentDeliveryError, match="401") as err:
+    with hook, pytest.raises(WebhookAuthError, match="401") as err:
         hook.deliver(PAYLOAD, "obs:2")
+    assert isinstance(err.value, RetryableDeliveryError)
     assert isinstance(err.value.__cause__, requests.HTTPError)
     assert len(receiver.seen) == 1 and receiver.accepted == []
 

@@ -125,3 +125,29 @@ def test_reprocess_all_after_retries_exhausted_keeps_every_timeline_in_order(tmp
         order = [ids[key] for pid, key in link.sent if pid == patient]
         assert len(order) == 3 and order == sorted(order), patient
         assert _timeline_texts(engine, link, patient)[0].startswith("【患者基本情報】")
+
+
+def test_deliveries_queued_or_made_pending_after_the_head_died_are_held_too(tmp_path: Path, make_engine) -> None:
+    import sqlalchemy as sa
+
+    from renkei.pipelines.schema import deliveries
+
+    engine, wrapper, victim = _setup(tmp_path, make_engine, PermanentDeliveryError("HTTP 400"), times=1)
+    engine.run_pipeline(engine.pipeline("sync"))
+    head, second, third = _victim_rows(engine, victim)
+    with engine.store.write() as conn:
+        # a later message's delivery queued now, and a held one made pending again (as an approval does)
+        copy = {c.name: getattr(third, c.name) for c in deliveries.c if c.name != "id"}
+        conn.execute(deliveries.insert().values(**{**copy, "idempotency_key": "later-one", "last_error": ""}))
+        conn.execute(
+            deliveries.update().where(deliveries.c.id == second.id).values(last_error="", next_attempt_at=time.time())
+        )
+    engine.deliver_due()
+    assert wrapper.calls.count(victim) == 1  # only the head's one failed attempt, ever
+    with engine.store.read() as conn:
+        rows = conn.execute(
+            sa.select(deliveries.c.state, deliveries.c.last_error)
+            .where(deliveries.c.patient_id == victim, deliveries.c.id > head.id)
+            .order_by(deliveries.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [("QUEUED", f"held behind delivery {head.id} (DEAD)")] * 3

@@ -287,3 +287,38 @@ def test_one_patients_group_failing_stops_only_that_patient(tmp_path: Path, make
     assert rows[0].state == DeliveryState.DEAD
     assert rows[0].last_error == "PermanentDeliveryError: timeline: group name refused (HTTP 400)"
     assert [r.last_error for r in rows[1:]] == [f"held behind delivery {rows[0].id} (DEAD)"] * 2
+
+
+@pytest.fixture
+def matrix_refusing_token() -> Iterator[Recorder]:
+    yield from _serve(401)
+
+
+def test_a_refused_access_token_backs_off_alone_and_never_goes_dead(
+    tmp_path: Path, make_engine, webhook_server: Recorder, matrix_refusing_token: Recorder, monkeypatch, caplog
+) -> None:
+    """An auth failure is the destination's, not a post's: ERROR with backoff (until max_age), so fixing the
+    token lets everything flow in order; the webhook is not affected."""
+    monkeypatch.setenv("RENKEI_T_MX", "expired-token")
+    monkeypatch.setenv("RENKEI_T_WH", "secret-for-tests")
+    generate(tmp_path / "storage", patients=2, labs_per_patient=1, seed=7)
+    config = TWO_DESTINATIONS.replace("MATRIX_URL", matrix_refusing_token.url).replace(
+        "WEBHOOK_URL", webhook_server.url
+    )
+    engine = make_engine(tmp_path / "storage", config)
+    caplog.set_level(logging.INFO, logger="renkei")
+
+    engine.run_pipeline(engine.pipeline("sync"))
+    engine.deliver_due()
+
+    counts = engine.store.delivery_counts()
+    assert counts["partner"] == {"SENT": 4} and len(webhook_server.bodies) == 4
+    assert counts["matrix"] == {"ERROR": 2, "QUEUED": 2}  # each patient's first, backing off; none DEAD
+    errors = {r.last_error for r in _deliveries(engine, "matrix") if r.state == DeliveryState.ERROR}
+    assert len(errors) == 1 and errors.pop().startswith("MatrixAuthError: Matrix ")
+    assert len(matrix_refusing_token.requests) == 1  # refused once, then backing off (not per patient)
+    assert [r.getMessage() for r in caplog.records if "is failing" in r.getMessage()] == [
+        "destination matrix is failing (MatrixAuthError); 2 deliveries will retry with backoff, recorded on each "
+        "(renkei messages list --state ERROR); next line when it recovers"
+    ]
+    assert not [r for r in caplog.records if r.exc_info]
