@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -43,11 +42,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from renkei.connectors.base import ConnectorContext
+from renkei.connectors.http_errors import status_error, transport_error
+from renkei.connectors.secrets import env_secret, file_secret
 from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
-
-_RETRYABLE_4XX = {408, 425, 429}  # timeout, too early, too many requests: the same request may succeed later
 
 
 class WebhookSettings(BaseModel):
@@ -89,23 +88,6 @@ class WebhookSettings(BaseModel):
         return self
 
 
-def _env_secret(var: str, what: str) -> str:
-    value = os.environ.get(var, "")
-    if not value:
-        raise ConfigError(f"environment variable {var} ({what}) is not set")
-    return value
-
-
-def _file_secret(path: Path, what: str) -> str:
-    try:
-        value = path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if not value:
-        raise ConfigError(f"{what} {path} is empty")
-    return value
-
-
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     """The signature header value: sha256=<hex HMAC-SHA256 over timestamp + "." + body>."""
     return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -130,14 +112,14 @@ class WebhookDestination:
         self.name = name
         self.settings = settings
         if settings.secret_env is not None:
-            self._secret = _env_secret(settings.secret_env, "secret_env").encode()
+            self._secret = env_secret(settings.secret_env, setting=f"webhook {name} secret_env").encode()
         else:
             assert settings.secret_file is not None
-            self._secret = _file_secret(settings.secret_file, "secret_file").encode()
+            self._secret = file_secret(settings.secret_file, setting=f"webhook {name} secret_file").encode()
         self._session = requests.Session()
         self._session.headers.update(settings.headers)
         for header, var in settings.header_secrets_env.items():
-            self._session.headers[header] = _env_secret(var, f"header {header}")
+            self._session.headers[header] = env_secret(var, setting=f"webhook {name} header_secrets_env.{header}")
         self._session.headers["User-Agent"] = "renkei-webhook"
         self._mapping = _load_mapping(settings.mapping, settings.mapping_overlay) if settings.mapping else None
         parts = urlsplit(settings.url)
@@ -212,18 +194,15 @@ class WebhookDestination:
             resp = self._session.request(
                 s.method, s.url, data=body, headers=headers, timeout=(s.connect_timeout, s.read_timeout)
             )
-        except requests.Timeout as exc:
-            raise RetryableDeliveryError(f"{what}: timed out") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableDeliveryError(f"{what}: cannot connect") from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc, what) from exc
         try:
             resp.raise_for_status()
-        except requests.HTTPError as exc:
-            status = resp.status_code
-            if status >= 500 or status in _RETRYABLE_4XX:
-                log.info("%s: %s, will retry", what, status)
-                raise RetryableDeliveryError(f"{what}: {status}") from exc
-            raise PermanentDeliveryError(f"{what}: refused with {status}") from exc
+        except requests.HTTPError as exc:  # kept as the cause: the status line is in it, never the body
+            refused = status_error(resp.status_code, f"{what}: refused with {resp.status_code}", resp.headers)
+            if isinstance(refused, RetryableDeliveryError):
+                log.info("%s: %s, will retry", what, resp.status_code)
+            raise refused from exc
         return resp
 
 
