@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from renkei.connectors.fhir import _systems as S
+from renkei.connectors.fhir._codes import allergy_type, interpretation, observation_status
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
@@ -55,26 +56,6 @@ class UnsupportedRecord(InputError):
 
 
 _GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown"}
-_OBS_STATUS = {
-    "F": "final",
-    "P": "preliminary",
-    "C": "corrected",
-    "X": "cancelled",
-    "R": "registered",
-    "I": "registered",
-    "D": "entered-in-error",
-    "W": "entered-in-error",
-}
-_INTERPRETATION = {"H", "L", "HH", "LL", "N", "A", "AA", "<", ">", "HU", "LU", "U", "D", "B", "W", "S", "R", "I"}
-_ALLERGY_CATEGORY = {
-    "DA": "medication",
-    "MA": "medication",
-    "FA": "food",
-    "EA": "environment",
-    "LA": "environment",
-    "AA": "environment",
-    "PA": "environment",
-}
 _SEVERITY = {"MI": "mild", "MO": "moderate", "SV": "severe"}
 _CLINICAL = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
 _ENCOUNTER_STATUS = {
@@ -249,7 +230,7 @@ class JPCoreConverter:
         if o.status == RecordStatus.DELETED:
             res["status"] = "entered-in-error"
         else:
-            res["status"] = _OBS_STATUS.get(o.result_status.upper(), "final" if not o.result_status else "unknown")
+            res["status"] = observation_status(o.result_status, device_reading=category == "vital-signs")
         if category:
             res["category"] = [{"coding": [{"system": S.OBS_CATEGORY, "code": category}]}]
         res["code"] = self.concept(o.code, o.local_code)
@@ -264,9 +245,10 @@ class JPCoreConverter:
         elif o.value:
             res["valueString"] = o.value
         if o.abnormal_flag:
-            flag = o.abnormal_flag.upper()
-            if flag in _INTERPRETATION:
-                res["interpretation"] = [{"coding": [{"system": S.OBS_INTERPRETATION, "code": flag}]}]
+            known = interpretation(o.abnormal_flag)
+            if known:
+                coding = {"system": S.OBS_INTERPRETATION, "code": known["code"], "display": known["display"]}
+                res["interpretation"] = [{"coding": [coding]}]
             else:
                 res["interpretation"] = [{"text": o.abnormal_flag}]
         if o.reference_range:
@@ -319,7 +301,9 @@ class JPCoreConverter:
             res["verificationStatus"] = {"coding": [{"system": S.ALLERGY_VERIFICATION, "code": "entered-in-error"}]}
         else:
             res["clinicalStatus"] = {"coding": [{"system": S.ALLERGY_CLINICAL, "code": "active"}]}
-        category = _ALLERGY_CATEGORY.get(a.category.code.upper())
+        category, allergy_kind = allergy_type(a.category.code)
+        if allergy_kind:
+            res["type"] = allergy_kind
         if category:
             res["category"] = [category]
         if a.category.code:

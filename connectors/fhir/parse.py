@@ -35,9 +35,9 @@ class FhirParseError(InputError):
 
 
 _SEX = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
-_RESULT = {"final": "F", "preliminary": "P", "corrected": "C", "amended": "C", "cancelled": "X", "registered": "R"}
+_RESULT = {"final": "F", "preliminary": "P", "corrected": "C", "amended": "A", "cancelled": "X", "registered": "I"}
 _SEVERITY = {"mild": "MI", "moderate": "MO", "severe": "SV"}
-_CATEGORY = {"medication": "DA", "food": "FA", "environment": "EA"}
+_CATEGORY = {"medication": "DA", "food": "FA", "environment": "EA", "biologic": "AA"}
 
 PatientResolver = Callable[[str], str]  # "Patient/<id>" -> patient id
 
