@@ -68,3 +68,29 @@ def ucum(unit: str) -> str | None:
     text = unit.strip()
     found = _entries("ucum_units").get(text)
     return str(found) if found is not None else _ucum_folded().get(text.lower())
+
+
+MDC_SCADA_PARTITION = 2  # IEEE 11073-10101 partition of the measurement terms devices report
+
+
+def mdc_context_free(code: str) -> str:
+    """The 32-bit context-free MDC code for a 16-bit SCADA term (18949 → 150021); other codes unchanged."""
+    if code.isdigit() and int(code) < 0x10000:
+        return str(MDC_SCADA_PARTITION << 16 | int(code))
+    return code
+
+
+def observation_kind(system: str, code: str) -> tuple[str, str]:
+    """(kind, second category code) from jpcore_observation_kind.yaml; ("", "") when the code is not listed.
+
+    `system` is the HL7 v2 coding-system name (JC10, MDC); an MDC code is looked up in its 32-bit form.
+    """
+    system = system.upper()
+    if system == "JC10":
+        key = f"JC10:{code[:5]}"
+    elif system in ("MDC", "IEEE11073"):
+        key = f"MDC:{mdc_context_free(code)}"
+    else:
+        return "", ""
+    entry = _entries("jpcore_observation_kind").get(key) or {}
+    return str(entry.get("kind", "")), str(entry.get("category", ""))

@@ -16,12 +16,17 @@ from renkei.connectors.fhir._codes import coding_systems
 # mappings/specs/codes/v2_coding_system_to_fhir.yaml, shared with the level-4 mapping specs.
 V2_TO_FHIR = coding_systems()
 
+# JP Core releases renkei writes for; `meta.profile` pins the one chosen in the config (canonical|version).
+JP_CORE_VERSIONS = ("1.1.2", "1.2.0")
+DEFAULT_JP_CORE_VERSION = "1.1.2"
+
 JP = "http://jpfhir.jp/fhir/core/StructureDefinition/"
 PROFILE = {
     "Patient": JP + "JP_Patient",
     "Observation.lab": JP + "JP_Observation_LabResult",
     "Observation.vital": JP + "JP_Observation_VitalSigns",
     "Observation.common": JP + "JP_Observation_Common",
+    "Observation.body": JP + "JP_Observation_BodyMeasurement",
     "Condition": JP + "JP_Condition",
     "AllergyIntolerance": JP + "JP_AllergyIntolerance",
     "MedicationRequest": JP + "JP_MedicationRequest",
@@ -49,6 +54,10 @@ MDC = V2_TO_FHIR["MDC"]
 UCUM = "http://unitsofmeasure.org"
 V2_0127 = V2_TO_FHIR["HL70127"]
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# JP Core category code systems (jp-core-v1x input/fsh/aliases-jpcore.fsh)
+SIMPLE_OBS_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_SimpleObservationCategory_CS"
+VITAL_SIGNS_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ObservationVitalSignsCategory_CS"
+BODY_MEASUREMENT_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ObservationBodyMeasurementCategory_CS"
 OBS_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -91,3 +100,8 @@ def v2_name(url: str) -> str:
     if url.startswith(LOCAL_CS_PREFIX):
         return url[len(LOCAL_CS_PREFIX) :]
     return url
+
+
+def pinned(profile_url: str, version: str) -> str:
+    """A profile canonical with its JP Core version, as meta.profile carries it ("…/JP_Patient|1.1.2")."""
+    return f"{profile_url}|{version}" if version else profile_url

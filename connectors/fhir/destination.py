@@ -6,6 +6,7 @@ Config (connector settings):
     facility_code  10-digit medical institution code (JP Core patient identifier system)
     source_system  name mixed into resource ids (default "renkei")
     timeout        seconds per request
+    jp_core_version  "1.1.2" (default) or "1.2.0": the JP Core release pinned in meta.profile
     max_bundle_entries  split a payload into transactions of at most this many entries (0: never).
                    Medplum refuses transactions with conditional updates beyond 8 entries
                    ("Transaction requires strict isolation but has too many entries"). Each part is
@@ -21,7 +22,7 @@ The receipt is the space-separated "Type/id" list the server answered.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -44,6 +45,9 @@ class FhirSettings(BaseModel):
 
 class FhirDestinationSettings(FhirSettings):
     max_bundle_entries: int = Field(default=0, ge=0)
+    jp_core_version: Literal["1.1.2", "1.2.0"] = Field(
+        default="1.1.2", description="JP Core release pinned in meta.profile (canonical|version)"
+    )
 
 
 class FhirDestination:
@@ -53,7 +57,7 @@ class FhirDestination:
         self.name = name
         self.settings = settings
         self.context = context
-        self.converter = JPCoreConverter(settings.facility_code, settings.source_system)
+        self.converter = JPCoreConverter(settings.facility_code, settings.source_system, settings.jp_core_version)
         self.client = FhirClient(settings.base_url, auth=settings.auth, timeout=settings.timeout)
 
     def resources_for(self, payload: dict[str, Any]) -> list[dict[str, Any]]:

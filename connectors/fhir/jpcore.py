@@ -29,7 +29,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from renkei.connectors.fhir import _systems as S
-from renkei.connectors.fhir._codes import allergy_type, interpretation, observation_status
+from renkei.connectors.fhir._codes import (
+    allergy_type,
+    interpretation,
+    mdc_context_free,
+    observation_kind,
+    observation_status,
+)
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
@@ -94,9 +100,14 @@ def split_name(full: str) -> tuple[str, str]:
 class JPCoreConverter:
     """Turns canonical records of one facility and one source system into JP Core shaped FHIR R4 dicts."""
 
-    def __init__(self, facility_code: str, source_system: str = "renkei") -> None:
+    def __init__(
+        self, facility_code: str, source_system: str = "renkei", jp_core_version: str = S.DEFAULT_JP_CORE_VERSION
+    ) -> None:
         if not _FACILITY_CODE.fullmatch(facility_code):
             raise ConfigError("fhir: facility_code must be the 10-digit medical institution code")
+        if jp_core_version not in S.JP_CORE_VERSIONS:
+            raise ConfigError(f"fhir: jp_core_version must be one of {', '.join(S.JP_CORE_VERSIONS)}")
+        self.jp_core_version = jp_core_version
         self.facility_code = facility_code
         self.source_system = source_system
         self.facility_system = S.PATIENT_ID_OID_PREFIX + facility_code
@@ -120,13 +131,27 @@ class JPCoreConverter:
         return build(record)
 
     def convert_checked(self, records: Iterable[Record]) -> list[dict[str, Any]]:
-        """Convert and check each record (R4B structure + code values); raises FhirValidationError."""
-        out = []
-        for record in records:
-            resource = self.convert(record)
-            check_resource(resource)
+        """Convert and check each record (R4B structure + code values + JP Core rules); raises on the first bad one."""
+        resources, refused = self.convert_partitioned(records)
+        if refused:
+            raise refused[0][1]
+        return resources
+
+    def convert_partitioned(
+        self, records: Iterable[Record]
+    ) -> tuple[list[dict[str, Any]], list[tuple[int, InputError]]]:
+        """(checked resources, [(index of the record, why it was refused)]): one bad record does not stop the rest."""
+        out: list[dict[str, Any]] = []
+        refused: list[tuple[int, InputError]] = []
+        for i, record in enumerate(records):
+            try:
+                resource = self.convert(record)
+                check_resource(resource)
+            except InputError as exc:
+                refused.append((i, exc))
+                continue
             out.append(resource)
-        return out
+        return out, refused
 
     def patient_reference(self, pid: str) -> dict[str, Any]:
         return {
@@ -139,7 +164,7 @@ class JPCoreConverter:
         return {
             "resourceType": "Patient",
             "id": patient_uuid(self.facility_code, pid),
-            "meta": {"profile": [S.PROFILE["Patient"]]},
+            "meta": {"profile": [S.pinned(S.PROFILE["Patient"], self.jp_core_version)]},
             "identifier": [{"system": self.facility_system, "value": pid}],
         }
 
@@ -168,14 +193,15 @@ class JPCoreConverter:
         identifiers = [{"system": S.RECORD_ID, "value": rid}]
         if record.record_key:
             identifiers.append({"system": S.RECORD_KEY, "value": record.record_key})
-        return {"resourceType": rtype, "id": rid, "meta": {"profile": [profile]}, "identifier": identifiers}
+        meta = {"profile": [S.pinned(profile, self.jp_core_version)]}
+        return {"resourceType": rtype, "id": rid, "meta": meta, "identifier": identifiers}
 
     # -- per kind ---------------------------------------------------------------------------------------
     def _patient(self, p: Patient) -> dict[str, Any]:
         res: dict[str, Any] = {
             "resourceType": "Patient",
             "id": patient_uuid(self.facility_code, p.patient_id),
-            "meta": {"profile": [S.PROFILE["Patient"]]},
+            "meta": {"profile": [S.pinned(S.PROFILE["Patient"], self.jp_core_version)]},
             "identifier": [{"system": self.facility_system, "value": p.patient_id}],
         }
         if p.record_key:
@@ -218,22 +244,19 @@ class JPCoreConverter:
 
     def _observation(self, o: Observation) -> dict[str, Any]:
         system = o.code.system.upper()
-        if system == "JC10":
-            profile, category = S.PROFILE["Observation.lab"], "laboratory"
-        elif system in ("MDC", "IEEE11073"):
-            profile, category = S.PROFILE["Observation.vital"], "vital-signs"
-        else:
-            profile, category = S.PROFILE["Observation.common"], ""
+        device = system in ("MDC", "IEEE11073")
+        profile, categories = _observation_profile(system, o.code.code)
         res = self._base("Observation", o, profile)
         if o.order_no:
             res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
         if o.status == RecordStatus.DELETED:
             res["status"] = "entered-in-error"
         else:
-            res["status"] = observation_status(o.result_status, device_reading=category == "vital-signs")
-        if category:
-            res["category"] = [{"coding": [{"system": S.OBS_CATEGORY, "code": category}]}]
-        res["code"] = self.concept(o.code, o.local_code)
+            res["status"] = observation_status(o.result_status, device_reading=device)
+        res["category"] = categories
+        # Devices: the 32-bit context-free MDC code (18949 → 150021), what FHIR servers and PHD IGs expect.
+        code = Coding(mdc_context_free(o.code.code), o.code.display, o.code.system) if device else o.code
+        res["code"] = self.concept(code, o.local_code)
         res["subject"] = self.patient_reference(o.patient_id)
         if o.effective:
             res["effectiveDateTime"] = to_fhir_datetime(o.effective)
@@ -242,6 +265,8 @@ class JPCoreConverter:
         value = number(o.value) if o.value_type in ("NM", "SN", "") else None
         if value is not None:
             res["valueQuantity"] = quantity(value, o.unit)
+            if o.unit.startswith("MDC_DIM_") and "code" in res["valueQuantity"]:
+                res["valueQuantity"]["unit"] = res["valueQuantity"]["code"]  # mm[Hg], not MDC_DIM_MMHG
         elif o.value:
             res["valueString"] = o.value
         if o.abnormal_flag:
@@ -275,8 +300,13 @@ class JPCoreConverter:
                     {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "entered-in-error"}
                 ]
             }
-        elif c.clinical_status in _CLINICAL:
-            res["clinicalStatus"] = {"coding": [{"system": S.CONDITION_CLINICAL, "code": c.clinical_status}]}
+        elif c.clinical_status in _CLINICAL or not c.clinical_status:
+            # R4 con-3: a problem-list-item needs clinicalStatus; an SS-MIX2 disease without an outcome is ongoing.
+            status = c.clinical_status or "active"
+            res["clinicalStatus"] = {"coding": [{"system": S.CONDITION_CLINICAL, "code": status}]}
+        res["category"] = [{"coding": [{"system": S.CONDITION_CATEGORY, "code": "problem-list-item"}]}]
+        icd = Coding(c.icd10, "", "I10") if c.icd10 else None
+        res["code"] = self.concept(c.code, icd)
         prefixes, postfixes = [], []
         for mod in c.modifiers:
             # MEDIS modifier exchange codes for suffixes (〜の疑い, 〜術後 …) start with "8".
@@ -286,10 +316,9 @@ class JPCoreConverter:
             }
             (postfixes if mod.code.startswith("8") else prefixes).append(ext)
         if prefixes or postfixes:
-            res["extension"] = prefixes + postfixes
-        res["category"] = [{"coding": [{"system": S.CONDITION_CATEGORY, "code": "problem-list-item"}]}]
-        icd = Coding(c.icd10, "", "I10") if c.icd10 else None
-        res["code"] = self.concept(c.code, icd)
+            # The modifier extensions' context is Condition.code (JP Core JP_Condition_DiseasePrefixModifier,
+            # ^context.expression "Condition.code"), not the resource.
+            res["code"] = {"extension": prefixes + postfixes, **res["code"]}
         res["subject"] = self.patient_reference(c.patient_id)
         if c.onset:
             res["onsetDateTime"] = to_fhir_date(c.onset)
@@ -409,6 +438,27 @@ class JPCoreConverter:
         if o.ordered_at:
             res["authoredOn"] = to_fhir_datetime(o.ordered_at)
         return res
+
+
+def _category(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def _observation_profile(system: str, code: str) -> tuple[str, list[dict[str, Any]]]:
+    """JP Core profile and category list (JP_SimpleObservationCategory_CS first) for an observation code."""
+    kind, second = observation_kind(system, code)
+    if kind == "vital-signs":
+        return S.PROFILE["Observation.vital"], [
+            _category(S.SIMPLE_OBS_CATEGORY, "vital-signs"),
+            *([_category(S.VITAL_SIGNS_CATEGORY, second)] if second else []),
+        ]
+    if kind == "body-measurement":
+        return S.PROFILE["Observation.body"], [
+            _category(S.SIMPLE_OBS_CATEGORY, "body-measurement"),
+            *([_category(S.BODY_MEASUREMENT_CATEGORY, second)] if second else []),
+        ]
+    profile = S.PROFILE["Observation.lab"] if system == "JC10" and not kind else S.PROFILE["Observation.common"]
+    return profile, [_category(S.SIMPLE_OBS_CATEGORY, "laboratory")]
 
 
 def _modifier(mod: Coding) -> Coding:

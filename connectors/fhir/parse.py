@@ -178,7 +178,8 @@ class FhirToCanonical:
         if main is None:
             main = Coding("", r.get("code", {}).get("text", ""), "")
         mods = []
-        for ext in r.get("extension", []):
+        # JP Core puts them on Condition.code (their context); older renkei output had them on Condition.
+        for ext in [*r.get("code", {}).get("extension", []), *r.get("extension", [])]:
             if ext.get("url") in (S.PREFIX_MODIFIER, S.POSTFIX_MODIFIER):
                 for c in ext.get("valueCodeableConcept", {}).get("coding", []):
                     m = self._coding(c)
