@@ -33,11 +33,11 @@ from renkei.connectors.fhir._codes import (
     allergy_type,
     interpretation,
     mdc_context_free,
-    observation_kind,
     observation_status,
 )
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
+from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
 from renkei.connectors.fhir.validate import check_resource
@@ -76,25 +76,8 @@ _ENCOUNTER_STATUS = {
 }
 _CLASS = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency")}
 _RANGE = re.compile(r"^\s*([-+]?\d*\.?\d+)?\s*[-~～〜]\s*([-+]?\d*\.?\d+)?\s*$")
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
 _FACILITY_CODE = re.compile(r"[0-9]{10}")
 NO_REACTION_TEXT = "unspecified"  # AllergyIntolerance.reaction.manifestation is 1..*: placeholder text
-
-
-def number(text: str) -> int | float | None:
-    """A JSON number for a decimal string, or None; ints stay ints so "72" does not become 72.0."""
-    text = text.strip()
-    if not _NUMBER.match(text):
-        return None
-    return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
-
-
-def split_name(full: str) -> tuple[str, str]:
-    """ "患者 太郎" or "患者　太郎" -> ("患者", "太郎"); a name without a space is all family name."""
-    parts = full.replace("\u3000", " ").split(None, 1)
-    if not parts:
-        return "", ""
-    return parts[0], parts[1] if len(parts) > 1 else ""
 
 
 class JPCoreConverter:
@@ -245,7 +228,7 @@ class JPCoreConverter:
     def _observation(self, o: Observation) -> dict[str, Any]:
         system = o.code.system.upper()
         device = system in ("MDC", "IEEE11073")
-        profile, categories = _observation_profile(system, o.code.code)
+        profile, categories = observation_profile(system, o.code.code)
         res = self._base("Observation", o, profile)
         if o.order_no:
             res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
@@ -312,7 +295,7 @@ class JPCoreConverter:
             # MEDIS modifier exchange codes for suffixes (〜の疑い, 〜術後 …) start with "8".
             ext = {
                 "url": S.POSTFIX_MODIFIER if mod.code.startswith("8") else S.PREFIX_MODIFIER,
-                "valueCodeableConcept": self.concept(_modifier(mod)),
+                "valueCodeableConcept": self.concept(medis_modifier(mod)),
             }
             (postfixes if mod.code.startswith("8") else prefixes).append(ext)
         if prefixes or postfixes:
@@ -438,31 +421,3 @@ class JPCoreConverter:
         if o.ordered_at:
             res["authoredOn"] = to_fhir_datetime(o.ordered_at)
         return res
-
-
-def _category(system: str, code: str) -> dict[str, Any]:
-    return {"coding": [{"system": system, "code": code}]}
-
-
-def _observation_profile(system: str, code: str) -> tuple[str, list[dict[str, Any]]]:
-    """JP Core profile and category list (JP_SimpleObservationCategory_CS first) for an observation code."""
-    kind, second = observation_kind(system, code)
-    if kind == "vital-signs":
-        return S.PROFILE["Observation.vital"], [
-            _category(S.SIMPLE_OBS_CATEGORY, "vital-signs"),
-            *([_category(S.VITAL_SIGNS_CATEGORY, second)] if second else []),
-        ]
-    if kind == "body-measurement":
-        return S.PROFILE["Observation.body"], [
-            _category(S.SIMPLE_OBS_CATEGORY, "body-measurement"),
-            *([_category(S.BODY_MEASUREMENT_CATEGORY, second)] if second else []),
-        ]
-    profile = S.PROFILE["Observation.lab"] if system == "JC10" and not kind else S.PROFILE["Observation.common"]
-    return profile, [_category(S.SIMPLE_OBS_CATEGORY, "laboratory")]
-
-
-def _modifier(mod: Coding) -> Coding:
-    # ZPR modifiers come as MDCDX2 in SS-MIX2 but are modifier exchange codes, not disease numbers.
-    if mod.system.upper() in ("MDCDX2", "") and len(mod.code) == 4:
-        return Coding(mod.code, mod.display, S.MEDIS_MODIFIER)
-    return mod
