@@ -94,3 +94,10 @@ def observation_kind(system: str, code: str) -> tuple[str, str]:
         return "", ""
     entry = _entries("jpcore_observation_kind").get(key) or {}
     return str(entry.get("kind", "")), str(entry.get("category", ""))
+
+
+def condition_outcome(prb14: str) -> tuple[str, bool]:
+    """(clinicalStatus, whether the code is an HL7 table 0241 code) for a PRB-14 outcome."""
+    code = prb14.strip().upper()
+    entries = _entries("hl7_outcome_to_fhir")
+    return str(entries.get(code, library().table("hl7_outcome_to_fhir").default)), code in entries

@@ -31,6 +31,7 @@ from typing import Any
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir._codes import (
     allergy_type,
+    condition_outcome,
     interpretation,
     mdc_context_free,
     observation_status,
@@ -283,10 +284,16 @@ class JPCoreConverter:
                     {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "entered-in-error"}
                 ]
             }
-        elif c.clinical_status in _CLINICAL or not c.clinical_status:
-            # R4 con-3: a problem-list-item needs clinicalStatus; an SS-MIX2 disease without an outcome is ongoing.
-            status = c.clinical_status or "active"
+        else:
+            # R4 con-3: a problem-list-item needs clinicalStatus. The canonical value is a FHIR code (from a FHIR
+            # source) or the PRB-14 outcome (HL7 table 0241, kept in JP_Condition_DiseaseOutcome); none: ongoing.
+            status, is_0241 = (
+                (c.clinical_status, False) if c.clinical_status in _CLINICAL else condition_outcome(c.clinical_status)
+            )
             res["clinicalStatus"] = {"coding": [{"system": S.CONDITION_CLINICAL, "code": status}]}
+            if is_0241:
+                outcome = {"system": S.HL70241, "code": c.clinical_status.strip().upper()}
+                res["extension"] = [{"url": S.DISEASE_OUTCOME, "valueCodeableConcept": {"coding": [outcome]}}]
         res["category"] = [{"coding": [{"system": S.CONDITION_CATEGORY, "code": "problem-list-item"}]}]
         icd = Coding(c.icd10, "", "I10") if c.icd10 else None
         res["code"] = self.concept(c.code, icd)

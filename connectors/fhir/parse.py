@@ -195,7 +195,7 @@ class FhirToCanonical:
             icd10=icd,
             modifiers=mods,
             onset=from_fhir_date(r["onsetDateTime"]) if r.get("onsetDateTime") else None,
-            clinical_status=(r.get("clinicalStatus") or {}).get("coding", [{}])[0].get("code", ""),
+            clinical_status=_outcome(r) or (r.get("clinicalStatus") or {}).get("coding", [{}])[0].get("code", ""),
         )
 
     def allergy(self, r: dict[str, Any]) -> Allergy:
@@ -219,3 +219,13 @@ class FhirToCanonical:
             severity=_SEVERITY.get(reaction.get("severity", ""), ""),
             reaction="" if text == NO_REACTION_TEXT else text,
         )
+
+
+def _outcome(r: dict[str, Any]) -> str:
+    """The PRB-14 outcome code renkei put in JP_Condition_DiseaseOutcome, so a read-back restores it."""
+    for ext in r.get("extension", []):
+        if ext.get("url") == S.DISEASE_OUTCOME:
+            for c in (ext.get("valueCodeableConcept") or {}).get("coding", []):
+                if c.get("system") == S.HL70241 and c.get("code"):
+                    return str(c["code"])
+    return ""

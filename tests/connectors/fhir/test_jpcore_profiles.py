@@ -170,3 +170,42 @@ def test_bad_allergen_code_quarantines_only_the_allergy() -> None:
     assert "record 2 (allergy)" in text and "JLAC10 needs 17" in text and "got 15 characters" in text
     assert "1A0100000000001" not in text and "9999013" not in text
     dest.close()
+
+
+@pytest.mark.parametrize(
+    ("prb14", "status"), [("F", "resolved"), ("R", "remission"), ("N", "active"), ("D", "inactive")]
+)
+def test_prb14_outcome_sets_clinical_status_and_the_outcome_extension(
+    conv: JPCoreConverter, prb14: str, status: str
+) -> None:
+    cond = Condition(
+        patient_id="9999013", record_key="k", code=Coding("20054174", "胃炎", "MDCDX2"), clinical_status=prb14
+    )
+    res = conv.convert(cond)
+    check_resource(res)
+    assert res["clinicalStatus"]["coding"][0]["code"] == status
+    assert res["extension"] == [
+        {"url": S.DISEASE_OUTCOME, "valueCodeableConcept": {"coding": [{"system": S.HL70241, "code": prb14}]}}
+    ]
+
+
+def test_every_resource_from_a_storage_with_every_data_type_keeps_the_rules(tmp_path) -> None:
+    from renkei.connectors.ssmix2.generator import generate_full
+
+    conv = JPCoreConverter(FACILITY, "ssmix2", jp_core_version="1.2.0")
+    written = generate_full(tmp_path, patients=4, seed=5, conditions=True, extended=True)
+    emitted: dict[str, int] = {}
+    for w in written:
+        records = [r for r in w.records if r.kind.value != "note"]
+        resources, refused = conv.convert_partitioned(records)
+        for res in resources:
+            assert profile_problems(res) == []
+            profile = res["meta"]["profile"][0].rsplit("/", 1)[-1]
+            emitted[profile] = emitted.get(profile, 0) + 1
+            if res["resourceType"] == "Observation":
+                assert res["category"][0]["coding"][0]["system"] == SIMPLE
+        for _, why in refused:  # the synthetic storage's malformed codes only, each refused on its own
+            assert "needs 17 characters" in str(why)
+    assert {"JP_Observation_VitalSigns|1.2.0", "JP_Observation_BodyMeasurement|1.2.0", "JP_Patient|1.2.0"} <= set(
+        emitted
+    )
