@@ -3,8 +3,9 @@
     /tmp/venv/bin/python bench/bench_fhir_convert.py [N] [--medplum]
 
 Prints records per second for: conversion alone, conversion + fhir.resources R4B structure validation +
-code checks (what the `fhir` destination does per record), and building a transaction bundle. The record
-mix is one patient, ten lab results, one condition and one prescription per patient, with varied values.
+code checks + JP Core rule table (what the `fhir` destination does per record), and building a transaction
+bundle. The record mix is one patient, ten lab results, one condition and one prescription per patient,
+with varied values.
 With --medplum it also delivers 20 patients (one payload each, split into transactions of 8 entries) to
 the test FHIR server through the `fhir` destination, first time and replay. That figure measures the test
 server more than renkei: its MemoryRepository answers each conditional update by a linear FHIRPath scan.
@@ -19,6 +20,7 @@ from datetime import date, datetime, timedelta
 
 from renkei.connectors.fhir import JPCoreConverter, check_resource, transaction_bundle
 from renkei.connectors.fhir._checks import check_codes
+from renkei.connectors.fhir._rules import profile_problems
 from renkei.connectors.fhir.validate import structure_problems
 from renkei.records import Coding, Condition, Medication, Observation, Patient, Record
 
@@ -110,7 +112,8 @@ def main(n_patients: int) -> None:
     rate("convert", n, lambda: [conv.convert(r) for r in recs])
     rate("R4B structure validation only", n, lambda: [structure_problems(r) for r in resources])
     rate("code checks only", n, lambda: [check_codes(r) for r in resources])
-    rate("convert + R4B validation + code checks", n, lambda: conv.convert_checked(recs))
+    rate("JP Core rule table only", n, lambda: [profile_problems(r) for r in resources])
+    rate("convert + R4B validation + code checks + rules", n, lambda: conv.convert_checked(recs))
     by_patient = [resources[i : i + 13] for i in range(0, n, 13)]
     rate(
         "transaction bundles (13 entries each)",

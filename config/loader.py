@@ -8,25 +8,23 @@ resolved against the config file's folder, so a config works from any working di
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.registry import settings_model
+from renkei.connectors.secrets import REFERENCE, resolve_reference
 from renkei.connectors.viewer_links import check_viewers
 from renkei.errors import ConfigError
+from renkei.yamlio import YamlDoc, plain, yaml_path
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 
-_REF = re.compile(r"\$\{(?:(file):)?([^}]+)\}")
+_REF = REFERENCE
 _SECRET_KEY = re.compile(r"(password|passwd|token|secret|api_?key|private_?key)", re.IGNORECASE)
 
 Loc = tuple[str | int, ...]
@@ -40,53 +38,29 @@ class LoadedConfig:
     connector_settings: dict[str, BaseModel]
 
 
-def yaml_path(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def load_config(path: Path) -> LoadedConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}", [("(file)", None, str(exc))]) from exc
-    try:
-        data = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ConfigError(f"{path}: not valid YAML", [("(file)", line, str(exc.problem))]) from exc
-    if not isinstance(data, CommentedMap):
+    doc = YamlDoc(path)
+    if not isinstance(doc.data, dict):
         raise ConfigError(f"{path}: a configuration is a mapping", [("(top level)", 1, "expected a mapping")])
-
-    lines: dict[Loc, int] = {}
-    plain = _plain(data, (), lines)
     errors: ErrorList = []
 
-    def line_of(loc: Loc) -> int | None:
-        for n in range(len(loc), -1, -1):
-            if loc[:n] in lines:
-                return lines[loc[:n]]
-        return None
-
     def add(loc: Loc, reason: str) -> None:
-        errors.append((yaml_path(loc), line_of(loc), reason))
+        errors.append((yaml_path(loc), doc.line_of(loc), reason))
 
-    plain = _resolve_refs(plain, (), add)
+    plain_data = _resolve_refs(plain(doc.data), (), add)
     config = None
     try:
-        config = RenkeiConfig.model_validate(plain)
+        config = RenkeiConfig.model_validate(plain_data)
     except ValidationError as exc:
         for err in exc.errors():
             add(tuple(err["loc"]), err["msg"])
     # Checked on the raw mapping too, so one run lists every error, not just the first layer's.
-    connectors = plain.get("connectors") if isinstance(plain.get("connectors"), dict) else {}
-    pipelines = plain.get("pipelines") if isinstance(plain.get("pipelines"), list) else []
+    connectors = plain_data.get("connectors") if isinstance(plain_data.get("connectors"), dict) else {}
+    pipelines = plain_data.get("pipelines") if isinstance(plain_data.get("pipelines"), list) else []
     _check_references(connectors, pipelines, add)
-    if isinstance(plain.get("viewers"), dict):  # level-2 URL templates: only {viewer_id}/{facility}, never names
-        for loc, reason in check_viewers(plain["viewers"]):
+    if isinstance(plain_data.get("viewers"), dict):  # level-2 URL templates: only {viewer_id}/{facility}, never names
+        for loc, reason in check_viewers(plain_data["viewers"]):
             add(loc, reason)
     settings = _connector_settings(connectors, path.parent, add)
     if errors:
@@ -98,27 +72,6 @@ def load_config(path: Path) -> LoadedConfig:
         if value is not None and not value.is_absolute():
             setattr(config, field, base / value)
     return LoadedConfig(path=path, config=config, connector_settings=settings)
-
-
-def _plain(node: Any, loc: Loc, lines: dict[Loc, int]) -> Any:
-    """ruamel's round-trip nodes -> plain Python, remembering the 1-based line of every key/item."""
-    if isinstance(node, CommentedMap):
-        out = {}
-        for key, value in node.items():
-            line, _col = node.lc.key(key)
-            lines[(*loc, str(key))] = line + 1
-            out[str(key)] = _plain(value, (*loc, str(key)), lines)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for i, value in enumerate(node):
-            line, _col = node.lc.item(i)
-            lines[(*loc, i)] = line + 1
-            items.append(_plain(value, (*loc, i), lines))
-        return items
-    if isinstance(node, str):
-        return str(node)
-    return node
 
 
 def _resolve_refs(node: Any, loc: Loc, add: Any) -> Any:
@@ -140,17 +93,11 @@ def _resolve_refs(node: Any, loc: Loc, add: Any) -> Any:
 
 
 def _lookup(match: re.Match[str], loc: Loc, add: Any) -> str:
-    kind, name = match.group(1), match.group(2)
-    if kind == "file":
-        try:
-            return Path(name).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            add(loc, f"secret file {name} cannot be read: {exc.strerror}")
-            return ""
-    if name not in os.environ:
-        add(loc, f"environment variable {name} is not set")
+    try:
+        return resolve_reference(match.group(0), setting=yaml_path(loc))
+    except ConfigError as exc:  # its text names the setting and the variable or file, never a value
+        add(loc, str(exc).split(": ", 1)[-1])
         return ""
-    return os.environ[name]
 
 
 def _check_references(connectors: dict[str, Any], pipelines: list[Any], add: Any) -> None:

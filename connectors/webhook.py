@@ -33,7 +33,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -41,28 +40,16 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
-import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator, model_validator
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from renkei.connectors.base import ConnectorContext
-from renkei.db_version import DbSchema, open_sqlite_ledger
+from renkei.connectors.http_errors import status_error, transport_error
+from renkei.connectors.secrets import env_secret, file_secret
 from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
 
-_RETRYABLE_4XX = {408, 425, 429}  # timeout, too early, too many requests: the same request may succeed later
-
-# The ledger (webhook-<name>.sqlite): every key delivered, with its receipt. Queries are plain sqlite3.
-_md = sa.MetaData()
-sa.Table(
-    "deliveries",
-    _md,
-    sa.Column("idem_key", sa.Text, primary_key=True),
-    sa.Column("receipt", sa.Text, nullable=False),
-)
-# The Alembic revision the ledger is at (pipelines/migrations/versions/webhook/): see docs/schema.md.
-SCHEMA = DbSchema("webhook", "webhook_0001", _md)
 
 
 class WebhookAuthError(RetryableDeliveryError):
@@ -112,23 +99,6 @@ class WebhookSettings(BaseModel):
         return self
 
 
-def _env_secret(var: str, what: str) -> str:
-    value = os.environ.get(var, "")
-    if not value:
-        raise ConfigError(f"environment variable {var} ({what}) is not set")
-    return value
-
-
-def _file_secret(path: Path, what: str) -> str:
-    try:
-        value = path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if not value:
-        raise ConfigError(f"{what} {path} is empty")
-    return value
-
-
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     """The signature header value: sha256=<hex HMAC-SHA256 over timestamp + "." + body>."""
     return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -153,21 +123,23 @@ class WebhookDestination:
         self.name = name
         self.settings = settings
         if settings.secret_env is not None:
-            self._secret = _env_secret(settings.secret_env, "secret_env").encode()
+            self._secret = env_secret(settings.secret_env, setting=f"webhook {name} secret_env").encode()
         else:
             assert settings.secret_file is not None
-            self._secret = _file_secret(settings.secret_file, "secret_file").encode()
+            self._secret = file_secret(settings.secret_file, setting=f"webhook {name} secret_file").encode()
         self._session = requests.Session()
         self._session.headers.update(settings.headers)
         for header, var in settings.header_secrets_env.items():
-            self._session.headers[header] = _env_secret(var, f"header {header}")
+            self._session.headers[header] = env_secret(var, setting=f"webhook {name} header_secrets_env.{header}")
         self._session.headers["User-Agent"] = "renkei-webhook"
         self._mapping = _load_mapping(settings.mapping, settings.mapping_overlay) if settings.mapping else None
         parts = urlsplit(settings.url)
         self._where = f"{parts.scheme}://{parts.netloc}{parts.path}"  # for messages: no query string
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         path = Path(context.data_dir) / f"webhook-{safe}.sqlite"
-        self._db = open_sqlite_ledger(path, SCHEMA)
+        from renkei.connectors.webhook_ledger import open_ledger  # SQLAlchemy only once a webhook runs
+
+        self._db = open_ledger(path)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never the secret nor secret headers
@@ -233,20 +205,17 @@ class WebhookDestination:
             resp = self._session.request(
                 s.method, s.url, data=body, headers=headers, timeout=(s.connect_timeout, s.read_timeout)
             )
-        except requests.Timeout as exc:
-            raise RetryableDeliveryError(f"{what}: timed out") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableDeliveryError(f"{what}: cannot connect") from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc, what) from exc
         try:
             resp.raise_for_status()
-        except requests.HTTPError as exc:
-            status = resp.status_code
-            if status == 401:
+        except requests.HTTPError as exc:  # kept as the cause: the status line is in it, never the body
+            if resp.status_code == 401:  # the destination's failure, not this post's: back off, never DEAD
                 raise WebhookAuthError(f"{what}: our credentials were refused (401)") from exc
-            if status >= 500 or status in _RETRYABLE_4XX:
-                log.info("%s: %s, will retry", what, status)
-                raise RetryableDeliveryError(f"{what}: {status}") from exc
-            raise PermanentDeliveryError(f"{what}: refused with {status}") from exc
+            refused = status_error(resp.status_code, f"{what}: refused with {resp.status_code}", resp.headers)
+            if isinstance(refused, RetryableDeliveryError):
+                log.info("%s: %s, will retry", what, resp.status_code)
+            raise refused from exc
         return resp
 
 

@@ -1,50 +1,24 @@
-"""YAML loading that remembers line numbers, so spec errors name file, YAML path and line."""
+"""Mapping specs and code tables on the shared YAML loader (renkei.yamlio): errors as MappingSpecError."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
 from renkei.mappings.errors import MappingSpecError
+from renkei.yamlio import YamlDoc as _SharedDoc
+from renkei.yamlio import plain, yaml_path
+
+__all__ = ["YamlDoc", "dotted", "plain"]
 
 
-class YamlDoc:
-    """A loaded YAML file: `data` (plain dicts/lists from ruamel's round-trip types) and line lookup."""
+class YamlDoc(_SharedDoc):
+    """A loaded spec file; parse and validation errors are MappingSpecError naming file, YAML path and line."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.data: Any = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            raise MappingSpecError(
-                f"{path}: not valid YAML (line {line}): {getattr(exc, 'problem', exc)}",
-                [(str(path), line, str(getattr(exc, "problem", exc)))],
-            ) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MappingSpecError(f"{path}: cannot read ({exc})", [(str(path), None, str(exc))]) from exc
-
-    def line_of(self, loc: Sequence[str | int]) -> int | None:
-        """1-based line of the deepest node along `loc` that exists."""
-        node: Any = self.data
-        line: int | None = 1
-        for part in loc:
-            if isinstance(node, CommentedMap) and part in node:
-                line = node.lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-                line = node.lc.item(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        return line
+        super().__init__(path, error=MappingSpecError)
 
     def error(self, loc: Sequence[str | int], reason: str) -> MappingSpecError:
         where = dotted(loc)
@@ -74,16 +48,4 @@ def _is_tag(part: str) -> bool:
 
 
 def dotted(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top)"
-
-
-def plain(value: Any) -> Any:
-    """ruamel round-trip containers → plain dict/list (pydantic and the engine need no line info)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
+    return yaml_path(loc, top="(top)")

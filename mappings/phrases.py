@@ -22,19 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from renkei.errors import ConfigError, NotFoundError
+from renkei.yamlio import YamlDoc, plain, yaml_path
 
 SHIPPED = Path(__file__).with_name("phrases")
 TAG_MARK = "□"
-
-Loc = tuple[str | int, ...]
 
 
 def _clean_tag(value: str) -> str:
@@ -169,31 +164,21 @@ def _yaml_files(folder: Path) -> list[Path]:
 def load_phrase_file(path: Path) -> tuple[list[Phrase], list[str]]:
     """One phrase file's phrases and tags; a ConfigError naming file, YAML path and line otherwise."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}", [(str(path), None, str(exc))]) from exc
-    try:
-        data = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise _error(path, [("(file)", line, f"not valid YAML: {exc.problem}")]) from exc
-    if data is None:
+    doc = YamlDoc(path, error=lambda _message, rows: _error(path, rows))
+    if doc.data is None:
         return [], []
-    if not isinstance(data, CommentedMap):
+    if not isinstance(doc.data, dict):
         raise _error(path, [("(top level)", 1, "a phrase file is a mapping with `phrases:` and/or `tags:`")])
-    lines: dict[Loc, int] = {}
-    plain = _plain(data, (), lines)
     try:
-        model = _PhraseFile.model_validate(plain)
+        model = _PhraseFile.model_validate(plain(doc.data))
     except ValidationError as exc:
-        rows = [(_yaml_path(tuple(e["loc"])), _line_of(lines, tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+        rows = [(yaml_path(tuple(e["loc"])), doc.line_of(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
         raise _error(path, rows) from exc
     seen: dict[str, int] = {}
     rows = []
     phrases = []
     for i, p in enumerate(model.phrases):
-        line = lines.get(("phrases", i, "id")) or lines.get(("phrases", i))
+        line = doc.line_of(("phrases", i, "id"))
         if p.id in seen:
             rows.append((f"phrases[{i}].id", line, f"phrase id {p.id!r} is already used at line {seen[p.id]}"))
         seen[p.id] = line or 0
@@ -208,36 +193,3 @@ def _error(path: Path, rows: list[tuple[str, int | None, str]]) -> ConfigError:
     at = f" line {line}" if line else ""
     more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
     return ConfigError(f"{path}{at}: {where}: {reason}{more}", [(f"{path}: {w}", n, r) for w, n, r in rows])
-
-
-def _yaml_path(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
-
-
-def _plain(node: Any, loc: Loc, lines: dict[Loc, int]) -> Any:
-    """ruamel round-trip nodes -> plain Python, remembering the 1-based line of every key and item."""
-    if isinstance(node, CommentedMap):
-        out = {}
-        for key, value in node.items():
-            lines[(*loc, str(key))] = node.lc.key(key)[0] + 1
-            out[str(key)] = _plain(value, (*loc, str(key)), lines)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for i, value in enumerate(node):
-            lines[(*loc, i)] = node.lc.item(i)[0] + 1
-            items.append(_plain(value, (*loc, i), lines))
-        return items
-    if isinstance(node, str):
-        return str(node)
-    return node

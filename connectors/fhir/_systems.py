@@ -10,12 +10,23 @@ source", and a local HL7 v2 coding system (99XYZ) has no public URL.
 
 from __future__ import annotations
 
+from renkei.connectors.fhir._codes import coding_systems
+
+# HL7 v2 coding-system names (what canonical Coding.system holds) <-> FHIR system URLs: the shipped table
+# mappings/specs/codes/v2_coding_system_to_fhir.yaml, shared with the level-4 mapping specs.
+V2_TO_FHIR = coding_systems()
+
+# JP Core releases renkei writes for; `meta.profile` pins the one chosen in the config (canonical|version).
+JP_CORE_VERSIONS = ("1.1.2", "1.2.0")
+DEFAULT_JP_CORE_VERSION = "1.1.2"
+
 JP = "http://jpfhir.jp/fhir/core/StructureDefinition/"
 PROFILE = {
     "Patient": JP + "JP_Patient",
     "Observation.lab": JP + "JP_Observation_LabResult",
     "Observation.vital": JP + "JP_Observation_VitalSigns",
     "Observation.common": JP + "JP_Observation_Common",
+    "Observation.body": JP + "JP_Observation_BodyMeasurement",
     "Condition": JP + "JP_Condition",
     "AllergyIntolerance": JP + "JP_AllergyIntolerance",
     "MedicationRequest": JP + "JP_MedicationRequest",
@@ -28,21 +39,27 @@ PROFILE = {
 
 EN_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
 PREFIX_MODIFIER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseasePrefixModifier"
+DISEASE_OUTCOME = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseaseOutcome"
+HL70241 = "http://jpfhir.jp/fhir/core/CodeSystem/HL70241"  # PRB-14 outcome codes (JP Core's HL7 table 0241)
 POSTFIX_MODIFIER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseasePostfixModifier"
 
 # JP Core: the patient id of a facility, `urn:oid:1.2.392.100495.20.3.51.1` + 10-digit facility code.
 PATIENT_ID_OID_PREFIX = "urn:oid:1.2.392.100495.20.3.51.1"
 
-JLAC10 = "http://medis.or.jp/CodeSystem/master-JLAC10-17digits"
-HOT9 = "http://medis.or.jp/CodeSystem/master-HOT9"
-MEDIS_DISEASE = "http://medis.or.jp/CodeSystem/master-disease-keyNumber"  # 病名管理番号 (8 digits)
+JLAC10 = V2_TO_FHIR["JC10"]
+HOT9 = V2_TO_FHIR["HOT9"]
+MEDIS_DISEASE = V2_TO_FHIR["MDCDX2"]  # 病名管理番号 (8 digits)
 MEDIS_MODIFIER = "http://medis.or.jp/CodeSystem/master-disease-modExCode"  # 修飾語交換用コード (4 chars)
-ICD10_JP = "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full"
-ROUTE_HL70162 = "http://jpfhir.jp/fhir/core/CodeSystem/route-codes"
-MDC = "urn:iso:std:iso:11073:10101"
+ICD10_JP = V2_TO_FHIR["I10"]
+ROUTE_HL70162 = V2_TO_FHIR["HL70162"]
+MDC = V2_TO_FHIR["MDC"]
 UCUM = "http://unitsofmeasure.org"
-V2_0127 = "http://terminology.hl7.org/CodeSystem/v2-0127"
+V2_0127 = V2_TO_FHIR["HL70127"]
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# JP Core category code systems (jp-core-v1x input/fsh/aliases-jpcore.fsh)
+SIMPLE_OBS_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_SimpleObservationCategory_CS"
+VITAL_SIGNS_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ObservationVitalSignsCategory_CS"
+BODY_MEASUREMENT_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ObservationBodyMeasurementCategory_CS"
 OBS_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -60,16 +77,6 @@ ENCOUNTER_EVENT = "urn:renkei:encounter-event"
 ALLERGY_TYPE_EXT = "urn:renkei:allergy-type"  # extension: the HL7 v2 table 0127 allergy type
 LOCAL_CS_PREFIX = "urn:renkei:v2-cs:"  # + the HL7 v2 coding-system name, for local/unknown systems
 
-# HL7 v2 coding-system names (what canonical Coding.system holds) <-> FHIR system URLs.
-V2_TO_FHIR = {
-    "JC10": JLAC10,
-    "HOT9": HOT9,
-    "MDCDX2": MEDIS_DISEASE,
-    "I10": ICD10_JP,
-    "HL70162": ROUTE_HL70162,
-    "MDC": MDC,
-    "HL70127": V2_0127,
-}
 FHIR_TO_V2 = {url: name for name, url in V2_TO_FHIR.items()}
 FHIR_TO_V2.update(
     {
@@ -95,3 +102,8 @@ def v2_name(url: str) -> str:
     if url.startswith(LOCAL_CS_PREFIX):
         return url[len(LOCAL_CS_PREFIX) :]
     return url
+
+
+def pinned(profile_url: str, version: str) -> str:
+    """A profile canonical with its JP Core version, as meta.profile carries it ("…/JP_Patient|1.1.2")."""
+    return f"{profile_url}|{version}" if version else profile_url

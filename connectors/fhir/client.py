@@ -5,8 +5,8 @@
     for res in client.search("Observation", {"_lastUpdated": "gt2024-01-01T00:00:00Z"}):
         ...                                               # follows Bundle.link[next]
 
-Errors (errors.py):
-    timeouts, connection failures, 408/425/429 and 5xx  -> FhirRetryableError (RetryableDeliveryError)
+Errors follow the shared HTTP policy (connectors/http_errors.py):
+    timeouts, connection failures, 408/425/429 and 5xx  -> FhirRetryableError (retry_after from Retry-After)
     other 4xx                                           -> FhirPermanentError (PermanentDeliveryError)
 The message carries the method, the path without the query (a search query can hold a patient id or name)
 and a summary of the OperationOutcome: issue codes, element paths and the diagnostics with quoted
@@ -18,50 +18,39 @@ strings, non-ASCII text and long digit runs masked, since servers echo submitted
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.connectors.http_errors import (
+    HttpPermanentError,
+    HttpRetryableError,
+    status_error,
+    transport_error,
+)
+from renkei.connectors.secrets import resolve_reference
 
 FHIR_JSON = "application/fhir+json"
-_RETRYABLE_STATUS = {408, 425, 429}
 
 
-class FhirRetryableError(RetryableDeliveryError):
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+class FhirRetryableError(HttpRetryableError):
+    pass
 
 
-class FhirPermanentError(PermanentDeliveryError):
+class FhirPermanentError(HttpPermanentError):
     def __init__(self, message: str, status: int | None = None, outcome: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.outcome = outcome
 
 
 def resolve_secret(reference: str) -> str:
-    """The secret behind "env:NAME" or "file:/path" (stripped). Raises ConfigError naming the reference."""
+    """The secret behind "env:NAME" or "file:/path" (connectors/secrets.py); "" when no auth is configured."""
     if not reference:
         return ""
-    kind, _, where = reference.partition(":")
-    if kind == "env":
-        value = os.environ.get(where)
-        if value is None:
-            raise ConfigError(f"fhir: auth secret env variable {where} is not set")
-        return value.strip()
-    if kind == "file":
-        try:
-            return Path(where).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"fhir: auth secret file {where} cannot be read ({exc.strerror})") from exc
-    raise ConfigError("fhir: auth must be a secret reference 'env:NAME' or 'file:/path'")
+    return resolve_reference(reference, setting="fhir auth")
 
 
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|「[^」]*」")
@@ -138,12 +127,11 @@ class FhirClient:
         hdrs.update(headers or {})
         try:
             resp = self.session.request(method, url, params=params, json=json, headers=hdrs, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise FhirRetryableError(f"fhir: {shown}: timed out after {self.timeout}s") from exc
-        except requests.ConnectionError as exc:
-            raise FhirRetryableError(f"fhir: {shown}: connection failed ({type(exc).__name__})") from exc
         except requests.RequestException as exc:
-            raise FhirPermanentError(f"fhir: {shown}: request failed ({type(exc).__name__})") from exc
+            failed = transport_error(exc, f"fhir: {shown}")
+            if isinstance(failed, HttpRetryableError):
+                raise FhirRetryableError(str(failed)) from exc
+            raise FhirPermanentError(str(failed)) from exc
         if resp.status_code < 300:
             return resp
         try:
@@ -151,8 +139,9 @@ class FhirClient:
         except ValueError:
             outcome = None
         message = f"fhir: {shown}: HTTP {resp.status_code}: {outcome_summary(outcome)}"
-        if resp.status_code >= 500 or resp.status_code in _RETRYABLE_STATUS:
-            raise FhirRetryableError(message, resp.status_code)
+        refused = status_error(resp.status_code, message, resp.headers)
+        if isinstance(refused, HttpRetryableError):
+            raise FhirRetryableError(message, resp.status_code, refused.retry_after)
         raise FhirPermanentError(message, resp.status_code, outcome if isinstance(outcome, dict) else None)
 
     def _json(self, resp: requests.Response) -> dict[str, Any]:

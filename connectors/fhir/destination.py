@@ -6,6 +6,7 @@ Config (connector settings):
     facility_code  10-digit medical institution code (JP Core patient identifier system)
     source_system  name mixed into resource ids (default "renkei")
     timeout        seconds per request
+    jp_core_version  "1.1.2" (default) or "1.2.0": the JP Core release pinned in meta.profile
     max_bundle_entries  split a payload into transactions of at most this many entries (0: never).
                    Medplum refuses transactions with conditional updates beyond 8 entries
                    ("Transaction requires strict isolation but has too many entries"). Each part is
@@ -21,7 +22,7 @@ The receipt is the space-separated "Type/id" list the server answered.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +35,21 @@ from renkei.errors import InputError, PermanentDeliveryError
 from renkei.records import Record
 
 
+class FhirPartialDelivery(PermanentDeliveryError):
+    """Some records of a payload were refused, each with its reason; the others were delivered.
+
+    One bad code (e.g. a malformed allergen code) quarantines that resource only: the Patient and the
+    other resources of the same file still go. `receipt` is what was delivered, `refused` the
+    (record index, kind, reason) of each refused record. Reprocessing the payload re-sends the good
+    resources as the same conditional updates (no duplicates) and refuses the bad ones again until fixed.
+    """
+
+    def __init__(self, message: str, receipt: str, refused: list[tuple[int, str, str]]) -> None:
+        super().__init__(message)
+        self.receipt = receipt
+        self.refused = refused
+
+
 class FhirSettings(BaseModel):
     base_url: str
     auth: str = ""
@@ -44,6 +60,9 @@ class FhirSettings(BaseModel):
 
 class FhirDestinationSettings(FhirSettings):
     max_bundle_entries: int = Field(default=0, ge=0)
+    jp_core_version: Literal["1.1.2", "1.2.0"] = Field(
+        default="1.1.2", description="JP Core release pinned in meta.profile (canonical|version)"
+    )
 
 
 class FhirDestination:
@@ -53,11 +72,18 @@ class FhirDestination:
         self.name = name
         self.settings = settings
         self.context = context
-        self.converter = JPCoreConverter(settings.facility_code, settings.source_system)
+        self.converter = JPCoreConverter(settings.facility_code, settings.source_system, settings.jp_core_version)
         self.client = FhirClient(settings.base_url, auth=settings.auth, timeout=settings.timeout)
 
     def resources_for(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        """The checked FHIR resources a payload stands for (raises PermanentDeliveryError if unusable)."""
+        """The checked FHIR resources a payload stands for (raises PermanentDeliveryError if any is unusable)."""
+        resources, refused = self._partition(payload)
+        if refused:
+            raise PermanentDeliveryError(_refused_text(refused))
+        return resources
+
+    def _partition(self, payload: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]]]:
+        """(checked resources, refused records as (index, kind, reason)); an unusable payload raises."""
         try:
             if "records" in payload:
                 records = [Record.from_dict(d) for d in payload["records"]]
@@ -65,16 +91,18 @@ class FhirDestination:
                 records = [Record.from_dict(payload)]
             elif "resourceType" in payload:
                 check_resource(payload)
-                return [payload]
+                return [payload], []
             else:
                 raise InputError("fhir: payload has neither records, a record kind nor a resourceType")
-            return self.converter.convert_checked(records)
         except InputError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentDeliveryError(f"fhir: payload is not canonical records ({type(exc).__name__})") from exc
+        resources, refused = self.converter.convert_partitioned(records)
+        return resources, [(i, records[i].kind.value, str(exc)) for i, exc in refused]
 
     def deliver(self, payload: dict[str, Any], idempotency_key: str) -> str:
+        refused: list[tuple[int, str, str]] = []
         if payload.get("resourceType") == "Bundle":
             try:
                 check_resource(payload)
@@ -82,9 +110,9 @@ class FhirDestination:
                 raise PermanentDeliveryError(str(exc)) from exc
             bundles = [payload]
         else:
-            resources = self.resources_for(payload)
+            resources, refused = self._partition(payload)
             if not resources:
-                raise PermanentDeliveryError("fhir: payload holds no records")
+                raise PermanentDeliveryError(_refused_text(refused) if refused else "fhir: payload holds no records")
             try:
                 bundles = self._bundles(resources)
             except ValueError as exc:
@@ -101,6 +129,9 @@ class FhirDestination:
         if self.context is not None:
             for pid in _patient_ids(bundles, self.converter.facility_system):
                 self.context.audit("fhir.deliver", pid, f"{self.name}: {receipt}")
+        if refused:
+            delivered = len(receipts)
+            raise FhirPartialDelivery(f"fhir: delivered {delivered}; {_refused_text(refused)}", receipt, refused)
         return receipt
 
     def _bundles(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -120,6 +151,13 @@ class FhirDestination:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _refused_text(refused: list[tuple[int, str, str]]) -> str:
+    """Which records were refused and why (InputError texts name fields and rules, never values)."""
+    shown = "; ".join(f"record {i + 1} ({kind}): {reason}" for i, kind, reason in refused[:5])
+    more = f" (+{len(refused) - 5} more)" if len(refused) > 5 else ""
+    return f"refused {len(refused)} record(s): {shown}{more}"
 
 
 def _patient_ids(node: Any, facility_system: str) -> list[str]:

@@ -29,8 +29,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from renkei.connectors.fhir import _systems as S
+from renkei.connectors.fhir._codes import (
+    allergy_type,
+    condition_outcome,
+    interpretation,
+    mdc_context_free,
+    observation_status,
+)
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
+from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
 from renkei.connectors.fhir.validate import check_resource
@@ -55,26 +63,6 @@ class UnsupportedRecord(InputError):
 
 
 _GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown"}
-_OBS_STATUS = {
-    "F": "final",
-    "P": "preliminary",
-    "C": "corrected",
-    "X": "cancelled",
-    "R": "registered",
-    "I": "registered",
-    "D": "entered-in-error",
-    "W": "entered-in-error",
-}
-_INTERPRETATION = {"H", "L", "HH", "LL", "N", "A", "AA", "<", ">", "HU", "LU", "U", "D", "B", "W", "S", "R", "I"}
-_ALLERGY_CATEGORY = {
-    "DA": "medication",
-    "MA": "medication",
-    "FA": "food",
-    "EA": "environment",
-    "LA": "environment",
-    "AA": "environment",
-    "PA": "environment",
-}
 _SEVERITY = {"MI": "mild", "MO": "moderate", "SV": "severe"}
 _CLINICAL = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
 _ENCOUNTER_STATUS = {
@@ -89,33 +77,21 @@ _ENCOUNTER_STATUS = {
 }
 _CLASS = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency")}
 _RANGE = re.compile(r"^\s*([-+]?\d*\.?\d+)?\s*[-~～〜]\s*([-+]?\d*\.?\d+)?\s*$")
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
 _FACILITY_CODE = re.compile(r"[0-9]{10}")
 NO_REACTION_TEXT = "unspecified"  # AllergyIntolerance.reaction.manifestation is 1..*: placeholder text
-
-
-def number(text: str) -> int | float | None:
-    """A JSON number for a decimal string, or None; ints stay ints so "72" does not become 72.0."""
-    text = text.strip()
-    if not _NUMBER.match(text):
-        return None
-    return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
-
-
-def split_name(full: str) -> tuple[str, str]:
-    """ "患者 太郎" or "患者　太郎" -> ("患者", "太郎"); a name without a space is all family name."""
-    parts = full.replace("\u3000", " ").split(None, 1)
-    if not parts:
-        return "", ""
-    return parts[0], parts[1] if len(parts) > 1 else ""
 
 
 class JPCoreConverter:
     """Turns canonical records of one facility and one source system into JP Core shaped FHIR R4 dicts."""
 
-    def __init__(self, facility_code: str, source_system: str = "renkei") -> None:
+    def __init__(
+        self, facility_code: str, source_system: str = "renkei", jp_core_version: str = S.DEFAULT_JP_CORE_VERSION
+    ) -> None:
         if not _FACILITY_CODE.fullmatch(facility_code):
             raise ConfigError("fhir: facility_code must be the 10-digit medical institution code")
+        if jp_core_version not in S.JP_CORE_VERSIONS:
+            raise ConfigError(f"fhir: jp_core_version must be one of {', '.join(S.JP_CORE_VERSIONS)}")
+        self.jp_core_version = jp_core_version
         self.facility_code = facility_code
         self.source_system = source_system
         self.facility_system = S.PATIENT_ID_OID_PREFIX + facility_code
@@ -139,13 +115,27 @@ class JPCoreConverter:
         return build(record)
 
     def convert_checked(self, records: Iterable[Record]) -> list[dict[str, Any]]:
-        """Convert and check each record (R4B structure + code values); raises FhirValidationError."""
-        out = []
-        for record in records:
-            resource = self.convert(record)
-            check_resource(resource)
+        """Convert and check each record (R4B structure + code values + JP Core rules); raises on the first bad one."""
+        resources, refused = self.convert_partitioned(records)
+        if refused:
+            raise refused[0][1]
+        return resources
+
+    def convert_partitioned(
+        self, records: Iterable[Record]
+    ) -> tuple[list[dict[str, Any]], list[tuple[int, InputError]]]:
+        """(checked resources, [(index of the record, why it was refused)]): one bad record does not stop the rest."""
+        out: list[dict[str, Any]] = []
+        refused: list[tuple[int, InputError]] = []
+        for i, record in enumerate(records):
+            try:
+                resource = self.convert(record)
+                check_resource(resource)
+            except InputError as exc:
+                refused.append((i, exc))
+                continue
             out.append(resource)
-        return out
+        return out, refused
 
     def patient_reference(self, pid: str) -> dict[str, Any]:
         return {
@@ -158,7 +148,7 @@ class JPCoreConverter:
         return {
             "resourceType": "Patient",
             "id": patient_uuid(self.facility_code, pid),
-            "meta": {"profile": [S.PROFILE["Patient"]]},
+            "meta": {"profile": [S.pinned(S.PROFILE["Patient"], self.jp_core_version)]},
             "identifier": [{"system": self.facility_system, "value": pid}],
         }
 
@@ -187,14 +177,15 @@ class JPCoreConverter:
         identifiers = [{"system": S.RECORD_ID, "value": rid}]
         if record.record_key:
             identifiers.append({"system": S.RECORD_KEY, "value": record.record_key})
-        return {"resourceType": rtype, "id": rid, "meta": {"profile": [profile]}, "identifier": identifiers}
+        meta = {"profile": [S.pinned(profile, self.jp_core_version)]}
+        return {"resourceType": rtype, "id": rid, "meta": meta, "identifier": identifiers}
 
     # -- per kind ---------------------------------------------------------------------------------------
     def _patient(self, p: Patient) -> dict[str, Any]:
         res: dict[str, Any] = {
             "resourceType": "Patient",
             "id": patient_uuid(self.facility_code, p.patient_id),
-            "meta": {"profile": [S.PROFILE["Patient"]]},
+            "meta": {"profile": [S.pinned(S.PROFILE["Patient"], self.jp_core_version)]},
             "identifier": [{"system": self.facility_system, "value": p.patient_id}],
         }
         if p.record_key:
@@ -237,22 +228,19 @@ class JPCoreConverter:
 
     def _observation(self, o: Observation) -> dict[str, Any]:
         system = o.code.system.upper()
-        if system == "JC10":
-            profile, category = S.PROFILE["Observation.lab"], "laboratory"
-        elif system in ("MDC", "IEEE11073"):
-            profile, category = S.PROFILE["Observation.vital"], "vital-signs"
-        else:
-            profile, category = S.PROFILE["Observation.common"], ""
+        device = system in ("MDC", "IEEE11073")
+        profile, categories = observation_profile(system, o.code.code)
         res = self._base("Observation", o, profile)
         if o.order_no:
             res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
         if o.status == RecordStatus.DELETED:
             res["status"] = "entered-in-error"
         else:
-            res["status"] = _OBS_STATUS.get(o.result_status.upper(), "final" if not o.result_status else "unknown")
-        if category:
-            res["category"] = [{"coding": [{"system": S.OBS_CATEGORY, "code": category}]}]
-        res["code"] = self.concept(o.code, o.local_code)
+            res["status"] = observation_status(o.result_status, device_reading=device)
+        res["category"] = categories
+        # Devices: the 32-bit context-free MDC code (18949 → 150021), what FHIR servers and PHD IGs expect.
+        code = Coding(mdc_context_free(o.code.code), o.code.display, o.code.system) if device else o.code
+        res["code"] = self.concept(code, o.local_code)
         res["subject"] = self.patient_reference(o.patient_id)
         if o.effective:
             res["effectiveDateTime"] = to_fhir_datetime(o.effective)
@@ -261,12 +249,15 @@ class JPCoreConverter:
         value = number(o.value) if o.value_type in ("NM", "SN", "") else None
         if value is not None:
             res["valueQuantity"] = quantity(value, o.unit)
+            if o.unit.startswith("MDC_DIM_") and "code" in res["valueQuantity"]:
+                res["valueQuantity"]["unit"] = res["valueQuantity"]["code"]  # mm[Hg], not MDC_DIM_MMHG
         elif o.value:
             res["valueString"] = o.value
         if o.abnormal_flag:
-            flag = o.abnormal_flag.upper()
-            if flag in _INTERPRETATION:
-                res["interpretation"] = [{"coding": [{"system": S.OBS_INTERPRETATION, "code": flag}]}]
+            known = interpretation(o.abnormal_flag)
+            if known:
+                coding = {"system": S.OBS_INTERPRETATION, "code": known["code"], "display": known["display"]}
+                res["interpretation"] = [{"coding": [coding]}]
             else:
                 res["interpretation"] = [{"text": o.abnormal_flag}]
         if o.reference_range:
@@ -293,21 +284,31 @@ class JPCoreConverter:
                     {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "entered-in-error"}
                 ]
             }
-        elif c.clinical_status in _CLINICAL:
-            res["clinicalStatus"] = {"coding": [{"system": S.CONDITION_CLINICAL, "code": c.clinical_status}]}
+        else:
+            # R4 con-3: a problem-list-item needs clinicalStatus. The canonical value is a FHIR code (from a FHIR
+            # source) or the PRB-14 outcome (HL7 table 0241, kept in JP_Condition_DiseaseOutcome); none: ongoing.
+            status, is_0241 = (
+                (c.clinical_status, False) if c.clinical_status in _CLINICAL else condition_outcome(c.clinical_status)
+            )
+            res["clinicalStatus"] = {"coding": [{"system": S.CONDITION_CLINICAL, "code": status}]}
+            if is_0241:
+                outcome = {"system": S.HL70241, "code": c.clinical_status.strip().upper()}
+                res["extension"] = [{"url": S.DISEASE_OUTCOME, "valueCodeableConcept": {"coding": [outcome]}}]
+        res["category"] = [{"coding": [{"system": S.CONDITION_CATEGORY, "code": "problem-list-item"}]}]
+        icd = Coding(c.icd10, "", "I10") if c.icd10 else None
+        res["code"] = self.concept(c.code, icd)
         prefixes, postfixes = [], []
         for mod in c.modifiers:
             # MEDIS modifier exchange codes for suffixes (〜の疑い, 〜術後 …) start with "8".
             ext = {
                 "url": S.POSTFIX_MODIFIER if mod.code.startswith("8") else S.PREFIX_MODIFIER,
-                "valueCodeableConcept": self.concept(_modifier(mod)),
+                "valueCodeableConcept": self.concept(medis_modifier(mod)),
             }
             (postfixes if mod.code.startswith("8") else prefixes).append(ext)
         if prefixes or postfixes:
-            res["extension"] = prefixes + postfixes
-        res["category"] = [{"coding": [{"system": S.CONDITION_CATEGORY, "code": "problem-list-item"}]}]
-        icd = Coding(c.icd10, "", "I10") if c.icd10 else None
-        res["code"] = self.concept(c.code, icd)
+            # The modifier extensions' context is Condition.code (JP Core JP_Condition_DiseasePrefixModifier,
+            # ^context.expression "Condition.code"), not the resource.
+            res["code"] = {"extension": prefixes + postfixes, **res["code"]}
         res["subject"] = self.patient_reference(c.patient_id)
         if c.onset:
             res["onsetDateTime"] = to_fhir_date(c.onset)
@@ -319,7 +320,9 @@ class JPCoreConverter:
             res["verificationStatus"] = {"coding": [{"system": S.ALLERGY_VERIFICATION, "code": "entered-in-error"}]}
         else:
             res["clinicalStatus"] = {"coding": [{"system": S.ALLERGY_CLINICAL, "code": "active"}]}
-        category = _ALLERGY_CATEGORY.get(a.category.code.upper())
+        category, allergy_kind = allergy_type(a.category.code)
+        if allergy_kind:
+            res["type"] = allergy_kind
         if category:
             res["category"] = [category]
         if a.category.code:
@@ -425,10 +428,3 @@ class JPCoreConverter:
         if o.ordered_at:
             res["authoredOn"] = to_fhir_datetime(o.ordered_at)
         return res
-
-
-def _modifier(mod: Coding) -> Coding:
-    # ZPR modifiers come as MDCDX2 in SS-MIX2 but are modifier exchange codes, not disease numbers.
-    if mod.system.upper() in ("MDCDX2", "") and len(mod.code) == 4:
-        return Coding(mod.code, mod.display, S.MEDIS_MODIFIER)
-    return mod

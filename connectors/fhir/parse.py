@@ -35,9 +35,9 @@ class FhirParseError(InputError):
 
 
 _SEX = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
-_RESULT = {"final": "F", "preliminary": "P", "corrected": "C", "amended": "C", "cancelled": "X", "registered": "R"}
+_RESULT = {"final": "F", "preliminary": "P", "corrected": "C", "amended": "A", "cancelled": "X", "registered": "I"}
 _SEVERITY = {"mild": "MI", "moderate": "MO", "severe": "SV"}
-_CATEGORY = {"medication": "DA", "food": "FA", "environment": "EA"}
+_CATEGORY = {"medication": "DA", "food": "FA", "environment": "EA", "biologic": "AA"}
 
 PatientResolver = Callable[[str], str]  # "Patient/<id>" -> patient id
 
@@ -178,7 +178,8 @@ class FhirToCanonical:
         if main is None:
             main = Coding("", r.get("code", {}).get("text", ""), "")
         mods = []
-        for ext in r.get("extension", []):
+        # JP Core puts them on Condition.code (their context); older renkei output had them on Condition.
+        for ext in [*r.get("code", {}).get("extension", []), *r.get("extension", [])]:
             if ext.get("url") in (S.PREFIX_MODIFIER, S.POSTFIX_MODIFIER):
                 for c in ext.get("valueCodeableConcept", {}).get("coding", []):
                     m = self._coding(c)
@@ -194,7 +195,7 @@ class FhirToCanonical:
             icd10=icd,
             modifiers=mods,
             onset=from_fhir_date(r["onsetDateTime"]) if r.get("onsetDateTime") else None,
-            clinical_status=(r.get("clinicalStatus") or {}).get("coding", [{}])[0].get("code", ""),
+            clinical_status=_outcome(r) or (r.get("clinicalStatus") or {}).get("coding", [{}])[0].get("code", ""),
         )
 
     def allergy(self, r: dict[str, Any]) -> Allergy:
@@ -218,3 +219,13 @@ class FhirToCanonical:
             severity=_SEVERITY.get(reaction.get("severity", ""), ""),
             reaction="" if text == NO_REACTION_TEXT else text,
         )
+
+
+def _outcome(r: dict[str, Any]) -> str:
+    """The PRB-14 outcome code renkei put in JP_Condition_DiseaseOutcome, so a read-back restores it."""
+    for ext in r.get("extension", []):
+        if ext.get("url") == S.DISEASE_OUTCOME:
+            for c in (ext.get("valueCodeableConcept") or {}).get("coding", []):
+                if c.get("system") == S.HL70241 and c.get("code"):
+                    return str(c["code"])
+    return ""

@@ -6,7 +6,7 @@ Condition, AllergyIntolerance, MedicationRequest/Administration, Encounter, Docu
 ServiceRequest, Communication, CareTeam, Bundle) while R5 renamed or moved fields those profiles use
 (e.g. Encounter.class became a list, MedicationRequest.medication a CodeableReference). So R4B catches
 wrong structure without flagging valid R4. It does not check code values against value sets, hence
-`check_codes`.
+`check_codes`, nor JP Core profile rules, hence `profile_problems` (a rule table shipped as data).
 
 Error texts name the resource type, the element path and the rule, never the offending value.
 """
@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from renkei.connectors.fhir._checks import check_codes
+from renkei.connectors.fhir._rules import profile_problems
 from renkei.errors import InputError
 
 
@@ -60,7 +61,8 @@ def structure_problems(resource: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def check_resource(resource: dict[str, Any]) -> None:
-    """Raise FhirValidationError unless the resource is valid R4B structure with well-shaped codes."""
-    problems = structure_problems(resource) + check_codes(resource)
+    """Raise FhirValidationError unless the resource is valid R4B structure with well-shaped codes that
+    keeps the JP Core rules of the profiles it claims (connectors/fhir/_rules.py)."""
+    problems = structure_problems(resource) + check_codes(resource) + profile_problems(resource)
     if problems:
         raise FhirValidationError(str(resource.get("resourceType", "?")), problems)

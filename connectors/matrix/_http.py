@@ -1,8 +1,8 @@
 """The Matrix client-server API over one `requests.Session`, with errors typed for the engine.
 
-Every call has a timeout. Failures map onto renkei's error tree at this boundary (from the original
-exception): 429, 5xx, timeouts and connection errors are RetryableDeliveryError; so is 401
-(MatrixAuthError: the access token is refused, which is the destination's failure, not the post's, so
+Every call has a timeout. Failures map onto renkei's error tree at this boundary by the shared HTTP policy
+(connectors/http_errors.py): 408/425/429, 5xx, timeouts and connection errors are RetryableDeliveryError; so
+is 401 (MatrixAuthError: the access token is refused, which is the destination's failure, not the post's, so
 every delivery backs off until the token is fixed and none goes DEAD for it); any other 4xx is a
 MatrixRequestError (a PermanentDeliveryError) carrying the HTTP status and Matrix errcode. Requests that
 are safe to repeat (GET, PUT with a transaction id) get a few quick in-call retries; a 429 is retried in
@@ -19,17 +19,17 @@ from urllib.parse import quote
 
 import requests
 
+from renkei.connectors.http_errors import HttpPermanentError, status_error, transport_error
 from renkei.errors import PermanentDeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
 
 
-class MatrixRequestError(PermanentDeliveryError):
-    """The homeserver refused a request (4xx other than 429); retrying cannot help."""
+class MatrixRequestError(HttpPermanentError):
+    """The homeserver refused a request (4xx other than 408/425/429); retrying cannot help."""
 
     def __init__(self, message: str, status: int, errcode: str) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.errcode = errcode
 
 
@@ -120,10 +120,8 @@ class MatrixHTTP:
             resp = self.session.request(
                 method, self.base + path, json=json, params=params, data=data, headers=headers, timeout=self.timeout
             )
-        except requests.Timeout as exc:
-            raise RetryableDeliveryError(f"Matrix {what}: timed out ({self.base})") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableDeliveryError(f"Matrix {what}: cannot connect to {self.base}") from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc, f"Matrix {what} ({self.base})") from exc
         try:
             resp.raise_for_status()
         except requests.HTTPError as exc:
@@ -139,6 +137,7 @@ class MatrixHTTP:
 
 
 def _map_status(resp: requests.Response, what: str) -> Exception:
+    """The shared HTTP policy (connectors/http_errors.py), with Matrix's errcode and retry_after_ms."""
     try:
         body = resp.json()
     except ValueError:
@@ -149,17 +148,13 @@ def _map_status(resp: requests.Response, what: str) -> Exception:
     # The server's error text names rooms and users, never patient data; keep it short all the same.
     detail = str(body.get("error", ""))[:200]
     status = resp.status_code
-    if status == 429:
-        err = RetryableDeliveryError(f"Matrix {what}: rate limited ({errcode})")
-        retry_ms = body.get("retry_after_ms")
-        header = resp.headers.get("Retry-After", "")
-        if isinstance(retry_ms, int | float):
-            err.retry_after = retry_ms / 1000  # type: ignore[attr-defined]
-        elif header.isdigit():
-            err.retry_after = float(header)  # type: ignore[attr-defined]
-        return err
-    if status >= 500:
-        return RetryableDeliveryError(f"Matrix {what}: server error {status} {errcode}".rstrip())
+    retry_ms = body.get("retry_after_ms")
+    wait = retry_ms / 1000 if isinstance(retry_ms, int | float) and not isinstance(retry_ms, bool) else None
+    label = "rate limited" if status == 429 else ("server error" if status >= 500 else "HTTP")
+    message = f"Matrix {what}: {label} {status} {errcode}".rstrip()
+    refused = status_error(status, message, resp.headers, retry_after=wait)
+    if isinstance(refused, RetryableDeliveryError):
+        return refused
     if status == 401:
         return MatrixAuthError(f"Matrix {what}: access token refused (401 {errcode})", status, errcode)
     return MatrixRequestError(f"Matrix {what}: {status} {errcode} {detail}".rstrip(), status, errcode)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +30,7 @@ from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.connectors.matrix import _render
 from renkei.connectors.matrix._http import MatrixHTTP, MatrixRequestError, q
 from renkei.connectors.matrix._store import MatrixStore
+from renkei.connectors.secrets import env_secret, file_secret
 from renkei.errors import ConfigError, PermanentDeliveryError, RefusedError
 
 log = logging.getLogger(__name__)
@@ -80,18 +80,9 @@ class MatrixSettings(BaseModel):
 
 def _read_secret(env: str | None, file: Path | None) -> str:
     if env is not None:
-        value = os.environ.get(env, "")
-        if not value:
-            raise ConfigError(f"environment variable {env} (token_env) is not set")
-        return value.strip()
+        return env_secret(env, setting="matrix token_env")
     assert file is not None
-    try:
-        value = file.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read token_file {file}: {exc.strerror}") from exc
-    if not value:
-        raise ConfigError(f"token_file {file} is empty")
-    return value
+    return file_secret(file, setting="matrix token_file")
 
 
 def txn_id(idempotency_key: str, part: str) -> str:

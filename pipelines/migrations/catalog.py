@@ -23,7 +23,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "timeline": ("timeline.sqlite", "renkei.connectors.builtin_timeline:SCHEMA"),
     "devices": ("devices.sqlite", "renkei.devices.registry:SCHEMA"),
     "matrix": ("matrix-*.sqlite", "renkei.connectors.matrix._store:SCHEMA"),
-    "webhook": ("webhook-*.sqlite", "renkei.connectors.webhook:SCHEMA"),
+    "webhook": ("webhook-*.sqlite", "renkei.connectors.webhook_ledger:SCHEMA"),
 }
 KINDS = tuple(_KINDS)
 

@@ -70,6 +70,24 @@ def test_long_rate_limit_is_handed_to_the_engine(tmp_path, monkeypatch) -> None:
 
 
 @responses.activate
+def test_shared_policy_retries_408_and_keeps_retry_after_header(tmp_path, monkeypatch) -> None:
+    # connectors/http_errors.py: 408 retries like 429/5xx; a Retry-After header travels as retry_after.
+    responses.put(SEND, status=408)
+    responses.put(SEND, status=503, headers={"Retry-After": "120"})
+    with _conn(tmp_path, monkeypatch, attempts=3) as conn, pytest.raises(RetryableDeliveryError, match="503") as err:
+        conn.post(ROOM, TimelinePost("P1", "x"), "k1")
+    assert err.value.retry_after == 120.0
+    assert len(responses.calls) == 2  # a 120 s wait is not taken inside the call
+
+
+def test_empty_token_is_refused_naming_the_setting(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("RENKEI_TEST_MX_EMPTY", "  ")
+    s = MatrixTimeline.Settings(homeserver=HS, user_id="@renkei:example.jp", token_env="RENKEI_TEST_MX_EMPTY")
+    with pytest.raises(ConfigError, match="token_env: environment variable RENKEI_TEST_MX_EMPTY is empty"):
+        MatrixTimeline("mx", s, ConnectorContext(data_dir=tmp_path))
+
+
+@responses.activate
 def test_server_errors_and_timeouts_are_retryable(tmp_path, monkeypatch) -> None:
     responses.put(SEND, status=502)
     responses.put(SEND, body=requests.ConnectTimeout("slow"))

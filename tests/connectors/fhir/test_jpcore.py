@@ -97,7 +97,7 @@ def prescription() -> Medication:
 def test_patient_has_kanji_and_kana_names_and_facility_identifier(conv: JPCoreConverter) -> None:
     res = conv.convert(patient())
     check_resource(res)
-    assert res["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient"]
+    assert res["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient|1.1.2"]
     assert {"system": FACILITY_SYSTEM, "value": "9999013"} in res["identifier"]
     kanji, kana = res["name"]
     assert kanji["extension"] == [{"url": S.EN_REPRESENTATION, "valueCode": "IDE"}]
@@ -121,7 +121,7 @@ def test_full_width_space_splits_names(conv: JPCoreConverter) -> None:
 def test_lab_result_has_jlac10_ucum_quantity_and_reference_range(conv: JPCoreConverter) -> None:
     res = conv.convert(lab())
     check_resource(res)
-    assert res["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_LabResult"]
+    assert res["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_LabResult|1.1.2"]
     assert res["category"][0]["coding"][0]["code"] == "laboratory"
     assert res["code"]["coding"][0] == {
         "system": "http://medis.or.jp/CodeSystem/master-JLAC10-17digits",
@@ -151,8 +151,10 @@ def test_condition_has_medis_and_icd10_codes_and_modifier(conv: JPCoreConverter)
         {"system": "http://medis.or.jp/CodeSystem/master-disease-keyNumber", "code": "20054174", "display": "胃炎"},
         {"system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full", "code": "K297"},
     ]
-    assert res["extension"][0]["url"] == S.POSTFIX_MODIFIER
-    assert res["extension"][0]["valueCodeableConcept"]["coding"][0]["system"] == S.MEDIS_MODIFIER
+    # JP Core: the modifier extensions' context is Condition.code, never the resource itself.
+    assert "extension" not in res
+    assert res["code"]["extension"][0]["url"] == S.POSTFIX_MODIFIER
+    assert res["code"]["extension"][0]["valueCodeableConcept"]["coding"][0]["system"] == S.MEDIS_MODIFIER
     assert res["onsetDateTime"] == "2011-08-31"
     assert res["clinicalStatus"]["coding"][0]["code"] == "active"
 
@@ -161,7 +163,7 @@ def test_prescription_is_hot9_medication_request(conv: JPCoreConverter) -> None:
     res = conv.convert(prescription())
     check_resource(res)
     assert res["resourceType"] == "MedicationRequest"
-    assert res["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_MedicationRequest"]
+    assert res["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_MedicationRequest|1.1.2"]
     assert res["medicationCodeableConcept"]["coding"][0] == {
         "system": "http://medis.or.jp/CodeSystem/master-HOT9",
         "code": "108665201",

@@ -1,0 +1,109 @@
+"""JP Core profile rules, shipped as data (mappings/specs/profiles/jpcore_rules.yaml), checked per resource.
+
+fhir.resources checks R4 structure; these rules add what a JP Core profile requires on top (category
+slices, choice types, reference targets, extension contexts). A resource is checked against the rules
+of the profiles in its meta.profile (canonical|version) for that JP Core version. Problems are
+(element path, reason citing the rule's source): never a value.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from renkei.mappings import BUILTIN_DIR
+from renkei.yamlio import YamlDoc, plain
+
+RULES_FILE = BUILTIN_DIR / "profiles" / "jpcore_rules.yaml"
+JP_PROFILE_PREFIX = "http://jpfhir.jp/fhir/core/StructureDefinition/"
+
+
+@cache
+def rules() -> list[dict[str, Any]]:
+    data = plain(YamlDoc(RULES_FILE).data)
+    return list(data["rules"])
+
+
+def _profiles(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for canonical in (resource.get("meta") or {}).get("profile", []):
+        url, _, version = str(canonical).partition("|")
+        if url.startswith(JP_PROFILE_PREFIX):
+            out.append((url[len(JP_PROFILE_PREFIX) :], version))
+    return out
+
+
+def _applies(rule: dict[str, Any], rtype: str, profiles: list[tuple[str, str]]) -> bool:
+    target = str(rule["profile"])
+    for name, version in profiles:
+        if version and version not in [str(v) for v in rule.get("versions", [])]:
+            continue
+        if target == name or (target.startswith("*") and rtype == target[1:]):
+            return True
+    return False
+
+
+def _codings(concept: Any) -> list[dict[str, Any]]:
+    return [c for c in (concept or {}).get("coding", []) if isinstance(c, dict)] if isinstance(concept, dict) else []
+
+
+def _has(resource: dict[str, Any], path: str) -> bool:
+    value = resource.get(path)
+    return value not in (None, "", [], {})
+
+
+def _check(rule: dict[str, Any], res: dict[str, Any]) -> str | None:
+    """The reason this rule fails for `res`, or None."""
+    kind, path = rule["kind"], str(rule.get("path", ""))
+    if kind == "required":
+        unless = rule.get("unless")
+        if unless and any(c.get("code") == unless["code"] for c in _codings(res.get(unless["path"]))):
+            return None
+        return None if _has(res, path) else "is required"
+    if kind == "slice":
+        items = [
+            c
+            for c in res.get(path) or []
+            if any(
+                d.get("system") == rule["system"] and ("code" not in rule or d.get("code") == rule["code"])
+                for d in _codings(c)
+            )
+        ]
+        low, high = int(rule.get("min", 0)), rule.get("max")
+        if len(items) < low or (high is not None and len(items) > int(high)):
+            want = f"{rule['system']}" + (f"#{rule['code']}" if "code" in rule else "")
+            return f"needs {low}..{high if high is not None else '*'} item(s) coded {want}, has {len(items)}"
+        return None
+    if kind == "choice":
+        stem = path.removesuffix("[x]")
+        present = [k for k in res if k.startswith(stem) and k != stem and k[len(stem)].isupper()]
+        wrong = [k for k in present if k not in rule["allowed"]]
+        return f"only {' or '.join(rule['allowed'])} allowed, not {', '.join(wrong)}" if wrong else None
+    if kind == "reference":
+        ref = (res.get(path) or {}).get("reference", "")
+        if ref and not str(ref).startswith(f"{rule['target']}/"):
+            return f"must reference a {rule['target']}"
+        return None
+    if kind == "extension_at":
+        misplaced = [e for e in res.get("extension", []) if e.get("url") == rule["url"]]
+        return f"extension {rule['url'].rsplit('/', 1)[-1]} belongs on {rule['at']}" if misplaced else None
+    if kind == "coding_min":
+        return None if len(_codings(res.get(path))) >= int(rule["min"]) else f"needs at least {rule['min']} coding(s)"
+    if kind == "status_in":
+        return None if res.get(path) in rule["values"] else "not in the required value set"
+    return f"unknown rule kind {kind!r}"
+
+
+def profile_problems(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    """(element path, reason with the JP Core source) for every rule this resource breaks."""
+    rtype = str(resource.get("resourceType", "?"))
+    profiles = _profiles(resource)
+    problems = []
+    for rule in rules():
+        if not _applies(rule, rtype, profiles):
+            continue
+        reason = _check(rule, resource)
+        if reason:
+            where = f"{rtype}.{rule.get('path') or rule.get('at') or ''}".rstrip(".")
+            problems.append((where, f"{reason} (JP Core {rule['cite']})"))
+    return problems
