@@ -13,9 +13,11 @@ from renkei import __version__
 SUBCOMMANDS: dict[str, str] = {
     "approvals": "renkei.bin.cmd_approvals:approvals",
     "audit": "renkei.bin.cmd_ops:audit",
+    "badges": "renkei.bin.cmd_bedside:badges",
     "config": "renkei.bin.cmd_config:config",
     "demo": "renkei.bin.cmd_run:demo",
     "device": "renkei.bin.cmd_device:device",
+    "devices": "renkei.bin.cmd_bedside:devices",
     "link": "renkei.bin.cmd_levels:link",
     "mapping": "renkei.bin.cmd_mapping:mapping",
     "messages": "renkei.bin.cmd_ops:messages",

@@ -2,10 +2,16 @@
 
 It runs the NFC reader loop (`devices/nfc.py`), one thread per serial device port
 (`devices/serial_feed.py`) and the bedside tap session (`devices/tap.py`) they share: nurse badge ->
-patient wristband -> device. Each accepted measurement is handed to the engine's `ingest` as one stored
-message whose key is the measurement's idempotency key (so a repeated tap or a resent device
-memory is a ledger duplicate and never posts twice); only after ingest returned does the reader beep.
-`parse()` turns the stored tap record back into Observations for the VITALS template.
+patient wristband -> device, following the rules in docs/bedside.md. Each measurement is handed to the
+engine's `ingest` as one stored message whose key is the measurement's idempotency key (so a repeated tap
+or a resent device memory is a ledger duplicate and never posts twice); only after ingest returned is the
+device answered. `parse()` turns the stored tap record back into Observations for the VITALS template
+(held and refused measurements are quarantined there with their reason: kept, never posted).
+
+Who a wristband names, and whether that patient can receive posts, is asked of the engine through the
+ConnectorContext (the patient registry's "tag" identifiers are the one list of wristbands); every tap
+outcome is published through `context.publish` with its bilingual message, the nurse, the patient's
+names and the values (the log gets ids and codes only).
 
 Config:
     connectors:
@@ -16,17 +22,20 @@ Config:
           - {url: "/dev/ttyUSB0", protocol: masimo, device_id: "0011223344550002", baudrate: 9600}
           - {url: "socket://127.0.0.1:7001", protocol: and, device_id: "AND-GF-0001", take: all}
         window_seconds: 120
-        devices:   {"0011223344550001": {model: "UA-651", specialization: blood-pressure, facility: "訪問看護A"}}
+        devices:   {"0011223344550001": {model: "UA-651", specialization: blood-pressure, facility: "訪問看護A",
+                                         timezone: "Asia/Tokyo"}}   # the device clock's zone; default the site's
         badges:    {"02FE000000000001": nurse.sato}
         wristbands: {"02FE000000000002": "9999013"}
 
-The `devices`/`badges`/`wristbands` maps are written into the device registry (`devices.sqlite` in the
-data folder) at start, so the registry is config-as-code; entries added by other means are kept. A serial
+The `devices`/`badges` maps are written into the device registry (`devices.sqlite` in the data folder) and
+`wristbands` into the patient registry (as "tag" identifiers, through the context) at start, so both are
+config-as-code; entries added by other means are kept. A serial
 port's `device_id` must be a registered device. `take: first` (default) takes one reading per wristband
 tap from a port, since monitors print continuously; `take: all` hands every reading to the session.
 
 Stored record (JSON, UTF-8): {version, patient_id, nurse_id, device_id, device_model, specialization,
-facility, gateway_time, device_time, clock_offset_s, observations: [Observation.to_dict()]}.
+facility, gateway_time, device_time, clock_offset_s, verdict (post|hold|refuse), reasons,
+observations: [Observation.to_dict()]}.
 """
 
 from __future__ import annotations
@@ -40,15 +49,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
+from renkei.connectors.base import ConnectorContext, Ingest, Parsed, PatientSummary, SourceItem
 from renkei.devices.nfc import NfcReader
 from renkei.devices.registry import DeviceRegistry, norm_id
 from renkei.devices.serial_feed import SerialFeed
-from renkei.devices.tap import DEFAULT_RANGES, RECORD_VERSION, TapConfig, TapOutcome, TapSession
+from renkei.devices.tap import RECORD_VERSION, TapConfig, TapOutcome, TapSession
+from renkei.devices.tap_rules import DEFAULT_RANGES, reason_message
 from renkei.errors import ConfigError, InputError
-from renkei.pipelines.registry import PatientRegistry
-from renkei.pipelines.store import Store
-from renkei.records import Observation, Record
+from renkei.records import Note, Observation, Record
 
 log = logging.getLogger("renkei.connectors.bedside")
 
@@ -60,6 +68,7 @@ class DeviceEntry(BaseModel):
     model: str
     specialization: str
     facility: str = ""
+    timezone: str = Field("", description="the device clock's IANA zone; default: the site's (config timezone)")
 
 
 class SerialEntry(BaseModel):
@@ -80,7 +89,7 @@ class BedsideSource:
         window_seconds: float = Field(120.0, gt=0)
         future_tolerance_seconds: float = Field(60.0, ge=0)
         max_clock_offset_seconds: float = Field(600.0, gt=0)
-        timezone: str = "Asia/Tokyo"
+        timezone: str | None = Field(None, description="default zone of device clocks; default: the site's")
         plausibility: dict[str, tuple[float, float]] = Field(
             default_factory=dict, description="MDC code -> (low, high) in the normalised unit; overrides defaults"
         )
@@ -96,8 +105,7 @@ class BedsideSource:
         self.name = name
         self.settings = settings
         self.context = context
-        self._store = Store.in_data_dir(context.data_dir)  # the engine's store: its patient registry
-        self.registry = DeviceRegistry(settings.registry_dir or context.data_dir, PatientRegistry(self._store))
+        self.registry = DeviceRegistry(settings.registry_dir or context.data_dir)
         self._seed()
         self._check_serial()
         s = settings
@@ -106,7 +114,7 @@ class BedsideSource:
             future_tolerance_seconds=s.future_tolerance_seconds,
             max_clock_offset_seconds=s.max_clock_offset_seconds,
             ranges={**DEFAULT_RANGES, **s.plausibility},
-            timezone=s.timezone,
+            timezone=s.timezone or context.timezone,
         )
         self.session: TapSession | None = None
         self.reader: NfcReader | None = None
@@ -117,13 +125,23 @@ class BedsideSource:
 
     def _seed(self) -> None:
         for device_id, d in self.settings.devices.items():
-            self.registry.add_device(device_id, d.model, d.specialization, d.facility)
+            self.registry.add_device(device_id, d.model, d.specialization, d.facility, d.timezone)
         for tag_id, nurse in self.settings.badges.items():
             self.registry.add_badge(tag_id, nurse)
-        for tag_id, patient in self.settings.wristbands.items():
-            self.registry.add_wristband(tag_id, patient)
-        for patient in self.settings.patients:
-            self.registry.add_patient(patient)
+        # one list of wristbands: the patient registry's; the old second table's rows move there, once
+        legacy = self.registry.legacy_wristbands()
+        for tag_id, patient in {**legacy, **self.settings.wristbands}.items():
+            self.context.link_tag(norm_id(tag_id), patient)
+        if legacy:
+            self.registry.drop_legacy_wristbands()
+
+    def _patient_by_id(self, person_id: str) -> PatientSummary | None:
+        """A card naming a patient (`renkei:patient:<id>`) is accepted for listed or registered persons."""
+        summary = self.context.patient(person_id)
+        if summary is None and person_id in self.settings.patients:
+            reason = "同意が記録されていません / No consent on record"
+            return PatientSummary(person_id, can_receive=False, reason=reason)
+        return summary
 
     def _check_serial(self) -> None:
         errors = [
@@ -133,7 +151,6 @@ class BedsideSource:
         ]
         if errors:
             self.registry.close()
-            self._store.close()
             raise ConfigError(f"bedside {self.name}: serial device not registered (add it under devices:)", errors)
 
     # -- Source -----------------------------------------------------------------------------------
@@ -149,11 +166,13 @@ class BedsideSource:
     def close(self) -> None:
         self.stop()
         self.registry.close()
-        self._store.close()
 
     # -- PushSource -------------------------------------------------------------------------------
     def start(self, ingest: Ingest) -> None:
-        self.session = TapSession(self.registry, ingest, self.tap_config, on_outcome=self._record_outcome)
+        self.session = TapSession(
+            self.registry, ingest, self.tap_config, patient_for_tag=self.context.patient_for_tag,
+            patient_by_id=self._patient_by_id, on_outcome=self._record_outcome, reader=self.name,
+        )  # fmt: skip
         if self.settings.nfc:
             self.reader = NfcReader(
                 self.settings.nfc,
@@ -194,11 +213,14 @@ class BedsideSource:
                 self._last_refusal.pop(outcome.device_id, None)
             elif outcome.device_id:
                 self._last_refusal[outcome.device_id] = outcome.code
-        if outcome.ok and outcome.stored:
-            detail = f"bedside reading from device {outcome.device_id} by {outcome.nurse_id}"
+        if outcome.stored or outcome.held or outcome.rejected:
+            detail = f"bedside {outcome.code} from device {outcome.device_id} by {outcome.nurse_id}"
             self.context.audit("device-reading", outcome.patient_id, detail)
-        if not outcome.ok and not repeated:
-            log.info("bedside %s: %s (device %s)", self.name, outcome.code, outcome.device_id or "-")
+        if not repeated:  # the nurse is told (the tap-station page); the log gets ids and codes, no patient data
+            self.context.publish(outcome.event())
+            level = logging.INFO if outcome.ok else logging.WARNING
+            log.log(level, "bedside %s: %s signal=%s (device %s, nurse %s)", self.name, outcome.code,
+                    outcome.signal, outcome.device_id or "-", outcome.nurse_id or "-")  # fmt: skip
 
 
 def parse_tap_record(key: str, raw: bytes) -> Parsed:
@@ -209,8 +231,13 @@ def parse_tap_record(key: str, raw: bytes) -> Parsed:
         raise InputError(f"{key}: tap record is not UTF-8 JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InputError(f"{key}: tap record is not a JSON object")
-    if data.get("version") != RECORD_VERSION:
+    if data.get("version") not in (1, RECORD_VERSION):  # version 1: before verdicts, every record posted
         raise InputError(f"{key}: tap record version {data.get('version')!r}, expected {RECORD_VERSION}")
+    verdict = data.get("verdict", "post")
+    if verdict != "post":  # held for the nurse's confirmation, or not a value: kept, quarantined, never posted
+        reasons = "; ".join(reason_message(str(r)).partition(" / ")[2] for r in data.get("reasons") or [])
+        what = "held for the nurse's confirmation" if verdict == "hold" else "refused (not a valid measurement)"
+        raise InputError(f"{key}: bedside reading {what}: {reasons or 'no reason recorded'}")
     patient_id = data.get("patient_id")
     if not isinstance(patient_id, str) or not patient_id:
         raise InputError(f"{key}: tap record has no patient_id")
@@ -225,8 +252,11 @@ def parse_tap_record(key: str, raw: bytes) -> Parsed:
         records.append(record)
     if not records:
         raise InputError(f"{key}: tap record carries no observations")
+    nurse = data.get("nurse_id")
+    if isinstance(nurse, str) and nurse:  # the post names the nurse who measured
+        records.append(Note(patient_id=patient_id, text="", tags=["measured-by"], author=nurse))
     warnings = []
     offset = data.get("clock_offset_s")
-    if isinstance(offset, int | float) and any("clock_offset" in r.flags for r in records):  # type: ignore[attr-defined]
+    if isinstance(offset, int | float) and any("clock_offset" in getattr(r, "flags", ()) for r in records):
         warnings.append(f"device clock differs from the gateway by {offset:+.0f} s")
     return Parsed(records=records, patient_id=patient_id, data_type=DATA_TYPE, warnings=warnings)

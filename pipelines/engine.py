@@ -23,7 +23,7 @@ from typing import Any
 
 from renkei.config.loader import LoadedConfig
 from renkei.config.schema import PipelineConfig
-from renkei.connectors.base import ConnectorContext, Parsed, Source, SourceItem, TimelinePost
+from renkei.connectors.base import Parsed, Source, SourceItem, TimelinePost
 from renkei.connectors.registry import connector_class
 from renkei.db import dumps
 from renkei.errors import (
@@ -34,6 +34,7 @@ from renkei.errors import (
     RetryableDeliveryError,
 )
 from renkei.pipelines.audit import AuditEntry, current_actor
+from renkei.pipelines.connector_services import connector_context
 from renkei.pipelines.gates import PUSH_PIPELINE, Gates
 from renkei.pipelines.retry import RetryPolicy
 from renkei.pipelines.schema import DeliveryState, MessageState
@@ -88,7 +89,7 @@ class Engine:
         conn = self._connectors.get(name)
         if conn is None:
             cls = connector_class(self.config.connectors[name].type)
-            context = ConnectorContext(data_dir=self.data_dir, audit=self._audit)
+            context = connector_context(self, name)  # what a connector may ask of the engine
             conn = self._connectors[name] = cls(name, self.loaded.connector_settings[name], context)
         return conn
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tap_support import Patients
 
 from renkei.devices.nfc import NfcReader
 from renkei.devices.registry import DeviceRegistry
 from renkei.devices.simulators.agents import KINDS, Measurement, PhdDeviceScript
 from renkei.devices.simulators.scenario import device_idm
 from renkei.devices.simulators.tags import PhdcAgentTag
-from renkei.devices.tap import TapSession
 
 BADGE, BAND = "02FE000000000001", "02FE000000000002"
 
@@ -49,8 +49,7 @@ def test_failed_ndef_write_is_a_broken_phdc_link(tmp_path: Path, caplog: pytest.
     registry = DeviceRegistry(tmp_path)
     registry.add_device(system_id, "BP", "blood-pressure")
     registry.add_badge(BADGE, "nurse.sato")
-    registry.add_wristband(BAND, "P001")
-    session = TapSession(registry, lambda items: pytest.fail("nothing may be stored"))  # type: ignore[arg-type,return-value]
+    session = Patients({BAND: "P001"}).session(registry, lambda items: pytest.fail("nothing may be stored"))
     assert session.tag(BADGE).ok and session.tag(BAND).ok
     agent = PhdcAgentTag(device_idm("bp"), lambda: PhdDeviceScript(kind, [Measurement(kind.values, None)]))
     ndef = LosingNdef(agent.memory.ndef())
