@@ -55,7 +55,7 @@ from renkei.devices.registry import DeviceRegistry, norm_id
 from renkei.devices.serial_feed import SerialFeed
 from renkei.devices.tap import RECORD_VERSION, TapConfig, TapOutcome, TapSession
 from renkei.devices.tap_rules import DEFAULT_RANGES, reason_message
-from renkei.errors import ConfigError, InputError
+from renkei.errors import ConfigError, InputError, RefusedError
 from renkei.records import Note, Observation, Record
 
 log = logging.getLogger("renkei.connectors.bedside")
@@ -131,7 +131,11 @@ class BedsideSource:
         # one list of wristbands: the patient registry's; the old second table's rows move there, once
         legacy = self.registry.legacy_wristbands()
         for tag_id, patient in {**legacy, **self.settings.wristbands}.items():
-            self.context.link_tag(norm_id(tag_id), patient)
+            try:
+                self.context.link_tag(norm_id(tag_id), patient)
+            except RefusedError as exc:  # the registry already names someone else: the config must not move it
+                field = f"connectors.{self.name}.wristbands.{tag_id}"
+                raise ConfigError(f"bedside {self.name}: wristband {tag_id}: {exc}", [(field, None, str(exc))]) from exc
         if legacy:
             self.registry.drop_legacy_wristbands()
 
@@ -209,7 +213,9 @@ class BedsideSource:
             del self.outcomes[:-100]
             # a monitor streaming outside a session repeats the same refusal every second: log it once
             repeated = not outcome.ok and self._last_refusal.get(outcome.device_id) == outcome.code
-            if outcome.ok:
+            if not outcome.device_id:  # an identity tap starts a new context: tell every refusal again
+                self._last_refusal.clear()
+            elif outcome.ok:
                 self._last_refusal.pop(outcome.device_id, None)
             elif outcome.device_id:
                 self._last_refusal[outcome.device_id] = outcome.code
