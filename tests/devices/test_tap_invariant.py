@@ -116,7 +116,7 @@ def test_a_reading_reaches_the_patient_of_the_current_session_once_or_nobody(ste
     ]  # type: list[TapSession]
     models = [Model(), Model()]
     value = 100
-    last_value: list[int | None] = [None, None]
+    last_value: list[tuple[int, datetime] | None] = [None, None]
     expected: dict[int, str | None] = {}  # reading value -> who may have it
     received: dict[tuple[str, int], int] = {}
     for kind, r, arg in steps:
@@ -129,13 +129,12 @@ def test_a_reading_reaches_the_patient_of_the_current_session_once_or_nobody(ste
             models[r].tag(arg, t)
             continue
         if kind == "resend" and last_value[r] is not None:
-            v = last_value[r]
+            v, when = last_value[r]  # the device resends its memory: same value, same device time
         else:
             value += 1
-            v = value
-        last_value[r] = v
+            v, when = value, datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
+        last_value[r] = (v, when)
         who = models[r].reading(arg, t)
-        when = datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
         obs = [make_observation(18474, v, 2720, effective=when, device_id=arg)]  # pulse, /min: a plausible value
         before = len(ledger.posted)
         out = readers[r].reading(arg, obs)
