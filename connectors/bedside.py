@@ -183,6 +183,7 @@ class BedsideSource:
                 self.session,
                 targets=self.settings.targets,
                 reply_timeout=self.settings.phdc_reply_timeout,
+                on_outcome=self._reader_outcome,
             )
             self.reader.start()
         for i, port in enumerate(self.settings.serial):
@@ -206,6 +207,12 @@ class BedsideSource:
         for feed in self.serial_feeds:
             feed.stop()
         self.serial_feeds = []
+
+    def _reader_outcome(self, outcome: TapOutcome) -> None:
+        """The reader's own conclusion per tap: a broken link (no session outcome) is told too ("tap again")."""
+        if outcome.code == "read-failed":
+            outcome.reader = self.name
+            self.context.publish(outcome.event())
 
     def _record_outcome(self, outcome: TapOutcome) -> None:
         with self._lock:

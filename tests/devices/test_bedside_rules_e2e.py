@@ -109,6 +109,7 @@ pipelines:
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         self.scripts: list[PhdDeviceScript] = []
+        self.ignored: set[int] = set()  # events of a failed attempt that was tapped again
 
     def device(self, memory: list[Measurement], kind: str = "bp", **status: int) -> PhdcAgentTag:
         def script() -> PhdDeviceScript:
@@ -118,16 +119,41 @@ pipelines:
 
         return PhdcAgentTag(device_idm(kind), script)
 
-    def tap(self, *tags: EmulatedTag) -> None:
+    def tap(self, *tags: EmulatedTag, again: str = "") -> None:
+        """Tap `tags` in turn. Under load nfcpy's udp emulation can break a PHDC exchange (or the reader reads
+        the device tag before its NDEF data is there); with `again`, the nurse then taps that wristband and the
+        unfinished devices once more, as at a real bed, and the failed attempt's events are left out."""
+        before = len(self._all_events())
         reports = present(f"udp:127.0.0.1:{self.port}", list(tags), wait=30, gap=0.6)
         # every identity tag was read (a refused device's exchange is cut short on purpose: not "served")
         assert all(r.served for r in reports if r.kind == "identity"), [(r.kind, r.errors) for r in reports]
+        for _ in range(3):
+            unfinished = [t for t in tags if isinstance(t, PhdcAgentTag) and not t.done()]
+            if not unfinished or not again:
+                return
+            time.sleep(0.5)
+            after = len(self._all_events())
+            self.ignored.update(range(before, after))
+            before = after
+            tags = (_tag(again), *unfinished)
+            present(f"udp:127.0.0.1:{self.port}", list(tags), wait=30, gap=0.6)
 
-    def events(self) -> list[dict[str, Any]]:
+    def _all_events(self) -> list[dict[str, Any]]:
         path = self.data / "tap-events.jsonl"
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    def events(self) -> list[dict[str, Any]]:
+        """The published events, without read-failed ones and those of failed attempts tapped again."""
+        first_retry = min(self.ignored, default=1 << 30)
+        return [
+            e
+            for i, e in enumerate(self._all_events())
+            if e["code"] != "read-failed"
+            and i not in self.ignored
+            and not (i > first_retry and e["code"] == "reading-duplicate")  # a retried memory's part already stored
+        ]
 
     def wait_events(self, n: int, seconds: float = 20) -> list[dict[str, Any]]:
         deadline = time.monotonic() + seconds
@@ -203,12 +229,14 @@ def test_bedside_rules_over_renkei_run_and_nfcpy_udp(ward: Ward) -> None:
 
     # 3. switch announced; stored memory posted as historical with its own time; the post names the nurse
     old = now - timedelta(days=3)
-    ward.tap(IdentityTag(bytes.fromhex(BADGE)), IdentityTag(bytes.fromhex(BAND1)), IdentityTag(bytes.fromhex(BAND2)),
-             ward.device([Measurement({"bp": (123, 83, 96), "pulse": 71}, old),
-                          Measurement({"bp": (124, 84, 97), "pulse": 72}, now)]))  # fmt: skip
-    ev = ward.wait_events(12)[7:]
-    assert _codes(ev) == ["badge-accepted", "wristband-accepted", "patient-switched", "reading-stored",
-                          "reading-stored"], _codes(ev)  # fmt: skip
+    ward.tap(_tag(BADGE), _tag(BAND1), _tag(BAND2))
+    memory = ward.device([Measurement({"bp": (123, 83, 96), "pulse": 71}, old),
+                          Measurement({"bp": (124, 84, 97), "pulse": 72}, now)])  # fmt: skip
+    ward.tap(_tag(BAND2), memory, again=BAND2)  # the nurse taps the wristband again before the device
+    ev = ward.wait_events(13)[7:]
+    assert _codes(ev) == ["badge-accepted", "wristband-accepted", "patient-switched", "wristband-accepted",
+                          "reading-stored", "reading-stored"], _codes(ev)  # fmt: skip
+    ev = ev[:3] + ev[4:]
     assert ev[2]["message"]["en"] == "Patient switched: readings now go to this patient"
     assert ev[4]["patient"]["id"] == "P002" and ev[4]["nurse_id"] == "nurse.sato"
     assert ev[4]["values"][0]["value"] == "124" and ev[4]["values"][0]["unit"] == "mmHg"
@@ -221,12 +249,13 @@ def test_bedside_rules_over_renkei_run_and_nfcpy_udp(ward: Ward) -> None:
     assert not ward.posts("P001", seconds=0)  # P001 never received anything: not the first, not the switch
 
     # 4. held and refused readings: never posted, the device is told stored (kept), the nurse told why
-    # (each tap series starts with an identity tag: the emulator's first tag after opening is not a PHDC agent)
-    ward.tap(_tag(BAND2), ward.device([Measurement({"bp": (300, 310, 305), "pulse": 70}, now + timedelta(seconds=1))]),
-             ward.device([Measurement({"bp": ("NaN", 85, 98), "pulse": 70}, now + timedelta(seconds=2))]))  # fmt: skip
-    ev = ward.wait_events(15)[13:]
-    assert _codes(ward.events()[12:13]) == ["wristband-accepted"]
-    assert _codes(ev) == ["reading-held", "reading-invalid"], _codes(ev)
+    held = ward.device([Measurement({"bp": (300, 310, 305), "pulse": 70}, now + timedelta(seconds=1))])
+    ward.tap(_tag(BAND2), held, again=BAND2)
+    invalid = ward.device([Measurement({"bp": ("NaN", 85, 98), "pulse": 70}, now + timedelta(seconds=2))])
+    ward.tap(_tag(BAND2), invalid, again=BAND2)
+    ev = ward.wait_events(17)[13:]
+    assert _codes(ev) == ["wristband-accepted", "reading-held", "wristband-accepted", "reading-invalid"], _codes(ev)
+    ev = [ev[1], ev[3]]
     assert [e["signal"] for e in ev] == ["attention", "refusal"]
     assert any(r.startswith("拡張期血圧が収縮期血圧以上です") for r in ev[0]["reasons"])
     assert ev[1]["reasons"][0].startswith("収縮期血圧は有効な測定値ではありません") and ev[1]["values"] == []
@@ -234,9 +263,10 @@ def test_bedside_rules_over_renkei_run_and_nfcpy_udp(ward: Ward) -> None:
 
     # 5. a future-dated record at the head of the memory is held; the newer one behind it is posted
     ward.tap(_tag(BAND2), ward.device([Measurement({"bp": (126, 86, 99), "pulse": 70}, now + timedelta(hours=2)),
-                          Measurement({"bp": (127, 87, 100), "pulse": 70}, now + timedelta(seconds=3))]))  # fmt: skip
-    ev = ward.wait_events(18)[16:]
-    assert _codes(ev) == ["reading-held", "reading-stored"], _codes(ev)
+                          Measurement({"bp": (127, 87, 100), "pulse": 70}, now + timedelta(seconds=3))]),
+             again=BAND2)  # fmt: skip
+    ev = ward.wait_events(20)[17:]
+    assert _codes(ev) == ["wristband-accepted", "reading-held", "reading-stored"], _codes(ev)
     posts = ward.posts("P002", 3)
     assert sum("血圧 127/87 mmHg" in p for p in posts) == 1
     assert not any(v in p for p in posts for v in ("126/86", "300/310", "/85", "NaN"))
@@ -245,7 +275,7 @@ def test_bedside_rules_over_renkei_run_and_nfcpy_udp(ward: Ward) -> None:
     assert _cli("badges", "revoke", BADGE_LOST, data=ward.data).returncode == 0
     thermometer = ward.device([Measurement({"temperature": "36.6"}, now)], "thermometer")
     ward.tap(_tag(BADGE_LOST), _tag(BADGE), _tag(BAND1), thermometer)
-    ev = ward.wait_events(22)[18:]
+    ev = ward.wait_events(24)[20:]
     assert _codes(ev) == ["badge-revoked", "badge-accepted", "wristband-accepted", "device-pending"], _codes(ev)
     pending = json.loads(_cli("devices", "pending", "--json", data=ward.data).stdout)
     assert [d["device_id"] for d in pending] == [KINDS["thermometer"].system_id.hex().upper()]
