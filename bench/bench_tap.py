@@ -2,8 +2,8 @@
 
     python bench/bench_tap.py [--taps 200] [--serial-lines 200]
 
-Latency: a nurse badge and a wristband are tapped once, then a blood-pressure monitor (IEEE 11073 over
-PHDC on an emulated FeliCa Type 3 tag) is tapped N times, each time with a new measurement in memory.
+Latency: a nurse badge is tapped once, then N times the wristband and a blood-pressure monitor (IEEE 11073
+over PHDC on an emulated FeliCa Type 3 tag), each time with a new measurement in memory.
 Per tap we report tap -> tap event published (what the nurse's tap-station page sees, paired by the
 systolic value in the event) and tap -> post committed on the built-in timeline.
 The reader (the bedside connector in a real Engine with a Store and the built-in timeline, event worker
@@ -109,8 +109,12 @@ pipelines:
     # device clocks show the site's local time (Asia/Tokyo); each tap's measurement a minute apart, the last now
     start = datetime.now(ZoneInfo("Asia/Tokyo")).replace(microsecond=0, tzinfo=None) - timedelta(minutes=taps)
     kind = KINDS["bp"]
-    tags: list[EmulatedTag] = [IdentityTag(BADGE_IDM), IdentityTag(WRISTBAND_IDM)]
+    tags: list[EmulatedTag] = [IdentityTag(BADGE_IDM)]
     for i in range(taps):
+        # the wristband before each device tap: under load the udp emulation sometimes lets the reader read a
+        # device tag before its PHD data is there; that tag is then a refused wristband, which (by the session
+        # rules) ends the patient session, so every reading would wait for the next wristband tap
+        tags.append(IdentityTag(WRISTBAND_IDM))
         s, d = 110 + i % 40, 70 + i % 20
         values = {"bp": (s, d, d + (s - d) // 3), "pulse": 60 + i % 30}  # a consistent mean: never held
         m = [Measurement(values, start + timedelta(minutes=i))]
@@ -154,7 +158,7 @@ pipelines:
         if r.served and 110 + i % 40 in event_at
     ]
     in_field = [r.seconds for r in served]
-    codes = Counter(o.code for o in outcomes[2:])  # session outcomes after the badge and wristband
+    codes = Counter(o.code for o in outcomes[1:])  # session outcomes after the badge
     no_post = taps - len(post_at)
     not_ok = Counter(o.code for o in reader_outcomes if not o.ok)
     print(f"tap-to-timeline over nfcpy udp: {taps} device taps, {codes['reading-stored']} stored, {len(posts)}"

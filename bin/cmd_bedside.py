@@ -8,10 +8,21 @@ the device registry (`devices.sqlite` in the data folder, or the bedside connect
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
-from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, iso, json_option
+from renkei.bin.common import (
+    data_dir_of,
+    data_option,
+    emit_json,
+    engine_for,
+    handle_errors,
+    iso,
+    json_option,
+    open_store,
+)
+from renkei.connectors.bedside import confirmed_record
 from renkei.devices.registry import PENDING, DeviceRegistry, norm_id
 from renkei.errors import NotFoundError
 from renkei.pipelines.audit import AuditEntry
@@ -110,3 +121,26 @@ def revoke(tag_id: str, data: str | None) -> None:
         registry.close()
     _audit(data, "badge.revoke", f"badge {norm_id(tag_id)} of {badge.nurse_id if badge else '-'}")
     click.echo(f"badge {norm_id(tag_id)} revoked at {iso(time.time())}")
+
+
+@devices.command("confirm")
+@click.argument("message_id", type=int)
+@click.option("--nurse", required=True, help="the nurse (staff id) who checked the reading at the bedside")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@data_option
+@handle_errors
+def confirm(message_id: int, nurse: str, config_file: Path | None, data: str | None) -> None:
+    """Post a reading held for confirmation (MESSAGE_ID from `renkei messages list --state QUARANTINED`)."""
+    store, _data_dir = open_store(data)
+    engine = engine_for(store, data, config_file)
+    try:
+        msg, _ = store.get_message(message_id)
+        if msg is None:
+            raise NotFoundError(f"message {message_id} not found")
+        item, raw = confirmed_record(msg.source_key, msg.raw, nurse)
+        ((new_id, duplicate),) = engine.ingest(msg.pipeline, [(item, raw)])
+        engine.process_pending(msg.pipeline)
+    finally:
+        engine.close()
+        store.close()
+    click.echo(f"message {message_id} confirmed by {nurse}: {'already posted' if duplicate else 'posted'} as {new_id}")

@@ -40,6 +40,7 @@ observations: [Observation.to_dict()]}.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -268,8 +269,30 @@ def parse_tap_record(key: str, raw: bytes) -> Parsed:
     nurse = data.get("nurse_id")
     if isinstance(nurse, str) and nurse:  # the post names the nurse who measured
         records.append(Note(patient_id=patient_id, text="", tags=["measured-by"], author=nurse))
+    confirmer = data.get("confirmed_by")
+    if isinstance(confirmer, str) and confirmer:  # a held reading a nurse confirmed (`renkei devices confirm`)
+        records.append(Note(patient_id=patient_id, text="", tags=["confirmed-by"], author=confirmer))
     warnings = []
     offset = data.get("clock_offset_s")
     if isinstance(offset, int | float) and any("clock_offset" in getattr(r, "flags", ()) for r in records):
         warnings.append(f"device clock differs from the gateway by {offset:+.0f} s")
     return Parsed(records=records, patient_id=patient_id, data_type=DATA_TYPE, warnings=warnings)
+
+
+def confirmed_record(key: str, raw: bytes, nurse_id: str) -> tuple[SourceItem, bytes]:
+    """A held tap record, confirmed by a nurse: the same reading to post, naming who confirmed it.
+
+    Only a HOLD can be confirmed (a refused reading is not a value); the confirmed record gets its own key
+    (the held one stays quarantined as it was) and flags `confirmed` on each observation."""
+    data = json.loads(raw.decode("utf-8"))
+    if data.get("verdict") != "hold":
+        what = "refused (not a valid measurement)" if data.get("verdict") == "refuse" else "not held"
+        raise InputError(f"{key}: this bedside reading is {what}; only a held reading can be confirmed")
+    if not nurse_id:
+        raise InputError(f"{key}: a confirmation names the nurse who confirmed it")
+    for o in data.get("observations") or []:
+        o["flags"] = [*o.get("flags", []), "confirmed"]
+    data.update(verdict="post", confirmed_by=nurse_id)
+    out = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
+    fingerprint = hashlib.sha256(out).hexdigest()[:16]
+    return SourceItem(f"{key}:confirmed", fingerprint, str(data.get("patient_id") or "")), out

@@ -138,10 +138,6 @@ class DeviceRegistry:
             q = badges.update().where(badges.c.tag_id == norm_id(tag_id)).values(revoked_at=time.time())
             return bool(conn.execute(q).rowcount)
 
-    def remove_tag(self, tag_id: str) -> None:
-        """Kept for callers of the old API: a lost badge is revoked (refused, not forgotten)."""
-        self.revoke_badge(tag_id)
-
     # -- looking up -------------------------------------------------------------------------------
     def device(self, device_id: str) -> DeviceInfo | None:
         with self._reader.connect() as conn:

@@ -145,3 +145,39 @@ def test_devices_and_badges_commands(tmp_path: Path) -> None:
         registry.close()
     audit = runner.invoke(main, ["audit", "--data", data])
     assert "badge.revoke" in audit.stdout or audit.exit_code != 0
+
+
+def test_devices_confirm_posts_a_held_reading(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from renkei.devices.readings import make_observation
+    from renkei.devices.tap import TapConfig, TapSession
+
+    engine = _engine(tmp_path, "{consent: false}")
+    ward = engine.connector("ward")
+    registry = DeviceRegistry(tmp_path)
+    registry.add_badge("02FE000000000001", "nurse.sato")
+    registry.add_device("0011223344550001", "BP", "blood-pressure")
+    session = TapSession(
+        registry, lambda items: engine.ingest("p", items), TapConfig(timezone="UTC"),
+        patient_for_tag=ward.context.patient_for_tag,
+    )  # fmt: skip
+    now = datetime.now().replace(microsecond=0)
+    assert session.tag("02FE000000000001").ok and session.tag(BAND).ok
+    obs = [make_observation(c, v, 3872, effective=now) for c, v in ((18949, "250"), (18950, "250"))]
+    held = session.reading("0011223344550001", obs)
+    assert held.code == "reading-held" and engine.process_pending("p").quarantined == 1
+    registry.close()
+    engine.close()
+    engine.store.close()
+    args = ["devices", "confirm", str(held.message_ids[0]), "--nurse", "nurse.ito"]
+    out = CliRunner().invoke(main, [*args, "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    engine = _engine(tmp_path)
+    try:
+        timeline = engine.connector("tl")
+        (post,) = timeline.read(timeline.group_for_patient("P001"))
+        assert "血圧 250/250 mmHg" in post["text"] and "確認: nurse.ito" in post["text"]
+    finally:
+        engine.close()
+        engine.store.close()

@@ -316,3 +316,26 @@ def test_kpa_is_shown_normalised_with_the_original_in_brackets(env) -> None:  # 
 def _raw(store: Store, message_id: int) -> tuple[str, bytes]:
     msg, _ = store.get_message(message_id)
     return msg.source_key, msg.raw
+
+
+def test_a_held_reading_is_posted_once_a_nurse_confirms_it(env) -> None:  # type: ignore[no-untyped-def]
+    from renkei.connectors.bedside import confirmed_record
+    from renkei.errors import InputError
+    from renkei.records import SourceItem
+
+    session, _clock, engine, store = env
+    session.tag(BADGE)
+    session.tag(BAND)
+    held = session.reading(DEVICE, bp("270", dia="95"))
+    invalid = session.reading(DEVICE, bp("NaN"))
+    assert (held.code, invalid.code) == ("reading-held", "reading-invalid")
+    assert engine.process_pending("p").sent == 0
+    item, raw = confirmed_record(*_raw(store, held.message_ids[0]), "nurse.ito")
+    assert isinstance(item, SourceItem) and item.group == "P001"
+    engine.ingest("p", [(item, raw)])
+    assert engine.process_pending("p").sent == 1
+    (post,) = engine.connector("tl").read(engine.connector("tl").group_for_patient("P001"))
+    assert "血圧 270/95 mmHg" in post["text"] and "測定: nurse.sato　確認: nurse.ito" in post["text"]
+    assert "保留された値を看護師が確認しました" in post["text"]
+    with pytest.raises(InputError, match="only a held reading can be confirmed"):
+        confirmed_record(*_raw(store, invalid.message_ids[0]), "nurse.ito")
