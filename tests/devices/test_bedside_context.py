@@ -181,3 +181,17 @@ def test_devices_confirm_posts_a_held_reading(tmp_path: Path) -> None:
     finally:
         engine.close()
         engine.store.close()
+
+
+def test_the_simulator_stamps_device_times_in_the_site_zone_whatever_the_host_zone() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from renkei.devices.simulators.scenario import Scenario
+
+    for zone in ("Asia/Tokyo", "UTC"):
+        (device,) = Scenario(kind="bp", sequence=["device"], memory=2, timezone=zone).tags()
+        memory = device.script.memory  # type: ignore[attr-defined]
+        site_now = datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
+        assert abs((site_now - memory[-1].when).total_seconds()) < 5
+        assert (memory[-1].when - memory[0].when).total_seconds() == 60
