@@ -47,6 +47,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -154,9 +155,18 @@ class BedsideSource:
             for i, p in enumerate(self.settings.serial)
             if self.registry.device(p.device_id) is None
         ]
+        zones = [(f"connectors.{self.name}.timezone", self.settings.timezone or self.context.timezone)]
+        devices = self.settings.devices.items()
+        zones += [(f"connectors.{self.name}.devices.{d}.timezone", e.timezone) for d, e in devices]
+        for where, zone in zones:
+            try:
+                if zone:
+                    ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                errors.append((where, None, f"{zone!r} is not an IANA time zone (e.g. Asia/Tokyo)"))
         if errors:
             self.registry.close()
-            raise ConfigError(f"bedside {self.name}: serial device not registered (add it under devices:)", errors)
+            raise ConfigError(f"bedside {self.name}: unregistered serial device or unknown time zone", errors)
 
     # -- Source -----------------------------------------------------------------------------------
     def scan(self) -> Iterator[SourceItem]:

@@ -195,3 +195,31 @@ def test_the_simulator_stamps_device_times_in_the_site_zone_whatever_the_host_zo
         site_now = datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
         assert abs((site_now - memory[-1].when).total_seconds()) < 5
         assert (memory[-1].when - memory[0].when).total_seconds() == 60
+
+
+def test_an_unknown_device_time_zone_is_a_config_error_naming_the_field(tmp_path: Path) -> None:
+    import pytest
+
+    from renkei.errors import ConfigError
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"""version: 1
+data_dir: {tmp_path}
+connectors:
+  ward: {{type: bedside, devices: {{"0011223344550001": {{model: BP, specialization: blood-pressure,
+                                                       timezone: Mars/Olympus}}}}}}
+  tl: {{type: builtin}}
+pipelines:
+  - {{name: p, source: ward, destinations: [tl], trigger: {{event: true}}}}
+""",
+        encoding="utf-8",
+    )
+    engine = Engine(load_config(cfg), Store.in_data_dir(tmp_path), tmp_path)
+    try:
+        with pytest.raises(ConfigError) as err:
+            engine.connector("ward")
+        assert err.value.errors[0][0] == "connectors.ward.devices.0011223344550001.timezone"
+    finally:
+        engine.close()
+        engine.store.close()
