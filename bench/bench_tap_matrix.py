@@ -266,9 +266,8 @@ def nfc_taps(hs: Any, bot: Any, taps: int, in_process: bool) -> None:
         kind = KINDS["bp"]
         tags: list[EmulatedTag] = []
         for i in range(WARM_UP, taps):
-            m = [
-                Measurement({"bp": (110 + i % 40, 70 + i % 20, 85), "pulse": 60 + i % 30}, start + timedelta(minutes=i))
-            ]
+            s, d = 110 + i % 40, 70 + i % 20  # a consistent mean (between diastolic and systolic): never held
+            m = [Measurement({"bp": (s, d, d + (s - d) // 3), "pulse": 60 + i % 30}, start + timedelta(minutes=i))]
             tags.append(PhdcAgentTag(device_idm("bp"), lambda m=m: PhdDeviceScript(kind, m)))
         reports: list[TapReport] = []
         nfc = f"udp:127.0.0.1:{port}"

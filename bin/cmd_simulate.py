@@ -37,6 +37,7 @@ def _parse_when(value: str | None) -> datetime | None:
 @click.option("--sequence", default="badge,wristband,device", show_default=True, help="taps, comma-separated")
 @click.option("--patient", default="", help="write renkei:patient:<id> on the wristband as well")
 @click.option("--when", help="device time of the measurement (ISO, device local time); default now")
+@click.option("--timezone", default="Asia/Tokyo", show_default=True, help="the device clock's zone (the site's)")
 @click.option("--memory", default=1, show_default=True, type=click.IntRange(1, 50), help="stored measurements")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 20), help="serial: each line N times")
 @click.option("--bad-frames", is_flag=True, help="send malformed frames (length fields that lie / bad lines)")
@@ -49,6 +50,7 @@ def simulate(
     sequence: str,
     patient: str,
     when: str | None,
+    timezone: str,
     memory: int,
     repeat: int,
     bad_frames: bool,
@@ -81,6 +83,7 @@ def simulate(
             when=device_time,
             memory=memory,
             bad_frames=bad_frames,
+            timezone=timezone,
         )
         tags = scenario.tags()
     except ValueError as exc:

@@ -192,6 +192,7 @@ class RenkeiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = Field(1, ge=1, le=1)
     data_dir: Path | None = None
+    timezone: str = Field("Asia/Tokyo", description="the site's time zone (IANA); device clocks default to it")
     templates_dir: Path | None = Field(None, description="site templates, searched before the shipped ones")
     phrases_dir: Path | None = Field(None, description="site fixed phrases (YAML), added to the shipped library")
     mappings_dir: Path | None = Field(None, description="site mapping specs and code tables (overlay)")

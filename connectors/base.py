@@ -26,10 +26,33 @@ class ConnectorContext:
     Connector classes are built as `cls(name, settings, context)` where `settings` is an instance of the
     class's own pydantic model `cls.Settings` (validated from the YAML config).
     `audit(action, patient_id, detail)` appends to the tamper-evident audit log.
+
+    `patient_for_tag(tag_id)` and `patient(person_id)` answer who a wristband/card names and whether
+    they can receive posts now (consent, timeline link), from the engine's patient registry; `link_tag`
+    records a wristband there (config-as-code); `publish(event)` hands a JSON-able event (e.g. a bedside
+    tap outcome) to the engine for the tap-station page and the log; `timezone` is the site's zone.
     """
 
     data_dir: Path
     audit: Callable[[str, str, str], None] = lambda action, patient_id, detail: None
+    patient_for_tag: Callable[[str], PatientSummary | None] = lambda tag_id: None
+    patient: Callable[[str], PatientSummary | None] = lambda person_id: None
+    link_tag: Callable[[str, str], None] = lambda tag_id, person_id: None
+    publish: Callable[[dict[str, Any]], None] = lambda event: None
+    timezone: str = "Asia/Tokyo"
+
+
+@dataclass(slots=True, frozen=True)
+class PatientSummary:
+    """What a bedside connector may know of a person: enough to show the nurse who it is, and whether
+    their posts can flow (`can_receive`; when not, `reason` says why in "ja / en", shown to the nurse)."""
+
+    patient_id: str
+    name_kanji: str = ""
+    name_kana: str = ""
+    birth_date: str = ""
+    can_receive: bool = True
+    reason: str = ""
 
 
 @dataclass(slots=True)

@@ -10,8 +10,13 @@ presence check), so a tag resting on the reader is not read over and over:
   whose device id is the tag id;
 - anything else is an identity tag (badge, wristband, card): its id (FeliCa IDm / NFC UID) and NDEF
   records go to the session.
-The reader beeps (where the hardware can) only for an outcome with `ok=True`, i.e. after the store
-committed. Every failure is logged with ids only and reported to the session's outcome callback.
+The reader signals every outcome, after the store committed, with a distinct LED/buzzer pattern (see
+`PATTERNS`): success (green, one short beep), attention (a reading held for the nurse's confirmation:
+orange, two beeps) and refusal (red, three beeps). nfcpy 1.0.4 exposes LED and buzzer control only in
+its ACR122U driver (`Chipset.ccid_xfr_block` with the reader's "FF 00 40" LED/buzzer command; nfcpy's
+own `turn_on_led_and_buzzer` there is one fixed pattern); other drivers (PaSoRi, PN53x, `udp`) have
+none, so there it is a no-op. Each pattern is recorded in `signals` either way, so tests can assert it.
+Every failure is logged with ids only and reported to the session's outcome callback.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from renkei.devices.ndef_phdc import (
 from renkei.devices.phd_configs import Configuration
 from renkei.devices.phd_manager import PhdManager
 from renkei.devices.tap import TapOutcome, TapSession
+from renkei.devices.tap_messages import MESSAGES
 from renkei.errors import ConfigError
 from renkei.records import Observation
 
@@ -49,6 +55,26 @@ class _NotStored(Exception):
     def __init__(self, outcome: TapOutcome) -> None:
         super().__init__(outcome.code)
         self.outcome = outcome
+
+
+# ACR122U API 2.04, "Bi-Color LED and Buzzer Control": FF 00 40 P2 04 T1 T2 repetitions buzzer-link.
+# P2 bits: final red/green, red/green mask, initial red/green blink, red/green blink mask; T1/T2 in 100 ms.
+PATTERNS: dict[str, bytes] = {
+    "success": bytes.fromhex("FF0040AA0401010101"),  # green blink once, one short beep
+    "attention": bytes.fromhex("FF0040FF0402020201"),  # red+green (orange) twice, two beeps
+    "refusal": bytes.fromhex("FF0040550402010301"),  # red blink three times, three beeps
+}
+
+
+def signal_reader(device: Any, pattern: str) -> bool:
+    """Show `pattern` on the reader if its nfcpy driver can (ACR122U); False when it has no LED/buzzer."""
+    chipset = getattr(device, "chipset", None)
+    acr122 = hasattr(chipset, "ccid_xfr_block") and hasattr(chipset, "set_buzzer_and_led_to_active")
+    if not acr122:
+        return False  # only nfcpy's acr122 driver has both: the udp driver and PaSoRi/PN53x have no indicators
+    command = PATTERNS[pattern]
+    chipset.ccid_xfr_block(bytearray(command), timeout=(command[5] + command[6]) * command[7] / 10 + 0.2)
+    return True
 
 
 def default_targets(path: str) -> list[str]:
@@ -81,6 +107,7 @@ class NfcReader:
         self._thread: threading.Thread | None = None
         self._clf: Any = None
         self.taps = 0
+        self.signals: list[str] = []  # every pattern signalled (recorded also where the reader has none)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,11 +149,14 @@ class NfcReader:
         started = time.perf_counter()
         outcome = self.handle_tag(tag)
         self.taps += 1
-        if outcome.ok:
-            tag.clf.device.turn_on_led_and_buzzer()  # turned off by nfcpy when the tag leaves
+        self.signals.append(outcome.signal)
+        try:
+            signal_reader(tag.clf.device, outcome.signal)
+        except OSError as exc:  # a reader that cannot flash still served the tap
+            log.warning("reader %s: LED/buzzer signal failed: %s", self.path, exc)
         log.info(
-            "tap %s: %s ok=%s patient=%s device=%s (%.0f ms)",
-            tag.identifier.hex().upper(), outcome.code, outcome.ok, outcome.patient_id or "-",
+            "tap %s: %s ok=%s signal=%s device=%s (%.0f ms)",
+            tag.identifier.hex().upper(), outcome.code, outcome.ok, outcome.signal,
             outcome.device_id or "-", (time.perf_counter() - started) * 1000,
         )  # fmt: skip
         self.on_outcome(outcome)
@@ -167,7 +197,7 @@ class NfcReader:
         def commit(device_id: str, observations: list[Observation]) -> None:
             outcome = self.session.reading(device_id, observations)
             last.append(outcome)
-            if not outcome.ok:
+            if not outcome.device_ack:  # not durably stored: the device keeps it in memory
                 raise _NotStored(outcome)
 
         def write(data: bytes) -> None:
@@ -205,13 +235,26 @@ class NfcReader:
             outcome = TapOutcome(False, "no-observations", "測定値がありません / The device sent no reading")
             outcome.device_id = result.device_id
             return outcome
-        merged = last[-1]
-        merged.stored = sum(o.stored for o in last)
-        merged.duplicates = sum(o.duplicates for o in last)
-        merged.message_ids = [m for o in last for m in o.message_ids]
-        if merged.stored:
-            merged.code, merged.message = "reading-stored", "測定値を保存しました / Reading stored"
-        return merged
+        return merge_outcomes(last)
+
+
+def merge_outcomes(last: list[TapOutcome]) -> TapOutcome:
+    """One device tap's outcome from its reports' outcomes: the worst verdict decides the signal."""
+    merged = last[-1]
+    merged.stored = sum(o.stored for o in last)
+    merged.duplicates = sum(o.duplicates for o in last)
+    merged.held = sum(o.held for o in last)
+    merged.rejected = sum(o.rejected for o in last)
+    merged.message_ids = [m for o in last for m in o.message_ids]
+    merged.values = [v for o in last for v in o.values]
+    merged.reasons = list(dict.fromkeys(r for o in last for r in o.reasons))
+    merged.ok = all(o.ok for o in last)
+    code = next((c for c in ("reading-invalid", "reading-held") if any(o.code == c for o in last)), "")
+    if not code and all(o.ok for o in last):
+        code = "reading-stored" if merged.stored else "reading-duplicate"
+    if code:
+        merged.code, merged.message = code, MESSAGES[code]
+    return merged
 
 
 def encode_abort(link: PhdcManagerLink) -> bytes:

@@ -1,23 +1,20 @@
-"""The bedside tap session: nurse badge -> patient wristband -> device reading, stored before "success".
+"""The bedside tap session on one reader: nurse badge -> patient wristband -> device readings.
 
-Rules (domain notes, "Safe bedside workflow"; the window lengths are a judgement, configurable):
-- The wristband must follow a badge within `window_seconds` (default 120 s) of the badge tap, and a device
-  reading must follow the wristband within `window_seconds` of the wristband tap. Several devices may be
-  read for one patient inside that window; a new wristband tap switches patient.
-- Wrong order, an expired window, an unknown badge, patient or device each end with a clear bilingual
-  message for the nurse and nothing is stored. `admit_device()` answers before a device association is
-  accepted, so a refused device keeps its memory.
-- Each observation gets the patient from the wristband (never from the device's user id), an idempotency
-  key from (device, code, value, unit, device time) as its `record_key` — for a device that sends no
-  time (an A&D scale, a monitor without clock) the wristband tap's time stands in for it, so a resend
-  within one tap is a duplicate but the same weight on another day is a new reading — and flags: `implausible` outside
-  the configured range (flagged, never dropped), `clock_offset` when device and gateway clocks differ by
-  more than `max_clock_offset_seconds`, `no_device_time` when the device sent none. Readings whose device
-  time lies more than `future_tolerance_seconds` ahead of the gateway are rejected.
-- One stored message per measurement (observations sharing a device time), keyed by the hash of its
-  observation keys: a repeated tap or a device resending its memory maps to the same key, which the
-  engine's ledger de-duplicates, so nothing posts twice. `ok=True` ("beep") is returned only after the
-  `ingest` callable (the engine's durable store) returned.
+The rules are written in docs/bedside.md ("Session rules", "Reading rules"); this module follows them:
+- A session is one nurse and one patient on one reader. A valid badge opens it (and ends any patient);
+  a revoked or unknown badge is refused. A wristband must follow the badge within `window_seconds`, a
+  reading the wristband within `window_seconds`. A wristband that is refused — unknown, or naming a
+  patient who cannot receive posts (no consent, no timeline link: the reason is shown) — ends the current
+  patient: a reading after it is refused, never given to the previous patient. A wristband of another
+  patient switches the session and says so (`patient-switched`).
+- Readings: each measurement is judged by `tap_rules.judge` (post / post flagged / hold / refuse), stored
+  durably with its verdict (held and refused ones too: nothing is lost, the raw reading is kept, the
+  engine quarantines them with the reason) and only then answered. `ok` (the reader's success signal) only
+  when every measurement will be posted; `device_ack` (the device is told "stored") whenever the store
+  committed. Each observation's idempotency key includes the patient, so a reading first sent to the wrong
+  patient can still be sent to the right one, and a resent memory is a ledger duplicate for the same one.
+- A device nobody registered is held for registration (`renkei devices pending`), a retired one refused.
+Every outcome goes to `on_outcome` with its bilingual message, nurse, patient (id and names) and values.
 """
 
 from __future__ import annotations
@@ -30,46 +27,32 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from renkei.devices.ndef_phdc import NdefRecord, identity_of
-from renkei.devices.registry import DeviceRegistry, norm_id
+from renkei.devices.registry import ACTIVE, PENDING, DeviceInfo, DeviceRegistry, norm_id
+from renkei.devices.tap_messages import MESSAGES, display_values
+from renkei.devices.tap_rules import DEFAULT_RANGES, HOLD, POST, REFUSE, judge
 from renkei.records import Observation, SourceItem
 
 Ingest = Callable[[Sequence[tuple[SourceItem, bytes]]], list[tuple[int, bool]]]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+__all__ = ["DEFAULT_RANGES", "MESSAGES", "RECORD_VERSION", "TapConfig", "TapOutcome", "TapSession"]
 
-# Plausibility ranges in the normalised unit (judgement: wide adult ranges; a site narrows them in config).
-DEFAULT_RANGES: dict[str, tuple[float, float]] = {
-    "18949": (50, 260),  # systolic, mm[Hg]
-    "18950": (20, 160),  # diastolic
-    "18951": (30, 200),  # mean
-    "18474": (25, 250),  # pulse rate (NIBP), /min
-    "18458": (25, 250),  # pulse rate (oximeter), /min
-    "19384": (50, 100),  # SpO2, %
-    "19292": (30, 45),  # body temperature, Cel
-    "57664": (2, 300),  # body mass, kg
-    "57680": (8, 80),  # BMI
-    "29112": (10, 800),  # glucose, mg/dL
-}
 
-MESSAGES = {
-    "badge-accepted": (
-        "看護師バッジを確認しました。患者リストバンドをタッチしてください / Badge accepted: tap the patient's wristband"
-    ),
-    "wristband-accepted": "患者を確認しました。機器をタッチしてください / Patient confirmed: tap the device",
-    "reading-stored": "測定値を保存しました / Reading stored",
-    "reading-duplicate": "この測定値は保存済みです / This reading was already stored",
-    "badge-first": "看護師バッジを先にタッチしてください / Tap your nurse badge first",
-    "wristband-first": "患者リストバンドを先にタッチしてください / Tap the patient's wristband first",
-    "expired": "時間切れです。看護師バッジからやり直してください / Session expired: tap your badge again",
-    "unknown-badge": "登録されていないバッジです / This badge is not registered",
-    "unknown-patient": "登録されていない患者リストバンドです / This wristband is not registered to a patient",
-    "unknown-device": "登録されていない機器です / This device is not registered",
-    "future-reading": "機器の時刻が未来です。測定値は保存しません / Device clock is ahead: reading rejected",
-    "no-observations": "測定値がありません / The device sent no reading",
-}
+class PatientView(Protocol):
+    """What the session needs to know of a patient (connectors.base.PatientSummary has it)."""
+
+    patient_id: str
+    name_kanji: str
+    name_kana: str
+    can_receive: bool
+    reason: str
+
+
+PatientLookup = Callable[[str], PatientView | None]
 
 
 @dataclass(slots=True)
@@ -78,7 +61,7 @@ class TapConfig:
     future_tolerance_seconds: float = 60.0
     max_clock_offset_seconds: float = 600.0
     ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_RANGES))
-    timezone: str = "Asia/Tokyo"  # device clocks carry no zone: their local time is read in this one
+    timezone: str = "Asia/Tokyo"  # the site's zone: device clocks carry none (a device may set its own)
 
 
 @dataclass(slots=True)
@@ -92,16 +75,40 @@ class TapOutcome:
     message_ids: list[int] = field(default_factory=list)
     stored: int = 0
     duplicates: int = 0
-    rejected: int = 0
+    rejected: int = 0  # measurements refused (not a value)
+    held: int = 0  # measurements held for the nurse's confirmation
+    patient_name_kanji: str = ""
+    patient_name_kana: str = ""
+    reasons: list[str] = field(default_factory=list)  # bilingual, shown to the nurse
+    values: list[dict[str, str]] = field(default_factory=list)
+    device_ack: bool = False  # the device may be told "stored"
+    reader: str = ""
+
+    @property
+    def signal(self) -> str:
+        """The reader's LED/buzzer pattern: success, attention (held for confirmation) or refusal."""
+        if self.ok:
+            return "success"
+        return "attention" if self.held and not self.rejected else "refusal"
+
+    def event(self) -> dict[str, Any]:
+        """The published tap event (devices/ has no patient data in logs: the connector publishes this)."""
+        ja, _, en = self.message.partition(" / ")
+        return {
+            "at": datetime.now(UTC).isoformat(),
+            "reader": self.reader, "code": self.code, "ok": self.ok, "signal": self.signal,
+            "message": {"ja": ja, "en": en}, "reasons": list(self.reasons),
+            "nurse_id": self.nurse_id, "device_id": self.device_id,
+            "patient": {"id": self.patient_id, "name_kanji": self.patient_name_kanji,
+                        "name_kana": self.patient_name_kana} if self.patient_id else None,
+            "values": list(self.values), "stored": self.stored, "duplicates": self.duplicates,
+            "held": self.held, "refused": self.rejected, "device_told_stored": self.device_ack,
+        }  # fmt: skip
 
 
-def _outcome(ok: bool, code: str, **kw: object) -> TapOutcome:
-    return TapOutcome(ok, code, MESSAGES[code], **kw)  # type: ignore[arg-type]
-
-
-def observation_key(device_id: str, obs: Observation, device_time: str) -> str:
-    """Idempotency key of one observation: (device, code, value, unit, device time)."""
-    raw = "\x1f".join((norm_id(device_id), obs.code.code, obs.value, obs.unit, device_time))
+def observation_key(patient_id: str, device_id: str, obs: Observation, device_time: str) -> str:
+    """Idempotency key of one observation: (patient, device, code, value, unit, device time)."""
+    raw = "\x1f".join((patient_id, norm_id(device_id), obs.code.code, obs.value, obs.unit, device_time))
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -114,51 +121,83 @@ class TapSession:
         ingest: Ingest,
         config: TapConfig | None = None,
         *,
+        patient_for_tag: PatientLookup = lambda _tag: None,
+        patient_by_id: PatientLookup = lambda _pid: None,
         clock: Callable[[], float] = time.time,
         on_outcome: Callable[[TapOutcome], None] | None = None,
+        reader: str = "",
     ) -> None:
         self.registry = registry
         self.ingest = ingest
         self.config = config or TapConfig()
+        self.patient_for_tag = patient_for_tag
+        self.patient_by_id = patient_by_id
         self.clock = clock
         self.on_outcome = on_outcome or (lambda _o: None)
-        self._tz = ZoneInfo(self.config.timezone)
+        self.reader = reader
         self._lock = threading.Lock()
         self.nurse_id = ""
         self._nurse_at = 0.0
-        self.patient_id = ""
+        self.patient: PatientView | None = None
         self._patient_at = 0.0
 
-    # -- taps -------------------------------------------------------------------------------------
+    @property
+    def patient_id(self) -> str:
+        return self.patient.patient_id if self.patient is not None else ""
+
+    def _out(self, ok: bool, code: str, **kw: Any) -> TapOutcome:
+        out = TapOutcome(ok, code, MESSAGES[code], nurse_id=self.nurse_id, reader=self.reader, **kw)
+        if self.patient is not None and "patient_id" not in kw:
+            out.patient_id = self.patient.patient_id
+        if out.patient_id and self.patient is not None and out.patient_id == self.patient.patient_id:
+            out.patient_name_kanji, out.patient_name_kana = self.patient.name_kanji, self.patient.name_kana
+        return out
+
+    def _emit(self, out: TapOutcome) -> TapOutcome:
+        self.on_outcome(out)
+        return out
+
+    # -- identity taps ----------------------------------------------------------------------------
     def tag(self, tag_id: str, records: list[NdefRecord] | None = None) -> TapOutcome:
         """An identity tag (badge, wristband or card) touched the reader."""
         with self._lock:
             out = self._tag(norm_id(tag_id), records or [])
-        self.on_outcome(out)
-        return out
+        return self._emit(out)
 
     def _tag(self, tag_id: str, records: list[NdefRecord]) -> TapOutcome:
         now = self.clock()
         identity = identity_of(records)
-        nurse = self.registry.nurse_for_badge(tag_id)
+        badge = self.registry.badge(tag_id)
+        if badge is not None and badge.revoked:
+            self._reset()
+            return self._out(False, "badge-revoked")
+        nurse = badge.nurse_id if badge is not None else None
         if nurse is None and identity is not None and identity[0] == "nurse":
             nurse = identity[1] if self.registry.is_nurse(identity[1]) else None
         if nurse is not None:
+            self._reset()
             self.nurse_id, self._nurse_at = nurse, now
-            self.patient_id, self._patient_at = "", 0.0
-            return _outcome(True, "badge-accepted", nurse_id=nurse)
-        patient = self.registry.patient_for_tag(tag_id)
+            return self._out(True, "badge-accepted")
+        patient = self.patient_for_tag(tag_id)
         if patient is None and identity is not None and identity[0] == "patient":
-            patient = identity[1] if self.registry.is_patient(identity[1]) else None
+            patient = self.patient_by_id(identity[1])
         if not self.nurse_id:
-            return _outcome(False, "badge-first" if patient is not None else "unknown-badge")
+            return self._out(False, "badge-first" if patient is not None else "unknown-badge")
         if now - self._nurse_at > self.config.window_seconds:
             self._reset()
-            return _outcome(False, "expired")
+            return self._out(False, "expired")
+        previous = self.patient_id
         if patient is None:
-            return _outcome(False, "unknown-patient", nurse_id=self.nurse_id)
-        self.patient_id, self._patient_at = patient, now
-        return _outcome(True, "wristband-accepted", nurse_id=self.nurse_id, patient_id=patient)
+            self.patient = None  # a refused wristband ends the patient session: never fall back
+            return self._out(False, "unknown-patient")
+        if not patient.can_receive:
+            self.patient = None
+            out = self._out(False, "patient-cannot-receive", patient_id=patient.patient_id, reasons=[patient.reason])
+            out.patient_name_kanji, out.patient_name_kana = patient.name_kanji, patient.name_kana
+            return out
+        self.patient, self._patient_at = patient, now
+        switched = bool(previous) and previous != patient.patient_id
+        return self._out(True, "patient-switched" if switched else "wristband-accepted")
 
     def wristband_tap(self) -> tuple[str, float]:
         """(patient id, time of the wristband tap) of the open session, or ("", 0.0): a tap's identity."""
@@ -166,112 +205,142 @@ class TapSession:
             return self.patient_id, self._patient_at
 
     def _reset(self) -> None:
-        self.nurse_id, self._nurse_at, self.patient_id, self._patient_at = "", 0.0, "", 0.0
+        self.nurse_id, self._nurse_at, self.patient, self._patient_at = "", 0.0, None, 0.0
 
+    # -- devices ----------------------------------------------------------------------------------
     def admit_device(self, device_id: str) -> str:
         """'' when a reading from `device_id` would be accepted now, else the message for the nurse."""
         with self._lock:
             refusal = self._refusal(norm_id(device_id))
         if refusal is not None:
-            self.on_outcome(refusal)
+            self._emit(refusal)
             return refusal.message
         return ""
 
     def _refusal(self, device_id: str) -> TapOutcome | None:
         if not self.nurse_id:
-            return _outcome(False, "badge-first", device_id=device_id)
-        if not self.patient_id:
-            return _outcome(False, "wristband-first", nurse_id=self.nurse_id, device_id=device_id)
+            return self._out(False, "badge-first", device_id=device_id)
+        if self.patient is None:
+            return self._out(False, "wristband-first", device_id=device_id)
         if self.clock() - self._patient_at > self.config.window_seconds:
             self._reset()
-            return _outcome(False, "expired", device_id=device_id)
-        if self.registry.device(device_id) is None:
-            return _outcome(
-                False, "unknown-device", nurse_id=self.nurse_id, patient_id=self.patient_id, device_id=device_id
-            )
+            return self._out(False, "expired", device_id=device_id)
+        device = self.registry.device(device_id)
+        if device is None or device.status == PENDING:
+            if device is None:
+                self.registry.hold_pending(device_id)
+            return self._out(False, "device-pending", device_id=device_id)
+        if device.status != ACTIVE:
+            return self._out(False, "device-retired", device_id=device_id)
         return None
 
-    def reading(self, device_id: str, observations: list[Observation]) -> TapOutcome:
-        """A device reading arrived: check the session, flag, store durably, and only then report ok."""
+    def reading(
+        self, device_id: str, observations: list[Observation], device_clock: datetime | None = None
+    ) -> TapOutcome:
+        """A device reading arrived: check the session, judge, store durably, and only then answer.
+        `device_clock`: the device's own clock attribute (IEEE 11073 MDS absolute time) when it was read."""
         device_id = norm_id(device_id)
         with self._lock:
             out = self._refusal(device_id)
             if out is None:
-                out = self._store(device_id, observations)
-        self.on_outcome(out)
-        return out
+                out = self._store(device_id, observations, device_clock)
+        return self._emit(out)
 
     # -- storing ----------------------------------------------------------------------------------
-    def _store(self, device_id: str, observations: list[Observation]) -> TapOutcome:
-        ids = {"nurse_id": self.nurse_id, "patient_id": self.patient_id, "device_id": device_id}
+    def _store(self, device_id: str, observations: list[Observation], device_clock: datetime | None) -> TapOutcome:
+        assert self.patient is not None
         if not observations:
-            return _outcome(False, "no-observations", **ids)
+            return self._out(False, "no-observations", device_id=device_id)
         device = self.registry.device(device_id)
         assert device is not None  # checked by _refusal
+        tz = ZoneInfo(device.timezone or self.config.timezone)
         gateway = datetime.fromtimestamp(self.clock(), UTC)
+        clock_offset_s = None
+        if device_clock is not None:
+            local = device_clock if device_clock.tzinfo else device_clock.replace(tzinfo=tz)
+            clock_offset_s = round((local - gateway) / timedelta(seconds=1), 3)
+        clock_off = clock_offset_s is not None and abs(clock_offset_s) > self.config.max_clock_offset_seconds
+        prepared = sorted((self._prepare(device_id, o, tz, gateway) for o in observations), key=lambda t: t[1])
         items: list[tuple[SourceItem, bytes]] = []
-        rejected = 0
-        prepared = [self._prepare(device_id, o, gateway) for o in observations]
-        prepared.sort(key=lambda t: t[1])
+        verdicts: list[str] = []
+        reasons: list[str] = []
+        shown: list[Observation] = []
         for device_time, grouped in groupby(prepared, key=lambda t: t[1]):
-            group = list(grouped)
-            obs = [o for o, _t, _offset in group]
-            offset = group[0][2]  # one device time, one offset
-            if offset is not None and offset > self.config.future_tolerance_seconds:
-                rejected += len(obs)
-                continue
-            key = "tap:" + hashlib.sha256("\x1f".join(sorted(o.record_key for o in obs)).encode()).hexdigest()[:40]
-            record = {
-                "version": RECORD_VERSION,
-                **ids,
-                "device_model": device.model,
-                "specialization": device.specialization,
-                "facility": device.facility,
-                "gateway_time": gateway.isoformat(),
-                "device_time": device_time,
-                "clock_offset_s": offset,
-                "observations": [o.to_dict() for o in obs],
-            }
-            raw = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
-            items.append((SourceItem(key, hashlib.sha256(raw).hexdigest()[:16], self.patient_id), raw))
-        if not items:
-            return _outcome(False, "future-reading", rejected=rejected, **ids)
+            obs = [o for o, _t in grouped]
+            effective = obs[0].effective
+            offset = None if not device_time else (effective - gateway) / timedelta(seconds=1)  # type: ignore[operator]
+            session_start = self._nurse_at - self.config.future_tolerance_seconds
+            before = bool(device_time) and effective.timestamp() < session_start  # type: ignore[union-attr]
+            verdict = judge(
+                obs, self.config.ranges, offset_from_now=offset,
+                future_tolerance=self.config.future_tolerance_seconds, before_session=before, clock_offset=clock_off,
+            )  # fmt: skip
+            for o in obs:
+                o.flags.extend(f for f in verdict.flags if f not in o.flags)
+            verdicts.append(verdict.outcome)
+            reasons.extend(m for m in verdict.messages() if m not in reasons)
+            if verdict.outcome == POST:
+                shown.extend(obs)
+            items.append(
+                self._item(device, device_time, obs, verdict.outcome, verdict.reasons, gateway, clock_offset_s)
+            )
         results = self.ingest(items)  # raises when the store fails: no success, the device is not confirmed
-        dup = sum(1 for _mid, d in results if d)
-        code = "reading-duplicate" if dup == len(results) else "reading-stored"
-        return _outcome(
-            True,
-            code,
-            message_ids=[mid for mid, _d in results],
-            stored=len(results) - dup,
-            duplicates=dup,
-            rejected=rejected,
-            **ids,
-        )
-
-    def _prepare(self, device_id: str, obs: Observation, gateway: datetime) -> tuple[Observation, str, float | None]:
-        """Patient, key and flags on one observation; returns it with its device time text and offset."""
-        flags = list(obs.flags)
-        device_time = obs.effective.isoformat() if obs.effective is not None else ""
-        offset: float | None = None
-        if obs.effective is None:
-            flags.append("no_device_time")
-            effective = gateway
+        posted = [(r, v) for r, v in zip(results, verdicts, strict=True) if v == POST]
+        dup = sum(1 for (_mid, d), _v in posted if d)
+        held, refused = verdicts.count(HOLD), verdicts.count(REFUSE)
+        if refused:
+            code = "reading-invalid"
+        elif held:
+            code = "reading-held"
         else:
-            effective = obs.effective if obs.effective.tzinfo else obs.effective.replace(tzinfo=self._tz)
-            offset = round((effective - gateway) / timedelta(seconds=1), 3)
-            if abs(offset) > self.config.max_clock_offset_seconds and "clock_offset" not in flags:
-                flags.append("clock_offset")
-            if offset > self.config.future_tolerance_seconds and "future_time" not in flags:
-                flags.append("future_time")
+            code = "reading-duplicate" if dup == len(posted) else "reading-stored"
+        return self._out(
+            not held and not refused, code, device_id=device_id, message_ids=[mid for mid, _d in results],
+            stored=len(posted) - dup, duplicates=dup, rejected=refused, held=held, reasons=reasons,
+            values=display_values(shown), device_ack=True,
+        )  # fmt: skip
+
+    def _item(
+        self,
+        device: DeviceInfo,
+        device_time: str,
+        obs: list[Observation],
+        verdict: str,
+        reasons: list[str],
+        gateway: datetime,
+        clock_offset_s: float | None,
+    ) -> tuple[SourceItem, bytes]:
+        key = "tap:" + hashlib.sha256("\x1f".join(sorted(o.record_key for o in obs)).encode()).hexdigest()[:40]
+        record = {
+            "version": RECORD_VERSION,
+            "patient_id": self.patient_id,
+            "nurse_id": self.nurse_id,
+            "device_id": device.device_id,
+            "device_model": device.model,
+            "specialization": device.specialization,
+            "facility": device.facility,
+            "gateway_time": gateway.isoformat(),
+            "device_time": device_time,
+            "clock_offset_s": clock_offset_s,
+            "verdict": verdict,
+            "reasons": reasons,
+            "observations": [o.to_dict() for o in obs],
+        }
+        raw = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+        return SourceItem(key, hashlib.sha256(raw).hexdigest()[:16], self.patient_id), raw
+
+    def _prepare(self, device_id: str, obs: Observation, tz: ZoneInfo, gateway: datetime) -> tuple[Observation, str]:
+        """The observation with the patient, its key and its effective time; with its device time text."""
+        device_time = obs.effective.isoformat() if obs.effective is not None else ""
+        effective = gateway if obs.effective is None else obs.effective
+        if effective.tzinfo is None:
+            effective = effective.replace(tzinfo=tz)
         rng = self.config.ranges.get(obs.code.code)
-        value = obs.normalized_value if obs.normalized_value is not None else _number(obs.value)
-        if rng is not None and value is not None and not rng[0] <= value <= rng[1] and "implausible" not in flags:
-            flags.append("implausible")
         out = Observation(
             patient_id=self.patient_id,
-            # judgement: without a device time, the wristband tap scopes the key (see the module docstring)
-            record_key=observation_key(device_id, obs, device_time or f"tap@{self._patient_at:.3f}"),
+            # judgement: without a device time, the wristband tap scopes the key (a resend within one tap is
+            # a duplicate, the same weight on another day is a new reading)
+            record_key=observation_key(self.patient_id, device_id, obs, device_time or f"tap@{self._patient_at:.3f}"),
             status=obs.status,
             source=obs.source or f"bedside:{device_id}",
             warnings=list(obs.warnings),
@@ -287,14 +356,7 @@ class TapSession:
             normalized_value=obs.normalized_value,
             normalized_unit=obs.normalized_unit,
             device_id=device_id,
-            flags=flags,
+            flags=list(obs.flags),
             order_no=obs.order_no,
         )
-        return out, device_time, offset
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+        return out, device_time

@@ -21,11 +21,12 @@ from typing import Any
 
 from renkei.config.loader import LoadedConfig
 from renkei.config.schema import PipelineConfig
-from renkei.connectors.base import ConnectorContext, Source, SourceItem, TimelinePost
+from renkei.connectors.base import Source, SourceItem, TimelinePost
 from renkei.connectors.registry import connector_class
 from renkei.errors import InputError
 from renkei.pipelines import levels
 from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.connector_services import connector_context
 from renkei.pipelines.delivery import DELIVERY_LOCK, Delivery
 from renkei.pipelines.gates import Gates
 from renkei.pipelines.intake import BATCH, LEDGER_WINDOW, Intake, batches
@@ -60,7 +61,7 @@ class Engine:
         conn = self._connectors.get(name)
         if conn is None:
             cls = connector_class(self.config.connectors[name].type)
-            context = ConnectorContext(data_dir=self.data_dir, audit=self._audit)
+            context = connector_context(self, name)  # what a connector may ask of the engine
             conn = self._connectors[name] = cls(name, self.loaded.connector_settings[name], context)
         return conn
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from renkei.devices.ndef_phdc import text_record
 from renkei.devices.simulators.agents import KINDS, Measurement, PhdDeviceScript
@@ -41,16 +42,18 @@ class Scenario:
     system_id: bytes | None = None
     config_id: int | None = None
     bad_frames: bool = False
+    timezone: str = "Asia/Tokyo"  # device clocks show local time of this zone (the gateway's site zone)
 
     def tags(self) -> list[EmulatedTag]:
         if self.kind not in KINDS:
             raise ValueError(f"unknown device kind {self.kind!r}; known: {', '.join(KINDS)}")
         kind = KINDS[self.kind]
-        when = self.when or datetime.now().replace(microsecond=0)
+        # the device clock shows the site's local time, whatever the host's zone (a UTC host is not 9 h off)
+        when = self.when or datetime.now(ZoneInfo(self.timezone)).replace(microsecond=0, tzinfo=None)
         values = {**kind.values, **self.values}
         # older memories one minute apart, newest last, as a device's memory would be
         memory = [
-            Measurement(values, datetime.fromtimestamp(when.timestamp() - 60 * (self.memory - 1 - i)))
+            Measurement(values, when - timedelta(minutes=self.memory - 1 - i))
             for i in range(self.memory)
         ]
         badge = IdentityTag(self.badge_idm)

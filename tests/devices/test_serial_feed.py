@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from tap_support import Patients
 
 from renkei.connectors.base import SourceItem
 from renkei.devices import nomenclature as mdc
@@ -48,10 +49,9 @@ def session_for(tmp_path: Path):  # type: ignore[no-untyped-def]
     registry = DeviceRegistry(tmp_path)
     registry.add_device(DEVICE, "Rad-8", "pulse-oximeter")
     registry.add_badge(BADGE, "nurse.sato")
-    registry.add_wristband(BAND, "P001")
 
     def make(store: FlakyStore) -> TapSession:
-        session = TapSession(registry, store)
+        session = Patients({BAND: "P001"}).session(registry, store)
         assert session.tag(BADGE).ok and session.tag(BAND).ok
         return session
 

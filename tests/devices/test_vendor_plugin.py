@@ -10,13 +10,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tap_support import Patients
 
 from renkei.devices import ndef_phdc
 from renkei.devices.errors import DeviceCodecError
 from renkei.devices.ndef_phdc import TNF_EXTERNAL, NdefRecord, decode_vendor, encode_message, vendor_decoders
 from renkei.devices.nfc import NfcReader
 from renkei.devices.registry import DeviceRegistry
-from renkei.devices.tap import TapSession
 
 PLUGIN = '''
 from decimal import Decimal
@@ -83,14 +83,13 @@ def test_plugin_reading_goes_through_the_tap_session(tmp_path: Path) -> None:
     registry = DeviceRegistry(tmp_path / "reg")
     registry.add_device(DEVICE_TAG, "ACME BT-1", "thermometer")
     registry.add_badge(BADGE, "nurse.sato")
-    registry.add_wristband(BAND, "P001")
     stored: list[bytes] = []
 
     def ingest(items):  # type: ignore[no-untyped-def]
         stored.extend(raw for _item, raw in items)
         return [(len(stored), False) for _ in items]
 
-    session = TapSession(registry, ingest)
+    session = Patients({BAND: "P001"}).session(registry, ingest)
     reader = NfcReader("udp", session)  # not started: taps are handed to handle_tag as nfcpy would
 
     def tag(identifier: str, records: list[NdefRecord]) -> SimpleNamespace:
