@@ -22,7 +22,7 @@ States: unassociated -> (AARQ) -> configuring | operating -> (RLRQ/ABRT) -> unas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from renkei.devices import ieee11073 as p
@@ -68,8 +68,14 @@ class PhdManager:
         *,
         system_id: bytes = DEFAULT_MANAGER_SYSTEM_ID,
         extended_configs: dict[str, dict[int, Configuration]] | None = None,
+        device_tz: tzinfo | None = None,
     ) -> None:
         self.system_id = system_id
+        # the device's time zone: absolute device times (wall clock, no zone on the wire) get it; None
+        # leaves them naive for the caller to place
+        self.device_tz = device_tz
+        # (relative time, absolute time) read together from the MDS: places relative time stamps
+        self.mds_clock: tuple[int, datetime] | None = None
         # device system id (hex) -> config id -> configuration; share one dict between managers to
         # remember extended configurations across links
         self.extended_configs: dict[str, dict[int, Configuration]] = (
@@ -110,16 +116,18 @@ class PhdManager:
             self._on_prst(apdu, step)
         elif isinstance(apdu, p.Rlrq):
             step.responses.append(p.encode_apdu(p.Rlre(p.ReleaseReason.NORMAL)))
-            step.events.append(ManagerEvent("released", {"device_id": self.device_id, "reason": apdu.reason}))
+            step.events.append(ManagerEvent("released", {"device_id": self.device_id, **p.reason_detail(apdu)}))
             self._reset()
         elif isinstance(apdu, p.Rlre):
             if self.state == ManagerState.DISASSOCIATING:
-                step.events.append(ManagerEvent("released", {"device_id": self.device_id}))
+                step.events.append(ManagerEvent("released", {"device_id": self.device_id, **p.reason_detail(apdu)}))
                 self._reset()
             else:
-                step.events.append(ManagerEvent("ignored", {"apdu": "RLRE", "state": self.state.value}))
+                step.events.append(
+                    ManagerEvent("ignored", {"apdu": "RLRE", "state": self.state.value, **p.reason_detail(apdu)})
+                )
         elif isinstance(apdu, p.Abrt):
-            step.events.append(ManagerEvent("aborted", {"device_id": self.device_id, "reason": apdu.reason}))
+            step.events.append(ManagerEvent("aborted", {"device_id": self.device_id, **p.reason_detail(apdu)}))
             self._reset()
         else:  # AARE: only managers send it; seen when replaying a recorded exchange
             step.events.append(ManagerEvent("ignored", {"apdu": p.apdu_name(apdu), "state": self.state.value}))
@@ -128,6 +136,7 @@ class PhdManager:
     def _reset(self) -> None:
         self.state = ManagerState.UNASSOCIATED
         self.config = None
+        self.mds_clock = None
 
     def _aare(self, result: int) -> bytes:
         if result in (p.AssociateResult.ACCEPTED, p.AssociateResult.ACCEPTED_UNKNOWN_CONFIG):
@@ -194,6 +203,8 @@ class PhdManager:
             self._on_event_report(prst.invoke_id, m, step)
         elif isinstance(m, p.GetResult):
             attrs = {f"0x{a.attribute_id:04X}": a.value.hex().upper() for a in m.attributes}
+            if m.obj_handle == 0:
+                self._learn_mds_clock(m.attributes)
             step.events.append(ManagerEvent("mds-attributes", {"obj_handle": m.obj_handle, "attributes": attrs}))
         elif isinstance(m, p.Get | p.Set | p.Action):
             if not isinstance(m, p.Set | p.Action) or m.confirmed:
@@ -202,6 +213,15 @@ class PhdManager:
             step.events.append(ManagerEvent("rejected", {"message": type(m).__name__}))
         else:  # responses and errors to our own invocations
             step.events.append(ManagerEvent("response", {"message": type(m).__name__, "invoke_id": prst.invoke_id}))
+
+    def _learn_mds_clock(self, attributes: list[rep.Ava]) -> None:
+        found = {a.attribute_id: a for a in attributes}
+        abs_a, rel_a = found.get(mdc.MDC_ATTR_TIME_ABS), found.get(mdc.MDC_ATTR_TIME_REL)
+        if abs_a is None or rel_a is None:
+            return
+        when, rel = rep.ava_value(abs_a), rep.ava_value(rel_a)
+        if isinstance(when, datetime) and isinstance(rel, int):
+            self.mds_clock = (rel, when)
 
     def _confirm(self, invoke_id: int, m: p.EventReport, reply: rep.ConfigReportRsp | bytes = b"") -> bytes:
         return p.encode_apdu(p.Prst(invoke_id, p.EventReportResult(m.obj_handle, m.event_type, reply)))
@@ -341,13 +361,49 @@ class PhdManager:
         values = {a.attribute_id: rep.ava_value(a, v.offset) for a in v.attributes}
         return self._to_observations(obj, values, person)
 
+    def _when(self, values: dict[int, object], flags: list[str]) -> datetime | None:
+        """The observation's time from whichever time attribute the report carries (20601 §8.5.3).
+
+        Absolute (MDC_ATTR_TIME_STAMP_ABS, or MDC_ATTR_TIME_ABS in an attribute-value map): device-local
+        wall time, given `device_tz` when the caller knows the device's zone. Base-offset
+        (MDC_ATTR_TIME_STAMP_BO / MDC_ATTR_TIME_BO): carries its own UTC offset. Relative
+        (MDC_ATTR_TIME_STAMP_REL, 1/8 ms ticks): placed against the MDS clock pair (Absolute-Time and
+        Relative-Time read together from the MDS); without that pair the time is unknown and flagged.
+        """
+        for attr_id in (mdc.MDC_ATTR_TIME_STAMP_ABS, mdc.MDC_ATTR_TIME_ABS):
+            when = values.get(attr_id)
+            if isinstance(when, datetime):
+                return self._zoned(when)
+        for attr_id in (mdc.MDC_ATTR_TIME_STAMP_BO, mdc.MDC_ATTR_TIME_BO):
+            when = values.get(attr_id)
+            if isinstance(when, datetime):
+                return when
+        rel = values.get(mdc.MDC_ATTR_TIME_STAMP_REL)
+        if isinstance(rel, int):
+            if self.mds_clock is None:
+                flags.append("relative-time-without-mds-clock")
+                return None
+            rel0, abs0 = self.mds_clock
+            ticks = (rel - rel0) & 0xFFFFFFFF  # the relative clock wraps at 2^32
+            if ticks >= 0x80000000:
+                ticks -= 0x100000000
+            return self._zoned(abs0 + timedelta(microseconds=ticks * 125))
+        return None
+
+    def _zoned(self, when: datetime) -> datetime:
+        return when if when.tzinfo is not None or self.device_tz is None else when.replace(tzinfo=self.device_tz)
+
     def _to_observations(self, obj: MetricObject, values: dict[int, object], person: int | None) -> list[Observation]:
-        when = values.get(mdc.MDC_ATTR_TIME_STAMP_ABS)
-        effective = when if isinstance(when, datetime) else None
         status = values.get(mdc.MDC_ATTR_MSMT_STAT, 0)
         flags = mdc.status_flags(status if isinstance(status, int) else 0)
+        effective = self._when(values, flags)
         if person is not None:
             flags.append(f"person-id:{person}")
+        if obj.modality is not None:
+            flags.append(f"modality:{mdc.term_name(obj.modality).removeprefix('MDC_MODALITY_').lower()}")
+        label = values.get(mdc.MDC_ATTR_ID_LABEL_STRING) or obj.label
+        if label:
+            flags.append(f"label:{label}")
         unit = values.get(mdc.MDC_ATTR_UNIT_CODE, obj.unit_code)
         unit_code = unit if isinstance(unit, int) else None
         items: list[tuple[int, MderNumber, int | None, list[str]]] = []
@@ -374,6 +430,8 @@ class PhdManager:
                 device_id=self.device_id,
                 flags=list(fl),
                 source=f"phd:{self.device_id}",
+                partition=obj.partition,
+                modality=obj.modality,
             )
             for code, num, unit_c, fl in items
         ]

@@ -16,9 +16,10 @@ numbers, compound lists, time stamps, status bits, TYPE, AVM …); unknown attri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from renkei.devices import nomenclature as mdc
+from renkei.devices.errors import DeviceCodecError
 from renkei.devices.mder import MderNumber, Reader, Writer
 
 MDC_NOTI_CONFIG = mdc.MDC_NOTI_CONFIG
@@ -366,6 +367,27 @@ def _avm(r: Reader) -> list[tuple[int, int]]:
     return _cmpd(r, lambda s: (s.u16("attribute-id"), s.u16("attribute length")))
 
 
+def _type_list(r: Reader) -> list[TypeId]:
+    return _cmpd(r, lambda s: TypeId(s.u16("partition"), s.u16("code")))
+
+
+def _label(r: Reader, what: str) -> str:
+    """A device's label string (OCTET STRING, ASCII/UTF-8 by practice); undecodable bytes are replaced."""
+    return r.octet_string(what).decode("utf-8", "replace").rstrip("\x00")
+
+
+def _base_offset_time(r: Reader, what: str) -> datetime:
+    """BaseOffsetTime (20601-2019): seconds since 1970-01-01 UTC, 1/65536 s, local offset in minutes."""
+    start = r.offset
+    seconds = r.u32(f"{what} bo-seconds")
+    fraction = r.u16(f"{what} bo-fraction")
+    offset = r.i16(f"{what} bo-time-offset")
+    if not -24 * 60 < offset < 24 * 60:
+        raise DeviceCodecError(f"{what}: time offset {offset} minutes is outside ±24 h", start + 6)
+    utc = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=fraction * 1_000_000 // 65536)
+    return utc.astimezone(timezone(timedelta(minutes=offset)))
+
+
 def _handle_avm(r: Reader) -> list[tuple[int, list[tuple[int, int]]]]:
     """HandleAttrValMap: per object handle the scanner covers, its Attribute-Value-Map, in report order."""
     return _cmpd(r, lambda s: (s.u16("obj-handle"), _avm(s)))
@@ -389,6 +411,12 @@ _VALUE_DECODERS = {
     mdc.MDC_ATTR_TIME_STAMP_ABS: lambda r: r.abs_time("Absolute-Time-Stamp"),
     mdc.MDC_ATTR_TIME_ABS: lambda r: r.abs_time("Date-and-Time"),
     mdc.MDC_ATTR_TIME_STAMP_REL: lambda r: r.u32("Relative-Time-Stamp"),
+    mdc.MDC_ATTR_TIME_REL: lambda r: r.u32("Relative-Time"),
+    mdc.MDC_ATTR_TIME_STAMP_BO: lambda r: _base_offset_time(r, "Base-Offset-Time-Stamp"),
+    mdc.MDC_ATTR_TIME_BO: lambda r: _base_offset_time(r, "Date-and-Time-Base-Offset"),
+    mdc.MDC_ATTR_SUPPLEMENTAL_TYPES: _type_list,
+    mdc.MDC_ATTR_ID_LABEL_STRING: lambda r: _label(r, "Label-String"),
+    mdc.MDC_ATTR_UNIT_LABEL_STRING: lambda r: _label(r, "Unit-LabelString"),
     mdc.MDC_ATTR_MSMT_STAT: lambda r: r.u16("Measurement-Status"),
     mdc.MDC_ATTR_UNIT_CODE: lambda r: r.u16("Unit-Code"),
     mdc.MDC_ATTR_ID_TYPE: lambda r: TypeId(r.u16("partition"), r.u16("code")),
@@ -438,8 +466,16 @@ def encode_attribute_value(attr_id: int, value: object) -> bytes:
     elif attr_id in (mdc.MDC_ATTR_TIME_STAMP_ABS, mdc.MDC_ATTR_TIME_ABS):
         assert value is None or isinstance(value, datetime)
         w.abs_time(value)
-    elif attr_id == mdc.MDC_ATTR_TIME_STAMP_REL:
+    elif attr_id in (mdc.MDC_ATTR_TIME_STAMP_REL, mdc.MDC_ATTR_TIME_REL):
         w.u32(int(value))  # type: ignore[call-overload]
+    elif attr_id in (mdc.MDC_ATTR_TIME_STAMP_BO, mdc.MDC_ATTR_TIME_BO):
+        assert isinstance(value, datetime) and value.utcoffset() is not None
+        offset = value.utcoffset()
+        assert offset is not None
+        ts = value.timestamp()
+        w.u32(int(ts)).u16(int((ts - int(ts)) * 65536)).u16(int(offset.total_seconds() // 60))
+    elif attr_id in (mdc.MDC_ATTR_ID_LABEL_STRING, mdc.MDC_ATTR_UNIT_LABEL_STRING):
+        w.octet_string(str(value).encode("utf-8"))
     elif attr_id in (mdc.MDC_ATTR_MSMT_STAT, mdc.MDC_ATTR_UNIT_CODE, mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_OID):
         w.u16(int(value))  # type: ignore[call-overload]
     elif isinstance(value, bytes):
