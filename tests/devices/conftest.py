@@ -1,4 +1,4 @@
-"""Device tests: make the shared byte vectors importable as `device_vectors` (tests use importlib mode)."""
+"""Device tests: shared byte vectors and fuzz targets importable as `device_vectors` / `device_fuzz` (importlib mode)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_NAME = "device_vectors"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name("vectors.py"))
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
+for _NAME, _FILE in (("device_vectors", "vectors.py"), ("device_fuzz", "fuzz_targets.py")):
+    if _NAME not in sys.modules:
+        _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name(_FILE))
+        assert _spec is not None and _spec.loader is not None
+        _module = importlib.util.module_from_spec(_spec)
+        sys.modules[_NAME] = _module
+        _spec.loader.exec_module(_module)
