@@ -1,4 +1,4 @@
-"""Device tests: shared byte vectors and fuzz targets importable as `device_vectors` / `device_fuzz` (importlib mode)."""
+"""Device tests: shared byte vectors and fuzz targets importable as `device_vectors`, `device_fuzz` (importlib)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ marks a decoder bug). Serial targets feed the bytes in two chunks and check ever
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 
@@ -36,10 +37,8 @@ SERIAL_TOKENS = [b"ST,", b"US,", b"QT,", b"+", b"-", b"1" * 31, b".4", b" kg", b
 
 def _apdu(data: bytes) -> None:
     for fn in (decode_apdu, split_apdus):
-        try:
+        with contextlib.suppress(DeviceCodecError):
             fn(data)
-        except DeviceCodecError:
-            pass
 
 
 def _manager(data: bytes) -> None:
