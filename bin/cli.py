@@ -13,6 +13,7 @@ from renkei import __version__
 SUBCOMMANDS: dict[str, str] = {
     "approvals": "renkei.bin.cmd_approvals:approvals",
     "audit": "renkei.bin.cmd_ops:audit",
+    "conformance": "renkei.bin.cmd_conformance:conformance",
     "config": "renkei.bin.cmd_config:config",
     "demo": "renkei.bin.cmd_run:demo",
     "device": "renkei.bin.cmd_device:device",
