@@ -76,6 +76,8 @@ class PhdManager:
         self.device_tz = device_tz
         # (relative time, absolute time) read together from the MDS: places relative time stamps
         self.mds_clock: tuple[int, datetime] | None = None
+        # (handle, byte offset) of objects the last report named but the configuration lacks
+        self.unknown_handles: list[tuple[int, int]] = []
         # device system id (hex) -> config id -> configuration; share one dict between managers to
         # remember extended configurations across links
         self.extended_configs: dict[str, dict[int, Configuration]] = (
@@ -242,6 +244,13 @@ class PhdManager:
             step.events.append(ManagerEvent("report-refused", {"state": self.state.value}))
             return
         step.observations.extend(self.observations_from(m.info, self.config, scanner=m.obj_handle))
+        if self.unknown_handles:
+            detail = {
+                "config_id": self.config.config_id,
+                "handles": [h for h, _ in self.unknown_handles],
+                "offsets": [at for _, at in self.unknown_handles],
+            }
+            step.events.append(ManagerEvent("unknown-object-handles", detail))
         step.events.append(
             ManagerEvent(
                 "report",
@@ -284,6 +293,7 @@ class PhdManager:
         `scanner` is the reporting object's handle (the event report's obj-handle): grouped reports need it.
         """
         out: list[Observation] = []
+        self.unknown_handles = []
         if isinstance(info, rep.ScanReportFixed):
             for o in info.observations:
                 out += self._fixed(o, config, None)
@@ -341,8 +351,18 @@ class PhdManager:
             )
         return obj
 
+    def _known(self, config: Configuration, handle: int, offset: int) -> MetricObject | None:
+        """A fixed/var report's object, or None for a handle the configuration lacks (noted, then skipped:
+        the report's other observations are still read)."""
+        obj = config.objects.get(handle)
+        if obj is None:
+            self.unknown_handles.append((handle, offset))
+        return obj
+
     def _fixed(self, o: rep.ObservationFixed, config: Configuration, person: int | None) -> list[Observation]:
-        obj = self._object(config, o.obj_handle, o.offset - 4)
+        obj = self._known(config, o.obj_handle, o.offset - 4)
+        if obj is None:
+            return []
         if len(o.data) != obj.fixed_length:
             raise DeviceCodecError(
                 f"obs-val-data of handle {o.obj_handle} is {len(o.data)} bytes,"
@@ -357,7 +377,9 @@ class PhdManager:
         return self._to_observations(obj, values, person)
 
     def _var(self, v: rep.ObservationVar, config: Configuration, person: int | None) -> list[Observation]:
-        obj = self._object(config, v.obj_handle, v.offset)
+        obj = self._known(config, v.obj_handle, v.offset)
+        if obj is None:
+            return []
         values = {a.attribute_id: rep.ava_value(a, v.offset) for a in v.attributes}
         return self._to_observations(obj, values, person)
 

@@ -254,3 +254,15 @@ def test_body_composition_height_and_activity_terms_decode_with_names_and_units(
     res = runner.invoke(cli, ["device", "decode", "--format", "11073", "--text", "-"],
                         input=(v.AARQ_SCALE_4000 + v.RLRQ).hex())
     assert res.exit_code == 0 and "Traceback" not in res.output
+
+
+def test_a_report_naming_an_unknown_handle_keeps_the_known_observations_and_names_it() -> None:
+    mgr = _manager([_nu(1, 2, 19384, 544, BASIC_TIME_ABS)])
+    info = _fixed([(1, bytes.fromhex("0061 2024050107300000")), (7, bytes.fromhex("0048 2024050107311500"))])
+    step = mgr.handle(_prst_event(mdc.MDC_NOTI_SCAN_REPORT_FIXED, info))
+    assert [(o.code.code, o.value) for o in step.observations] == [("19384", "97")]
+    unknown = [e.detail for e in step.events if e.kind == "unknown-object-handles"]
+    # handle 7's entry starts after the APDU header (4), octet string length (2), invoke-id (2), message
+    # choice and length (4), event report head (10), scan report head (8) and handle 1's entry (2 + 2 + 10)
+    assert unknown == [{"config_id": 0x4000, "handles": [7], "offsets": [4 + 2 + 2 + 4 + 10 + 8 + 14]}]
+    assert step.responses  # the confirmed report is still answered

@@ -261,9 +261,12 @@ def test_bad_data_in_fixed_report_names_offsets() -> None:
         mgr.handle(bytes(bad))
     assert info.value.offset == 40 and "bad BCD digit 0x1F in AbsoluteTime month" in info.value.reason
     unknown = bytearray(v.SCAN_FIXED_SCALE)
-    unknown[31] = 0x09  # handle 9 is not in the configuration
-    with pytest.raises(DeviceCodecError, match=r"byte offset 30: scan report names object handle 9"):
-        mgr.handle(bytes(unknown))
+    unknown[31] = 0x09  # handle 9 is not in the configuration: the other three observations are kept
+    step = mgr.handle(bytes(unknown))
+    assert len(step.observations) == 3
+    assert [e.detail for e in step.events if e.kind == "unknown-object-handles"] == [
+        {"config_id": 0x4000, "handles": [9], "offsets": [30]}
+    ]
     short = p.Prst(1, p.EventReport(0, 0x0D1D, rep.ScanReportFixed(0xF000, 0, [rep.ObservationFixed(1, b"\x00" * 4)])))
     with pytest.raises(DeviceCodecError, match="is 4 bytes, its attribute-value map needs 12"):
         mgr.handle(p.encode_apdu(short))
