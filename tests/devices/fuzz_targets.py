@@ -41,17 +41,32 @@ def _apdu(data: bytes) -> None:
             fn(data)
 
 
-def _manager(data: bytes) -> None:
+def _associated() -> PhdManager:
     mgr = PhdManager()
-    for apdu in (v.AARQ_SCALE_4000, v.CONFIG_SCALE_4000, data):
+    for apdu in (v.AARQ_SCALE_4000, v.CONFIG_SCALE_4000):
+        mgr.handle(apdu)
+    return mgr
+
+
+_OPERATING = _associated()  # associating once keeps a million-input run affordable
+
+
+def _manager(data: bytes) -> None:
+    """One manager step on an associated link (the scale's extended configuration), then an unassociated one."""
+    mgr = PhdManager()
+    mgr.state, mgr.config, mgr.device_id = _OPERATING.state, _OPERATING.config, _OPERATING.device_id
+    for m in (mgr, PhdManager()):
         try:
-            mgr.handle(apdu)
+            m.handle(data)
         except DeviceCodecError:
-            mgr.abort()
+            m.abort()
 
 
 def _capture(data: bytes) -> None:
-    decode_capture("11073", v.AARQ_SCALE_4000 + v.CONFIG_SCALE_4000 + data)
+    decode_capture("11073", data)
+
+
+EXCHANGE = v.AARQ_SCALE_4000 + v.CONFIG_SCALE_4000 + v.SCAN_FIXED_SCALE + v.RLRQ
 
 
 def _gatt(kind: str) -> Callable[[bytes], None]:
@@ -79,7 +94,7 @@ def _hex_input(data: bytes) -> None:
 TARGETS: dict[str, tuple[Callable[[bytes], None], list[bytes]]] = {
     "mder-apdu": (_apdu, APDU_SEEDS),
     "manager-step": (_manager, APDU_SEEDS),
-    "describe-11073": (_capture, APDU_SEEDS),
+    "describe-11073": (_capture, [EXCHANGE, *APDU_SEEDS]),
     "gatt-bp": (_gatt("gatt-bp"), GATT_SEEDS),
     "gatt-temp": (_gatt("gatt-temp"), GATT_SEEDS),
     "gatt-glucose": (_gatt("gatt-glucose"), GATT_SEEDS),
