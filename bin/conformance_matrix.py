@@ -60,6 +60,8 @@ SECTIONS: tuple[Section, ...] = (
         Row("Time: relative time stamp against the MDS clock (Absolute + Relative time from GET)", "partial",
             (IEEE + "test_relative_time_stamp_is_placed_against_the_mds_clock",),
             "high-resolution relative time is not read"),
+        Row("A report naming a handle absent from the configuration keeps its known observations", "full",
+            (IEEE + "test_a_report_naming_an_unknown_handle_keeps_the_known_observations_and_names_it",)),
         Row("Private metrics: the device's label kept, unknown codes named by partition", "full",
             (IEEE + "test_private_metric_keeps_the_devices_label_and_its_code",)),
         Row("PM-store, segment data transfer", "not", (D + "test_phd_grouped.py::"

@@ -3,7 +3,10 @@
 `decode_capture(fmt, data)` handles every format the CLI offers: "11073" (APDUs back to back, replayed
 through a PhdManager so data reports decode with the configuration the association announced),
 "gatt-bp" | "gatt-temp" | "gatt-glucose" (one characteristic value), "masimo" | "and" | "intellivue"
-(serial streams). Malformed input raises DeviceCodecError with the byte offset. `read_input` turns hex
+(serial streams). Each observation also carries what a person reads: `name` (ja/en from the nomenclature
+tables), `unit_display`, and `no_value_reason` (the status bit or special value that withholds its
+number, else null). Malformed input raises DeviceCodecError with the byte offset (for 11073 also the APDU's
+index and offset). `read_input` turns hex
 text (whitespace, "0x" prefixes and commas allowed) or raw bytes into bytes.
 """
 
