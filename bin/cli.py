@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, str] = {
     "audit": "renkei.bin.cmd_ops:audit",
     "backup": "renkei.bin.cmd_db:backup",
     "badges": "renkei.bin.cmd_bedside:badges",
+    "conformance": "renkei.bin.cmd_conformance:conformance",
     "config": "renkei.bin.cmd_config:config",
     "db": "renkei.bin.cmd_db:db",
     "demo": "renkei.bin.cmd_run:demo",

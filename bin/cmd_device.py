@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from renkei.devices.describe import FORMATS, decode_capture, read_input
+from renkei.devices.describe import FORMATS, decode_capture, event_text, observation_text, read_input
 from renkei.devices.errors import DeviceCodecError
 
 
@@ -34,6 +34,8 @@ def decode(fmt: str, input_mode: str, device_id: str, as_json: bool, file: click
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
     for item in items:
-        obs = ", ".join(f"{o['code']['display']}={o['value']} {o['unit']}" for o in item["observations"])
+        obs = ", ".join(observation_text(o) for o in item["observations"])
         label = item.get("apdu") or item.get("decoded", {}).get("type", "") or "reading"
-        click.echo(f"@{item['offset']}: {label}{': ' + obs if obs else ''}")
+        events = "; ".join(event_text(e) for e in item.get("events", []))
+        tail = "".join(f" — {part}" for part in (events, obs) if part)
+        click.echo(f"@{item['offset']}: {label}{tail}")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -30,14 +31,28 @@ def _parse_when(value: str | None) -> datetime | None:
         raise click.BadParameter(f"{value!r} is not an ISO date-time (e.g. 2024-05-01T07:30:00)") from None
 
 
+def _parse_tz(value: str) -> tzinfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{value!r} is not an IANA time zone (e.g. Asia/Tokyo)") from None
+
+
 @click.command()
 @click.argument("kind", type=click.Choice(sorted(KINDS)))
 @click.option("--nfc", "nfc_path", help="nfcpy path to emulate on: udp[:host:port] (or a reader that can listen)")
 @click.option("--serial", "serial_url", help="socket://127.0.0.1:PORT: serve the serial line format there")
 @click.option("--sequence", default="badge,wristband,device", show_default=True, help="taps, comma-separated")
 @click.option("--patient", default="", help="write renkei:patient:<id> on the wristband as well")
-@click.option("--when", help="device time of the measurement (ISO, device local time); default now")
-@click.option("--timezone", default="Asia/Tokyo", show_default=True, help="the device clock's zone (the site's)")
+@click.option("--when", help="device time of the measurement (ISO; without an offset: wall time in --tz); default now")
+@click.option(
+    "--tz",
+    "--timezone",
+    "tz_name",
+    default="Asia/Tokyo",
+    show_default=True,
+    help="the device clock's zone; use the gateway's site zone (tap config `timezone`), never the host's",
+)
 @click.option("--memory", default=1, show_default=True, type=click.IntRange(1, 50), help="stored measurements")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 20), help="serial: each line N times")
 @click.option("--bad-frames", is_flag=True, help="send malformed frames (length fields that lie / bad lines)")
@@ -50,17 +65,22 @@ def simulate(
     sequence: str,
     patient: str,
     when: str | None,
-    timezone: str,
     memory: int,
     repeat: int,
     bad_frames: bool,
     wait: float,
     as_json: bool,
+    tz_name: str,
 ) -> None:
     """Simulate a bedside KIND device (bp, thermometer, oximeter, scale)."""
     if bool(nfc_path) == bool(serial_url):
         raise click.UsageError("give exactly one of --nfc or --serial")
-    device_time = _parse_when(when)
+    tz = _parse_tz(tz_name)
+    parsed = _parse_when(when)
+    # the device clock shows wall time in its zone, whatever the host's zone is
+    from renkei.devices.simulators.scenario import device_wall_time
+
+    device_time = device_wall_time(parsed, tz) if parsed is not None else None
     if serial_url:
         from renkei.devices.simulators.serial_sim import serve_lines
 
@@ -81,9 +101,9 @@ def simulate(
             sequence=[s.strip() for s in sequence.split(",") if s.strip()],
             patient_record=patient,
             when=device_time,
+            tz=tz,
             memory=memory,
             bad_frames=bad_frames,
-            timezone=timezone,
         )
         tags = scenario.tags()
     except ValueError as exc:

@@ -3,7 +3,10 @@
 `decode_capture(fmt, data)` handles every format the CLI offers: "11073" (APDUs back to back, replayed
 through a PhdManager so data reports decode with the configuration the association announced),
 "gatt-bp" | "gatt-temp" | "gatt-glucose" (one characteristic value), "masimo" | "and" | "intellivue"
-(serial streams). Malformed input raises DeviceCodecError with the byte offset. `read_input` turns hex
+(serial streams). Each observation also carries what a person reads: `name` (ja/en from the nomenclature
+tables), `unit_display`, and `no_value_reason` (the status bit or special value that withholds its
+number, else null). Malformed input raises DeviceCodecError with the byte offset (for 11073 also the APDU's
+index and offset). `read_input` turns hex
 text (whitespace, "0x" prefixes and commas allowed) or raw bytes into bytes.
 """
 
@@ -15,13 +18,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from renkei.devices import nomenclature as mdc
 from renkei.devices.errors import DeviceCodecError
 from renkei.devices.gatt import decode_gatt
 from renkei.devices.ieee11073 import apdu_name, split_apdus
 from renkei.devices.intellivue import IntelliVueDecoder
 from renkei.devices.mder import MderNumber
 from renkei.devices.phd_manager import PhdManager
+from renkei.devices.readings import no_value_reason
 from renkei.devices.serial_protocols import AndWeightDecoder, MasimoDecoder, StreamDecoder, decode_stream
+from renkei.records import Observation
 
 FORMATS = ("11073", "gatt-bp", "gatt-temp", "gatt-glucose", "masimo", "and", "intellivue")
 BINARY_FORMATS = {"11073", "gatt-bp", "gatt-temp", "gatt-glucose", "intellivue"}
@@ -67,6 +73,36 @@ def read_input(data: bytes, mode: str = "auto", fmt: str = "11073") -> bytes:
     return bytes.fromhex(digits)
 
 
+def observation_item(o: Observation) -> dict[str, Any]:
+    """An observation as JSON plus what a person reads: names (ja/en), the unit's display, the status."""
+    item = o.to_dict()
+    item["name"] = {"ja": mdc.names_of(o.code.code, "ja"), "en": mdc.names_of(o.code.code, "en")}
+    unit = mdc.UNITS_BY_REFID.get(o.unit)
+    item["unit_display"] = unit.display if unit is not None else o.unit
+    item["no_value_reason"] = no_value_reason(o)
+    return item
+
+
+def observation_text(o: dict[str, Any]) -> str:
+    """One observation for the text output: 「体脂肪率=21.5 % (Body fat)」, or why it has no value."""
+    label = f"{o['name']['ja']} ({o['name']['en']})" if o["name"]["ja"] != o["name"]["en"] else o["name"]["ja"]
+    if o["no_value_reason"]:
+        return f"{label}: no value [{', '.join(o['flags'])}]"
+    flags = f" [{', '.join(o['flags'])}]" if o["flags"] else ""
+    when = f" @{o['effective']}" if o.get("effective") else ""
+    return f"{label}={o['value']} {o['unit_display']}{when}{flags}"
+
+
+def event_text(e: dict[str, Any]) -> str:
+    """A manager event for the text output, with the reason of ABRT/RLRQ/RLRE and rejections spelt out."""
+    detail = e.get("detail", {})
+    parts = [e["kind"]]
+    for key in ("reason_name", "result_name", "reason"):
+        if key in detail and not (key == "reason" and "reason_name" in detail):
+            parts.append(f"{key.removesuffix('_name')}={detail[key]}")
+    return " ".join(parts)
+
+
 def _serial_decoder(fmt: str, device_id: str) -> StreamDecoder:
     if fmt == "masimo":
         return MasimoDecoder(device_id)
@@ -81,8 +117,12 @@ def decode_capture(fmt: str, data: bytes, device_id: str = "") -> list[dict[str,
     if fmt == "11073":
         manager = PhdManager()
         items = []
-        for offset, apdu_bytes in split_apdus(data):
-            step = manager.handle(apdu_bytes, base=offset)
+        for index, (offset, apdu_bytes) in enumerate(split_apdus(data)):
+            try:
+                step = manager.handle(apdu_bytes, base=offset)
+            except DeviceCodecError as exc:
+                reason = f"APDU #{index + 1} at byte offset {offset}: {exc.reason}"
+                raise DeviceCodecError(reason, exc.offset) from exc
             items.append(
                 {
                     "offset": offset,
@@ -91,20 +131,20 @@ def decode_capture(fmt: str, data: bytes, device_id: str = "") -> list[dict[str,
                     "manager_state": manager.state.value,
                     "responses": [r.hex().upper() for r in step.responses],
                     "events": jsonable(step.events),
-                    "observations": [o.to_dict() for o in step.observations],
+                    "observations": [observation_item(o) for o in step.observations],
                 }
             )
         return items
     if fmt.startswith("gatt-"):
         record, observations = decode_gatt(fmt, data, device_id)
-        return [{"offset": 0, "decoded": jsonable(record), "observations": [o.to_dict() for o in observations]}]
+        return [{"offset": 0, "decoded": jsonable(record), "observations": [observation_item(o) for o in observations]}]
     readings = decode_stream(_serial_decoder(fmt, device_id), data)
     return [
         {
             "offset": r.offset,
             "raw": r.raw.decode("latin-1") if fmt != "intellivue" else r.raw.hex().upper(),
             "fields": jsonable(r.fields),
-            "observations": [o.to_dict() for o in r.observations],
+            "observations": [observation_item(o) for o in r.observations],
         }
         for r in readings
     ]

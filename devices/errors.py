@@ -23,3 +23,11 @@ class DeviceCodecError(InputError):
 
     def __reduce__(self) -> tuple[type[DeviceCodecError], tuple[str, int]]:
         return (type(self), (self.reason, self.offset))
+
+
+class DecoderFault(DeviceCodecError):
+    """A decoder failed on this input in a way it did not foresee (a bug, kept as the `__cause__`).
+
+    Reported like malformed input (the line or frame is skipped with its offset, the stream goes on), so a
+    feed never dies on one bad line; fuzz tests assert it never happens.
+    """

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from renkei.devices import phd_reports as reports
+from renkei.devices.errors import DeviceCodecError
 from renkei.devices.mder import Reader, Writer
 
 DATA_PROTO_ID_20601 = 20601  # 0x5079
@@ -256,36 +257,80 @@ Apdu = Aarq | Aare | Rlrq | Rlre | Abrt | Prst
 # ---------------------------------------------------------------------------------------------- decoding
 
 
+# per APDU choice: (offset in the body of an inner length field, bytes in the body before that field's
+# content); the inner length must account for exactly the rest of the body (20601 §A.11: every length
+# is the length of what follows it)
+_INNER_LENGTHS = {
+    ApduChoice.AARQ: (6, 8),  # assoc-version u32, data-proto-list count u16, length u16
+    ApduChoice.AARE: (4, 6),  # result u16, data-proto-id u16, data-proto-info length u16
+    ApduChoice.PRST: (0, 2),  # the DataApdu OCTET STRING length
+}
+_FIXED_LENGTHS = {ApduChoice.RLRQ: 2, ApduChoice.RLRE: 2, ApduChoice.ABRT: 2}
+
+
+def _check_apdu_lengths(data: bytes, start: int, base: int) -> int:
+    """Check the APDU at `start` (its own and inner length fields against its content); returns its end."""
+    r = Reader(data, base, start)
+    choice = r.u16("APDU choice")
+    if choice not in ApduChoice._value2member_map_:
+        raise r.fail(f"unknown APDU choice 0x{choice:04X}", start)
+    name = ApduChoice(choice).name
+    where = f"{name} APDU at byte offset {base + start}"
+    length = r.u16(f"{where}: length")
+    body = start + 4
+    if body + length > len(data):
+        raise r.fail(f"{where}: length field says {length}, only {len(data) - body} byte(s) follow", start + 2)
+    fixed = _FIXED_LENGTHS.get(ApduChoice(choice))
+    if fixed is not None and length != fixed:
+        raise r.fail(f"{where}: length field says {length}, its content is {fixed} bytes", start + 2)
+    inner = _INNER_LENGTHS.get(ApduChoice(choice))
+    if inner is not None:
+        at, before = inner
+        if length < before:
+            raise r.fail(f"{where}: length field says {length}, its fixed fields alone need {before}", start + 2)
+        declared = int.from_bytes(data[body + at : body + at + 2], "big")
+        if declared != length - before:
+            raise r.fail(
+                f"{where}: length field says {length} but the inner length at byte offset {base + body + at}"
+                f" says {declared} (needs {length - before})",
+                start + 2,
+            )
+        if choice == ApduChoice.PRST and length >= 8:
+            mlen = int.from_bytes(data[body + 6 : body + 8], "big")
+            if mlen != length - 8:
+                raise r.fail(
+                    f"{where}: message length at byte offset {base + body + 6} says {mlen}, the APDU leaves"
+                    f" {length - 8}",
+                    start + 2,
+                )
+    return body + length
+
+
 def split_apdus(data: bytes, base: int = 0) -> list[tuple[int, bytes]]:
-    """Cut back-to-back APDUs: [(offset, apdu bytes)]. Raises on a truncated or unknown APDU header."""
+    """Cut back-to-back APDUs: [(offset, apdu bytes)]. Each APDU's length fields are checked against its
+    content, so a wrong length is reported at that APDU (naming its offset), never at the next one."""
     out: list[tuple[int, bytes]] = []
-    r = Reader(data, base)
-    while r.remaining:
-        start = r.pos
-        choice = r.u16("APDU choice")
-        if choice not in ApduChoice._value2member_map_:
-            raise r.fail(f"unknown APDU choice 0x{choice:04X}", start)
-        length = r.u16("APDU length")
-        r.raw(length, f"{ApduChoice(choice).name} body of {length} bytes")
-        out.append((base + start, data[start : r.pos]))
+    pos = 0
+    while pos < len(data):
+        end = _check_apdu_lengths(data, pos, base)
+        out.append((base + pos, data[pos:end]))
+        pos = end
     return out
 
 
 def decode_apdu(data: bytes, base: int = 0) -> Apdu:
     """Decode exactly one APDU; `base` is added to offsets in error messages."""
-    r = Reader(data, base)
-    choice = r.u16("APDU choice")
-    decoder = _APDU_DECODERS.get(choice)
-    if decoder is None:
-        raise r.fail(f"unknown APDU choice 0x{choice:04X}", 0)
-    length = r.u16("APDU length")
-    if r.remaining < length:
-        raise r.fail(f"truncated APDU: length field says {length}, {r.remaining} byte(s) follow", 2)
-    if r.remaining > length:
-        raise r.fail(f"{r.remaining - length} byte(s) after the APDU (length field says {length})", 4 + length)
-    body = r.sub(length, "APDU body")
-    apdu = decoder(body)
-    body.expect_end(f"{ApduChoice(choice).name} APDU")
+    end = _check_apdu_lengths(data, 0, base)
+    if end != len(data):
+        name = ApduChoice(int.from_bytes(data[:2], "big")).name
+        raise DeviceCodecError(
+            f"{name} APDU at byte offset {base}: {len(data) - end} byte(s) after it (length field says {end - 4})",
+            base + end,
+        )
+    r = Reader(data, base, 4)
+    decoder = _APDU_DECODERS[int.from_bytes(data[:2], "big")]
+    apdu = decoder(r)
+    r.expect_end(f"{ApduChoice(int.from_bytes(data[:2], 'big')).name} APDU")
     return apdu
 
 
@@ -533,6 +578,14 @@ def encode_apdu(apdu: Apdu) -> bytes:
     else:
         raise TypeError(f"not an APDU: {type(apdu).__name__}")
     return Writer().u16(choice).octet_string(w.bytes()).bytes()
+
+
+def reason_detail(apdu: Rlrq | Rlre | Abrt) -> dict[str, object]:
+    """{"reason": 2, "reason_name": "configuration-changed"}: the code and its 20601 name (or "unknown-N")."""
+    enum = AbortReason if isinstance(apdu, Abrt) else ReleaseReason
+    member = enum._value2member_map_.get(apdu.reason)
+    name = member.name.lower().replace("_", "-") if member is not None else f"unknown-{apdu.reason}"
+    return {"reason": apdu.reason, "reason_name": name}
 
 
 def apdu_name(apdu: Apdu) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from renkei.devices import nomenclature as mdc
-from renkei.devices.errors import DeviceCodecError
+from renkei.devices.errors import DecoderFault, DeviceCodecError
 from renkei.devices.mder import MderNumber, Reader, Writer
 from renkei.devices.readings import make_observation
 from renkei.devices.serial_protocols import Reading
@@ -189,3 +189,7 @@ class IntelliVueDecoder:
             return Reading(start, raw, fields, observations)
         except DeviceCodecError as exc:
             return Reading(start, raw, error=exc)
+        except Exception as exc:  # a decoder bug: this frame is skipped with its cause, the stream goes on
+            fault = DecoderFault(f"intellivue: decoder fault on this frame ({type(exc).__name__})", start)
+            fault.__cause__ = exc
+            return Reading(start, raw, error=fault)

@@ -13,7 +13,7 @@ import math
 import struct
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from renkei.devices.errors import DeviceCodecError
 
@@ -72,13 +72,17 @@ class MderNumber:
             dec = Decimal(str(value)) if not isinstance(value, Decimal) else value
         except InvalidOperation as exc:
             raise ValueError(f"not a number: {value!r}") from exc
+        if not dec.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
         limit = (1 << (mantissa_bits - 1)) - 3  # the top codes are the special values
         sign, digits, exp = dec.as_tuple()
         assert isinstance(exp, int)
         mant = int("".join(map(str, digits)) or "0")
         while mant > limit and exp < 0:
             # too precise for the mantissa: drop a digit (round half even like the device would)
-            dec = dec.quantize(Decimal(1).scaleb(exp + 1))
+            with localcontext() as ctx:  # enough precision for any digit count (quantize would trap)
+                ctx.prec = max(28, len(digits) + 2)
+                dec = dec.quantize(Decimal(1).scaleb(exp + 1))
             sign, digits, exp = dec.as_tuple()
             assert isinstance(exp, int)
             mant = int("".join(map(str, digits)) or "0")

@@ -8,14 +8,15 @@ original value and unit, and add a normalised value in UCUM (mmHg, kg, Cel, mg/d
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from renkei.devices import mdc_tables
 
 # partitions
 MDC_PART_OBJ = 1
 MDC_PART_SCADA = 2
 MDC_PART_DIM = 4
 MDC_PART_INFRA = 8
+MDC_PART_PHD_DM = 128
+MDC_PART_PHD_HF = 129
 
 # object classes
 MDC_MOC_VMO_METRIC = 4
@@ -29,6 +30,7 @@ MDC_MOC_VMO_PMSTORE = 61
 
 # attributes
 MDC_ATTR_CONFIRM_MODE = 2323
+MDC_ATTR_ID_LABEL_STRING = 2343
 MDC_ATTR_ID_MODEL = 2344
 MDC_ATTR_ID_TYPE = 2351
 MDC_ATTR_MSMT_STAT = 2375
@@ -39,8 +41,10 @@ MDC_ATTR_SYS_ID = 2436
 MDC_ATTR_SYS_TYPE = 2438
 MDC_ATTR_TIME_ABS = 2439
 MDC_ATTR_TIME_STAMP_ABS = 2448
+MDC_ATTR_TIME_REL = 2447
 MDC_ATTR_TIME_STAMP_REL = 2449
 MDC_ATTR_UNIT_CODE = 2454
+MDC_ATTR_UNIT_LABEL_STRING = 2457
 MDC_ATTR_DEV_CONFIG_ID = 2628
 MDC_ATTR_METRIC_SPEC_SMALL = 2630
 MDC_ATTR_ENUM_OBS_VAL_SIMP_OID = 2633
@@ -56,6 +60,8 @@ MDC_ATTR_METRIC_STRUCT_SMALL = 2675
 MDC_ATTR_NU_CMPD_VAL_OBS_SIMP = 2676
 MDC_ATTR_NU_CMPD_VAL_OBS_BASIC = 2677
 MDC_ATTR_ID_PHYSIO_LIST = 2678
+MDC_ATTR_TIME_BO = 2689  # base-offset time (20601-2019 §8.5.3): seconds since 1970 UTC + local offset
+MDC_ATTR_TIME_STAMP_BO = 2690
 
 # notifications (event types) and actions
 MDC_NOTI_CONFIG = 0x0D1C
@@ -89,7 +95,12 @@ MDC_PRESS_BLD_NONINV_MEAN = 18951
 MDC_PULS_RATE_NON_INV = 18474
 MDC_TEMP_BODY = 19292
 MDC_MASS_BODY_ACTUAL = 57664
-MDC_BODY_MASS_INDEX = 57680
+MDC_LEN_BODY_ACTUAL = 57668
+MDC_BODY_FAT = 57676
+MDC_BODY_MASS_INDEX = 57680  # reference id MDC_RATIO_MASS_BODY_LEN_SQ
+MDC_MODALITY_FAST = 19508
+MDC_MODALITY_SLOW = 19512
+MDC_MODALITY_SPOT = 19516
 MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD = 29112
 
 # units (MDC_PART_DIM)
@@ -105,51 +116,13 @@ MDC_DIM_LB = 1760
 MDC_DIM_KG_PER_M_SQ = 1952
 MDC_DIM_MILLI_G_PER_DL = 2130
 MDC_DIM_MILLI_MOLE_PER_L = 4722
+MDC_DIM_CENTI_M = 1297
+MDC_DIM_DIMLESS = 512
 
-TERMS: dict[int, str] = {
-    MDC_PULS_OXIM_SAT_O2: "MDC_PULS_OXIM_SAT_O2",
-    MDC_PULS_OXIM_PULS_RATE: "MDC_PULS_OXIM_PULS_RATE",
-    MDC_PRESS_BLD_NONINV: "MDC_PRESS_BLD_NONINV",
-    MDC_PRESS_BLD_NONINV_SYS: "MDC_PRESS_BLD_NONINV_SYS",
-    MDC_PRESS_BLD_NONINV_DIA: "MDC_PRESS_BLD_NONINV_DIA",
-    MDC_PRESS_BLD_NONINV_MEAN: "MDC_PRESS_BLD_NONINV_MEAN",
-    MDC_PULS_RATE_NON_INV: "MDC_PULS_RATE_NON_INV",
-    MDC_TEMP_BODY: "MDC_TEMP_BODY",
-    MDC_MASS_BODY_ACTUAL: "MDC_MASS_BODY_ACTUAL",
-    MDC_BODY_MASS_INDEX: "MDC_BODY_MASS_INDEX",
-    MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD",
-}
-
-
-def _same(v: float) -> float:
-    return v
-
-
-@dataclass(slots=True, frozen=True)
-class Unit:
-    code: int
-    refid: str  # MDC reference id, kept as the reading's original unit
-    ucum: str  # UCUM of the normalised unit
-    normalize: Callable[[float], float] = _same
-
-
-UNITS: dict[int, Unit] = {
-    u.code: u
-    for u in (
-        Unit(MDC_DIM_PERCENT, "MDC_DIM_PERCENT", "%"),
-        Unit(MDC_DIM_BEAT_PER_MIN, "MDC_DIM_BEAT_PER_MIN", "/min"),
-        Unit(MDC_DIM_MMHG, "MDC_DIM_MMHG", "mm[Hg]"),
-        Unit(MDC_DIM_KILO_PASCAL, "MDC_DIM_KILO_PASCAL", "mm[Hg]", lambda v: v * 7.50062),
-        Unit(MDC_DIM_DEGC, "MDC_DIM_DEGC", "Cel"),
-        Unit(MDC_DIM_FAHR, "MDC_DIM_FAHR", "Cel", lambda v: (v - 32.0) * 5.0 / 9.0),
-        Unit(MDC_DIM_KILO_G, "MDC_DIM_KILO_G", "kg"),
-        Unit(MDC_DIM_X_G, "MDC_DIM_X_G", "kg", lambda v: v / 1000.0),
-        Unit(MDC_DIM_LB, "MDC_DIM_LB", "kg", lambda v: v * 0.45359237),
-        Unit(MDC_DIM_KG_PER_M_SQ, "MDC_DIM_KG_PER_M_SQ", "kg/m2"),
-        Unit(MDC_DIM_MILLI_G_PER_DL, "MDC_DIM_MILLI_G_PER_DL", "mg/dL"),
-        Unit(MDC_DIM_MILLI_MOLE_PER_L, "MDC_DIM_MILLI_MOLE_PER_L", "mg/dL", lambda v: v * 18.0),
-    )
-}
+TERMS = mdc_tables.TERMS  # (partition, code) -> Term with reference id and ja/en display names
+UNITS = mdc_tables.UNITS  # MDC_PART_DIM code -> Unit (reference id, UCUM, display, normalisation)
+Unit = mdc_tables.Unit
+UNITS_BY_REFID = mdc_tables.UNITS_BY_REFID
 
 # MeasurementStatus bits (20601 §A.7.4.2) -> flag name kept on the Observation
 MEASUREMENT_STATUS_FLAGS: dict[int, str] = {
@@ -177,13 +150,32 @@ SPECIALIZATIONS: dict[int, str] = {
 EXTENDED_CONFIG_MIN = 0x4000
 
 
-def term_name(code: int) -> str:
-    return TERMS.get(code, f"MDC_{code}")
+def partition_name(partition: int) -> str:
+    return mdc_tables.PARTITION_NAMES.get(partition, f"MDC_PART_{partition}")
+
+
+def term_name(code: int, partition: int = MDC_PART_SCADA) -> str:
+    """Reference id of a term; a code outside the tables is named by partition and kept: `MDC_PART_SCADA:57999`."""
+    term = TERMS.get((partition, code))
+    return term.refid if term else f"{partition_name(partition)}:{code}"
+
+
+def display_name(code: int, partition: int = MDC_PART_SCADA, lang: str = "ja") -> str:
+    """What a person reads: 「体脂肪率」 / "Body fat"; an unknown code keeps its partition-qualified name."""
+    term = TERMS.get((partition, code))
+    if term is None:
+        return term_name(code, partition)
+    return term.ja if lang == "ja" else term.en
 
 
 def unit_refid(code: int) -> str:
     unit = UNITS.get(code)
-    return unit.refid if unit else f"MDC_DIM_{code}"
+    return unit.refid if unit else f"MDC_PART_DIM:{code}"
+
+
+def unit_display(code: int) -> str:
+    unit = UNITS.get(code)
+    return unit.display if unit else f"MDC_PART_DIM:{code}"
 
 
 def mdc_cf_code(partition: int, term: int) -> int:
@@ -193,3 +185,16 @@ def mdc_cf_code(partition: int, term: int) -> int:
 
 def status_flags(status: int) -> list[str]:
     return [name for bit, name in MEASUREMENT_STATUS_FLAGS.items() if status & bit]
+
+
+def names_of(code_text: str, lang: str = "ja") -> str:
+    """Display name of an Observation code as `readings.metric_code` writes it ("19384", cf code, "19384/19508")."""
+    base, _, modality = code_text.partition("/")
+    if not base.isdigit():
+        return code_text
+    number = int(base)
+    partition, term = (number >> 16, number & 0xFFFF) if number > 0xFFFF else (MDC_PART_SCADA, number)
+    name = display_name(term, partition, lang)
+    if modality.isdigit():
+        name = f"{name} ({display_name(int(modality), MDC_PART_SCADA, lang)})"
+    return name

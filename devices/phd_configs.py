@@ -28,6 +28,7 @@ from renkei.devices.phd_reports import Ava, ConfigObject, ConfigReport, TypeId, 
 # measured, agent-initiated, stored data, aperiodic, intermittent (0xF040) as the specializations use
 METRIC_SPEC_INTERMITTENT = 0xF040
 METRIC_SPEC_SPO2 = 0x4040
+_MODALITIES = {mdc.MDC_MODALITY_FAST, mdc.MDC_MODALITY_SLOW, mdc.MDC_MODALITY_SPOT}
 MS_STRUCT_COMPOUND_FIX = 3  # 0x0303: compound, 3 components (BP)
 
 
@@ -40,6 +41,8 @@ class MetricObject:
     unit_code: int | None = None
     physio_ids: list[int] = field(default_factory=list)  # codes of compound components (sys/dia/mean)
     attr_val_map: list[tuple[int, int]] = field(default_factory=list)  # (attribute id, length)
+    modality: int | None = None  # supplemental type MDC_MODALITY_FAST/SLOW/SPOT (10404): a distinct metric
+    label: str = ""  # the device's own label (MDC_ATTR_ID_LABEL_STRING), shown for private metrics
 
     @property
     def fixed_length(self) -> int:
@@ -85,6 +88,11 @@ class Configuration:
                     m.physio_ids = value  # type: ignore[assignment]
                 elif a.attribute_id == mdc.MDC_ATTR_ATTRIBUTE_VAL_MAP:
                     m.attr_val_map = value  # type: ignore[assignment]
+                elif a.attribute_id == mdc.MDC_ATTR_SUPPLEMENTAL_TYPES:
+                    modalities = [t.code for t in value if t.code in _MODALITIES]  # type: ignore[attr-defined]
+                    m.modality = modalities[0] if modalities else None
+                elif a.attribute_id == mdc.MDC_ATTR_ID_LABEL_STRING:
+                    m.label = str(value)
             if not m.type_code:
                 raise DeviceCodecError(f"config object handle {obj.obj_handle} has no Type attribute", base)
             objects[m.handle] = m

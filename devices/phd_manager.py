@@ -22,16 +22,16 @@ States: unassociated -> (AARQ) -> configuring | operating -> (RLRQ/ABRT) -> unas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 
 from renkei.devices import ieee11073 as p
 from renkei.devices import nomenclature as mdc
 from renkei.devices import phd_reports as rep
 from renkei.devices.errors import DeviceCodecError
-from renkei.devices.mder import MderNumber, Reader
+from renkei.devices.mder import Reader
 from renkei.devices.phd_configs import STANDARD_CONFIGS, Configuration, MetricObject
-from renkei.devices.readings import make_observation
+from renkei.devices.phd_observations import metric_observations
 from renkei.records import Observation
 
 DEFAULT_MANAGER_SYSTEM_ID = bytes.fromhex("52454E4B45490001")  # "RENKEI" 00 01
@@ -68,8 +68,16 @@ class PhdManager:
         *,
         system_id: bytes = DEFAULT_MANAGER_SYSTEM_ID,
         extended_configs: dict[str, dict[int, Configuration]] | None = None,
+        device_tz: tzinfo | None = None,
     ) -> None:
         self.system_id = system_id
+        # the device's time zone: absolute device times (wall clock, no zone on the wire) get it; None
+        # leaves them naive for the caller to place
+        self.device_tz = device_tz
+        # (relative time, absolute time) read together from the MDS: places relative time stamps
+        self.mds_clock: tuple[int, datetime] | None = None
+        # (handle, byte offset) of objects the last report named but the configuration lacks
+        self.unknown_handles: list[tuple[int, int]] = []
         # device system id (hex) -> config id -> configuration; share one dict between managers to
         # remember extended configurations across links
         self.extended_configs: dict[str, dict[int, Configuration]] = (
@@ -110,16 +118,18 @@ class PhdManager:
             self._on_prst(apdu, step)
         elif isinstance(apdu, p.Rlrq):
             step.responses.append(p.encode_apdu(p.Rlre(p.ReleaseReason.NORMAL)))
-            step.events.append(ManagerEvent("released", {"device_id": self.device_id, "reason": apdu.reason}))
+            step.events.append(ManagerEvent("released", {"device_id": self.device_id, **p.reason_detail(apdu)}))
             self._reset()
         elif isinstance(apdu, p.Rlre):
             if self.state == ManagerState.DISASSOCIATING:
-                step.events.append(ManagerEvent("released", {"device_id": self.device_id}))
+                step.events.append(ManagerEvent("released", {"device_id": self.device_id, **p.reason_detail(apdu)}))
                 self._reset()
             else:
-                step.events.append(ManagerEvent("ignored", {"apdu": "RLRE", "state": self.state.value}))
+                step.events.append(
+                    ManagerEvent("ignored", {"apdu": "RLRE", "state": self.state.value, **p.reason_detail(apdu)})
+                )
         elif isinstance(apdu, p.Abrt):
-            step.events.append(ManagerEvent("aborted", {"device_id": self.device_id, "reason": apdu.reason}))
+            step.events.append(ManagerEvent("aborted", {"device_id": self.device_id, **p.reason_detail(apdu)}))
             self._reset()
         else:  # AARE: only managers send it; seen when replaying a recorded exchange
             step.events.append(ManagerEvent("ignored", {"apdu": p.apdu_name(apdu), "state": self.state.value}))
@@ -128,6 +138,7 @@ class PhdManager:
     def _reset(self) -> None:
         self.state = ManagerState.UNASSOCIATED
         self.config = None
+        self.mds_clock = None
 
     def _aare(self, result: int) -> bytes:
         if result in (p.AssociateResult.ACCEPTED, p.AssociateResult.ACCEPTED_UNKNOWN_CONFIG):
@@ -194,6 +205,8 @@ class PhdManager:
             self._on_event_report(prst.invoke_id, m, step)
         elif isinstance(m, p.GetResult):
             attrs = {f"0x{a.attribute_id:04X}": a.value.hex().upper() for a in m.attributes}
+            if m.obj_handle == 0:
+                self._learn_mds_clock(m.attributes)
             step.events.append(ManagerEvent("mds-attributes", {"obj_handle": m.obj_handle, "attributes": attrs}))
         elif isinstance(m, p.Get | p.Set | p.Action):
             if not isinstance(m, p.Set | p.Action) or m.confirmed:
@@ -202,6 +215,15 @@ class PhdManager:
             step.events.append(ManagerEvent("rejected", {"message": type(m).__name__}))
         else:  # responses and errors to our own invocations
             step.events.append(ManagerEvent("response", {"message": type(m).__name__, "invoke_id": prst.invoke_id}))
+
+    def _learn_mds_clock(self, attributes: list[rep.Ava]) -> None:
+        found = {a.attribute_id: a for a in attributes}
+        abs_a, rel_a = found.get(mdc.MDC_ATTR_TIME_ABS), found.get(mdc.MDC_ATTR_TIME_REL)
+        if abs_a is None or rel_a is None:
+            return
+        when, rel = rep.ava_value(abs_a), rep.ava_value(rel_a)
+        if isinstance(when, datetime) and isinstance(rel, int):
+            self.mds_clock = (rel, when)
 
     def _confirm(self, invoke_id: int, m: p.EventReport, reply: rep.ConfigReportRsp | bytes = b"") -> bytes:
         return p.encode_apdu(p.Prst(invoke_id, p.EventReportResult(m.obj_handle, m.event_type, reply)))
@@ -222,6 +244,13 @@ class PhdManager:
             step.events.append(ManagerEvent("report-refused", {"state": self.state.value}))
             return
         step.observations.extend(self.observations_from(m.info, self.config, scanner=m.obj_handle))
+        if self.unknown_handles:
+            detail = {
+                "config_id": self.config.config_id,
+                "handles": [h for h, _ in self.unknown_handles],
+                "offsets": [at for _, at in self.unknown_handles],
+            }
+            step.events.append(ManagerEvent("unknown-object-handles", detail))
         step.events.append(
             ManagerEvent(
                 "report",
@@ -264,6 +293,7 @@ class PhdManager:
         `scanner` is the reporting object's handle (the event report's obj-handle): grouped reports need it.
         """
         out: list[Observation] = []
+        self.unknown_handles = []
         if isinstance(info, rep.ScanReportFixed):
             for o in info.observations:
                 out += self._fixed(o, config, None)
@@ -321,8 +351,18 @@ class PhdManager:
             )
         return obj
 
+    def _known(self, config: Configuration, handle: int, offset: int) -> MetricObject | None:
+        """A fixed/var report's object, or None for a handle the configuration lacks (noted, then skipped:
+        the report's other observations are still read)."""
+        obj = config.objects.get(handle)
+        if obj is None:
+            self.unknown_handles.append((handle, offset))
+        return obj
+
     def _fixed(self, o: rep.ObservationFixed, config: Configuration, person: int | None) -> list[Observation]:
-        obj = self._object(config, o.obj_handle, o.offset - 4)
+        obj = self._known(config, o.obj_handle, o.offset - 4)
+        if obj is None:
+            return []
         if len(o.data) != obj.fixed_length:
             raise DeviceCodecError(
                 f"obs-val-data of handle {o.obj_handle} is {len(o.data)} bytes,"
@@ -337,46 +377,14 @@ class PhdManager:
         return self._to_observations(obj, values, person)
 
     def _var(self, v: rep.ObservationVar, config: Configuration, person: int | None) -> list[Observation]:
-        obj = self._object(config, v.obj_handle, v.offset)
+        obj = self._known(config, v.obj_handle, v.offset)
+        if obj is None:
+            return []
         values = {a.attribute_id: rep.ava_value(a, v.offset) for a in v.attributes}
         return self._to_observations(obj, values, person)
 
     def _to_observations(self, obj: MetricObject, values: dict[int, object], person: int | None) -> list[Observation]:
-        when = values.get(mdc.MDC_ATTR_TIME_STAMP_ABS)
-        effective = when if isinstance(when, datetime) else None
-        status = values.get(mdc.MDC_ATTR_MSMT_STAT, 0)
-        flags = mdc.status_flags(status if isinstance(status, int) else 0)
-        if person is not None:
-            flags.append(f"person-id:{person}")
-        unit = values.get(mdc.MDC_ATTR_UNIT_CODE, obj.unit_code)
-        unit_code = unit if isinstance(unit, int) else None
-        items: list[tuple[int, MderNumber, int | None, list[str]]] = []
-        for attr_id in (mdc.MDC_ATTR_NU_VAL_OBS_BASIC, mdc.MDC_ATTR_NU_VAL_OBS_SIMP):
-            if isinstance(values.get(attr_id), MderNumber):
-                items.append((obj.type_code, values[attr_id], unit_code, flags))  # type: ignore[arg-type]
-        for attr_id in (mdc.MDC_ATTR_NU_CMPD_VAL_OBS_BASIC, mdc.MDC_ATTR_NU_CMPD_VAL_OBS_SIMP):
-            nums = values.get(attr_id)
-            if isinstance(nums, list):
-                codes = obj.physio_ids if len(obj.physio_ids) == len(nums) else [obj.type_code] * len(nums)
-                items += [(c, n, unit_code, flags) for c, n in zip(codes, nums, strict=True)]
-        nus: list[rep.NuObsValue] = []
-        if isinstance(values.get(mdc.MDC_ATTR_NU_VAL_OBS), rep.NuObsValue):
-            nus.append(values[mdc.MDC_ATTR_NU_VAL_OBS])  # type: ignore[arg-type]
-        if isinstance(values.get(mdc.MDC_ATTR_NU_CMPD_VAL_OBS), list):
-            nus += values[mdc.MDC_ATTR_NU_CMPD_VAL_OBS]  # type: ignore[operator]
-        items += [(nu.metric_id, nu.value, nu.unit_code, flags + mdc.status_flags(nu.state)) for nu in nus]
-        return [
-            make_observation(
-                code,
-                num,
-                unit_c,
-                effective=effective,
-                device_id=self.device_id,
-                flags=list(fl),
-                source=f"phd:{self.device_id}",
-            )
-            for code, num, unit_c, fl in items
-        ]
+        return metric_observations(obj, values, person, self.device_id, self.device_tz, self.mds_clock)
 
     # ------------------------------------------------------------------ persistence of learnt configs
 

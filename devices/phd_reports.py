@@ -9,17 +9,23 @@
                       octet string per scan, laid out by the scanner's Scan-Handle-Attr-Val-Map (the
                       configuration); the event's obj-handle names the scanner
 
-`decode_attribute_value(attr_id, data)` turns an attribute's bytes into a Python value (SFLOAT/FLOAT
-numbers, compound lists, time stamps, status bits, TYPE, AVM …); unknown attributes stay bytes.
+Attribute values (SFLOAT/FLOAT numbers, compound lists, time stamps, status bits, TYPE, AVM …) are decoded
+by `phd_attributes` (re-exported here); `ava_value(ava)` decodes one AVA's value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from renkei.devices import nomenclature as mdc
-from renkei.devices.mder import MderNumber, Reader, Writer
+from renkei.devices.mder import Reader, Writer
+from renkei.devices.phd_attributes import (  # attribute values live there; names kept here for callers
+    NuObsValue,
+    TypeId,
+    decode_attribute_value,
+    encode_attribute_value,
+    encode_handle_attr_val_map,
+)
 
 MDC_NOTI_CONFIG = mdc.MDC_NOTI_CONFIG
 
@@ -168,22 +174,6 @@ EventInfo = (
     | ScanReportGrouped
     | ScanReportMPGrouped
 )
-
-
-@dataclass(slots=True, frozen=True)
-class NuObsValue:
-    """NuObsValue: a numeric carrying its own metric id, state and unit (MDC_ATTR_NU_VAL_OBS)."""
-
-    metric_id: int
-    state: int
-    unit_code: int
-    value: MderNumber
-
-
-@dataclass(slots=True, frozen=True)
-class TypeId:
-    partition: int
-    code: int
 
 
 # ---------------------------------------------------------------------------------------------- AVA lists
@@ -342,108 +332,14 @@ def encode_event_info(info: EventInfo) -> bytes:
     return w.u16(len(info.persons)).octet_string(body).bytes()
 
 
-# ---------------------------------------------------------------------------------------------- attribute values
-
-
-def _cmpd(r: Reader, item) -> list:
-    count = r.u16("compound count")
-    length = r.u16("compound length")
-    sub = r.sub(length, "compound values")
-    out = [item(sub) for _ in range(count)]
-    sub.expect_end("compound values")
-    return out
-
-
-def _nu_obs(r: Reader) -> NuObsValue:
-    return NuObsValue(r.u16("metric-id"), r.u16("state"), r.u16("unit-code"), r.float32("value"))
-
-
-def _id_list(r: Reader) -> list[int]:
-    return _cmpd(r, lambda s: s.u16("id"))
-
-
-def _avm(r: Reader) -> list[tuple[int, int]]:
-    return _cmpd(r, lambda s: (s.u16("attribute-id"), s.u16("attribute length")))
-
-
-def _handle_avm(r: Reader) -> list[tuple[int, list[tuple[int, int]]]]:
-    """HandleAttrValMap: per object handle the scanner covers, its Attribute-Value-Map, in report order."""
-    return _cmpd(r, lambda s: (s.u16("obj-handle"), _avm(s)))
-
-
-def encode_handle_attr_val_map(entries: list[tuple[int, list[tuple[int, int]]]]) -> bytes:
-    body = Writer()
-    for handle, avm in entries:
-        inner = b"".join(Writer().u16(a).u16(n).bytes() for a, n in avm)
-        body.u16(handle).u16(len(avm)).octet_string(inner)
-    return Writer().u16(len(entries)).octet_string(body.bytes()).bytes()
-
-
-_VALUE_DECODERS = {
-    mdc.MDC_ATTR_NU_VAL_OBS_BASIC: lambda r: r.sfloat("Basic-Nu-Observed-Value"),
-    mdc.MDC_ATTR_NU_VAL_OBS_SIMP: lambda r: r.float32("Simple-Nu-Observed-Value"),
-    mdc.MDC_ATTR_NU_VAL_OBS: _nu_obs,
-    mdc.MDC_ATTR_NU_CMPD_VAL_OBS_BASIC: lambda r: _cmpd(r, lambda s: s.sfloat("compound SFLOAT")),
-    mdc.MDC_ATTR_NU_CMPD_VAL_OBS_SIMP: lambda r: _cmpd(r, lambda s: s.float32("compound FLOAT")),
-    mdc.MDC_ATTR_NU_CMPD_VAL_OBS: lambda r: _cmpd(r, _nu_obs),
-    mdc.MDC_ATTR_TIME_STAMP_ABS: lambda r: r.abs_time("Absolute-Time-Stamp"),
-    mdc.MDC_ATTR_TIME_ABS: lambda r: r.abs_time("Date-and-Time"),
-    mdc.MDC_ATTR_TIME_STAMP_REL: lambda r: r.u32("Relative-Time-Stamp"),
-    mdc.MDC_ATTR_MSMT_STAT: lambda r: r.u16("Measurement-Status"),
-    mdc.MDC_ATTR_UNIT_CODE: lambda r: r.u16("Unit-Code"),
-    mdc.MDC_ATTR_ID_TYPE: lambda r: TypeId(r.u16("partition"), r.u16("code")),
-    mdc.MDC_ATTR_METRIC_SPEC_SMALL: lambda r: r.u16("Metric-Spec-Small"),
-    mdc.MDC_ATTR_METRIC_STRUCT_SMALL: lambda r: (r.u8("ms-struct"), r.u8("ms-comp-no")),
-    mdc.MDC_ATTR_ID_PHYSIO_LIST: _id_list,
-    mdc.MDC_ATTR_ATTRIBUTE_VAL_MAP: _avm,
-    mdc.MDC_ATTR_SCAN_HANDLE_ATTR_VAL_MAP: _handle_avm,
-    mdc.MDC_ATTR_DEV_CONFIG_ID: lambda r: r.u16("Dev-Configuration-Id"),
-    mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_OID: lambda r: r.u16("Enum-Observed-Value-Simple-OID"),
-    mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_BIT_STR: lambda r: r.u32("Enum-Observed-Value-Simple-Bit-Str"),
-    mdc.MDC_ATTR_ENUM_OBS_VAL_BASIC_BIT_STR: lambda r: r.u16("Enum-Observed-Value-Basic-Bit-Str"),
-    mdc.MDC_ATTR_SYS_ID: lambda r: r.octet_string("System-Id"),
-}
-
-
-def decode_attribute_value(attr_id: int, r: Reader) -> object:
-    """Decode one attribute value from `r` (which must hold exactly that value); unknown ids -> bytes."""
-    decoder = _VALUE_DECODERS.get(attr_id)
-    if decoder is None:
-        return r.raw(r.remaining)
-    value = decoder(r)
-    r.expect_end(f"attribute 0x{attr_id:04X} value")
-    return value
-
-
 def ava_value(a: Ava, base: int = 0) -> object:
     return decode_attribute_value(a.attribute_id, Reader(a.value, base))
 
 
-def encode_attribute_value(attr_id: int, value: object) -> bytes:
-    """Inverse of `decode_attribute_value` for the attributes agents put in data reports."""
-    w = Writer()
-    if attr_id == mdc.MDC_ATTR_NU_VAL_OBS_BASIC:
-        w.sfloat(value)
-    elif attr_id == mdc.MDC_ATTR_NU_VAL_OBS_SIMP:
-        w.float32(value)
-    elif attr_id in (mdc.MDC_ATTR_NU_CMPD_VAL_OBS_BASIC, mdc.MDC_ATTR_NU_CMPD_VAL_OBS_SIMP):
-        values = list(value)  # type: ignore[call-overload]
-        size = 2 if attr_id == mdc.MDC_ATTR_NU_CMPD_VAL_OBS_BASIC else 4
-        w.u16(len(values)).u16(size * len(values))
-        for v in values:
-            w.sfloat(v) if size == 2 else w.float32(v)
-    elif attr_id == mdc.MDC_ATTR_NU_VAL_OBS:
-        assert isinstance(value, NuObsValue)
-        w.u16(value.metric_id).u16(value.state).u16(value.unit_code).float32(value.value)
-    elif attr_id in (mdc.MDC_ATTR_TIME_STAMP_ABS, mdc.MDC_ATTR_TIME_ABS):
-        assert value is None or isinstance(value, datetime)
-        w.abs_time(value)
-    elif attr_id == mdc.MDC_ATTR_TIME_STAMP_REL:
-        w.u32(int(value))  # type: ignore[call-overload]
-    elif attr_id in (mdc.MDC_ATTR_MSMT_STAT, mdc.MDC_ATTR_UNIT_CODE, mdc.MDC_ATTR_ENUM_OBS_VAL_SIMP_OID):
-        w.u16(int(value))  # type: ignore[call-overload]
-    elif isinstance(value, bytes):
-        w.raw(value)
-    else:
-        raise ValueError(f"cannot encode attribute 0x{attr_id:04X} from {type(value).__name__}")
-    return w.bytes()
+__all__ = [
+    "NuObsValue",
+    "TypeId",
+    "decode_attribute_value",
+    "encode_attribute_value",
+    "encode_handle_attr_val_map",
+]

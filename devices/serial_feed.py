@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Literal
 
+from renkei.devices.errors import DecoderFault
 from renkei.devices.intellivue import IntelliVueDecoder
 from renkei.devices.serial_port import DeviceTransportError, SerialFrameReader
 from renkei.devices.serial_protocols import AndWeightDecoder, MasimoDecoder, Reading, StreamDecoder
@@ -118,9 +119,17 @@ class SerialFeed:
                 log.warning("serial %s: link lost (%s); reopening", self.label, exc)
                 self.counts["link-lost"] += 1
                 down_logged = True
+            except Exception:  # never end the thread: log the fault, reopen with a fresh decoder
+                log.exception("serial %s: decoder fault; reopening the port with a fresh decoder", self.label)
+                self.counts["decoder-fault"] += 1
+                self._stop.wait(self.reconnect_seconds)
             finally:
-                for reading in reader.flush():  # an unterminated last line or frame
-                    self.handle(reading)
+                try:
+                    for reading in reader.flush():  # an unterminated last line or frame
+                        self.handle(reading)
+                except Exception:
+                    log.exception("serial %s: decoder fault while flushing", self.label)
+                    self.counts["decoder-fault"] += 1
                 reader.close()
 
     # -- one reading ------------------------------------------------------------------------------
@@ -135,6 +144,7 @@ class SerialFeed:
                 self.protocol,
                 reading.error.offset,
                 reading.error.reason,
+                exc_info=reading.error.__cause__ if isinstance(reading.error, DecoderFault) else None,
             )
             return None
         if not reading.observations:  # overload, count mode, dashes: nothing measured

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from renkei.devices import nomenclature as mdc
-from renkei.devices.errors import DeviceCodecError
+from renkei.devices.errors import DecoderFault, DeviceCodecError
 from renkei.devices.readings import make_observation
 from renkei.records import Observation
 
@@ -137,20 +137,39 @@ class LineDecoder:
             return self.parse_line(text, offset, line)
         except DeviceCodecError as exc:
             return Reading(offset, line, error=exc)
+        except Exception as exc:  # a decoder bug: this line is skipped with its cause, the stream goes on
+            fault = DecoderFault(f"{self.name}: decoder fault on this line ({type(exc).__name__})", offset)
+            fault.__cause__ = exc
+            return Reading(offset, line, error=fault)
 
     def parse_line(self, text: str, offset: int, raw: bytes) -> Reading:
         raise NotImplementedError
 
 
+MAX_DIGITS = 15  # no bedside device prints more; longer numbers are garbage, not readings
+MAX_EXPONENT = 20
+
+
 def _number(text: str, offset: int, what: str) -> Decimal | None:
-    """Decimal of a device number; dashes ("---", "--.-") mean no value."""
+    """Decimal of a device number; dashes ("---", "--.-") mean no value.
+
+    Only finite numbers of at most MAX_DIGITS digits and a small exponent are numbers: "NaN", "Infinity"
+    and `+1111111111111111111111111111111.4` are malformed input (DeviceCodecError), never a value.
+    """
     t = text.rstrip("%")
     if not t or set(t) <= {"-", ".", "+"}:
         return None
     try:
-        return Decimal(t)
+        value = Decimal(t)
     except InvalidOperation as exc:
-        raise DeviceCodecError(f"{what} is not a number: {t!r}", offset) from exc
+        raise DeviceCodecError(f"{what} is not a number: {t[:20]!r}", offset) from exc
+    if not value.is_finite():
+        raise DeviceCodecError(f"{what} is not a finite number: {t[:20]!r}", offset)
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if len(digits) > MAX_DIGITS or abs(exponent) > MAX_EXPONENT:
+        raise DeviceCodecError(f"{what} has {len(digits)} digit(s), exponent {exponent}: not a device number", offset)
+    return value
 
 
 class MasimoDecoder(LineDecoder):

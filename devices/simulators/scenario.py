@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from renkei.devices.ndef_phdc import text_record
@@ -23,6 +23,17 @@ from renkei.devices.simulators.tags import EmulatedTag, IdentityTag, PhdcAgentTa
 BADGE_IDM = bytes.fromhex("02FE000000000001")
 WRISTBAND_IDM = bytes.fromhex("02FE000000000002")
 STEPS = ("badge", "wristband", "device")
+DEFAULT_DEVICE_TZ = ZoneInfo("Asia/Tokyo")  # the gateway's default site zone (devices/tap.py TapConfig.timezone)
+
+
+def device_wall_time(when: datetime | None, tz: tzinfo) -> datetime:
+    """What a device clock set to `tz` shows (naive, as on the wire): now by default; an aware `when` is
+    converted to `tz`; a naive `when` is taken as that wall time already. Never the host's local clock."""
+    if when is None:
+        when = datetime.now(tz)
+    elif when.tzinfo is not None:
+        when = when.astimezone(tz)
+    return when.replace(microsecond=0, tzinfo=None)
 
 
 def device_idm(kind: str) -> bytes:
@@ -37,24 +48,22 @@ class Scenario:
     wristband_idm: bytes = WRISTBAND_IDM
     patient_record: str = ""  # e.g. "9999013": the wristband also carries renkei:patient:9999013
     values: dict[str, object] = field(default_factory=dict)  # overrides of the kind's default values
-    when: datetime | None = None  # device time of the stored measurement; default: now (device local time)
+    when: datetime | None = None  # device time of the stored measurement; default: now in `tz`
+    tz: tzinfo = DEFAULT_DEVICE_TZ  # the device's zone: its clock shows wall time there (no zone on the wire)
     memory: int = 1  # stored measurements the device resends on every tap
     system_id: bytes | None = None
     config_id: int | None = None
     bad_frames: bool = False
-    timezone: str = "Asia/Tokyo"  # device clocks show local time of this zone (the gateway's site zone)
 
     def tags(self) -> list[EmulatedTag]:
         if self.kind not in KINDS:
             raise ValueError(f"unknown device kind {self.kind!r}; known: {', '.join(KINDS)}")
         kind = KINDS[self.kind]
-        # the device clock shows the site's local time, whatever the host's zone (a UTC host is not 9 h off)
-        when = self.when or datetime.now(ZoneInfo(self.timezone)).replace(microsecond=0, tzinfo=None)
+        when = device_wall_time(self.when, self.tz)
         values = {**kind.values, **self.values}
         # older memories one minute apart, newest last, as a device's memory would be
         memory = [
-            Measurement(values, when - timedelta(minutes=self.memory - 1 - i))
-            for i in range(self.memory)
+            Measurement(values, when - timedelta(minutes=self.memory - 1 - i)) for i in range(self.memory)
         ]
         badge = IdentityTag(self.badge_idm)
         records = [text_record(f"renkei:patient:{self.patient_record}")] if self.patient_record else None

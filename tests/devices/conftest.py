@@ -1,5 +1,5 @@
-"""Device tests: make the shared byte vectors (`device_vectors`) and the tap-test patient lookup (`tap_support`)
-importable (tests use importlib mode)."""
+"""Device tests: shared byte vectors, fuzz targets and the tap-test patient lookup importable as
+`device_vectors`, `device_fuzz` and `tap_support` (tests use importlib mode)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-for _NAME, _FILE in (("device_vectors", "vectors.py"), ("tap_support", "tap_support.py")):
+for _NAME, _FILE in (
+    ("device_vectors", "vectors.py"),
+    ("device_fuzz", "fuzz_targets.py"),
+    ("tap_support", "tap_support.py"),
+):
     if _NAME not in sys.modules:
         _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name(_FILE))
         assert _spec is not None and _spec.loader is not None

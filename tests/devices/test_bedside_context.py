@@ -190,7 +190,7 @@ def test_the_simulator_stamps_device_times_in_the_site_zone_whatever_the_host_zo
     from renkei.devices.simulators.scenario import Scenario
 
     for zone in ("Asia/Tokyo", "UTC"):
-        (device,) = Scenario(kind="bp", sequence=["device"], memory=2, timezone=zone).tags()
+        (device,) = Scenario(kind="bp", sequence=["device"], memory=2, tz=ZoneInfo(zone)).tags()
         memory = device.script.memory  # type: ignore[attr-defined]
         site_now = datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
         assert abs((site_now - memory[-1].when).total_seconds()) < 5

@@ -55,9 +55,9 @@ def test_binary_input_and_text_output() -> None:
     code, out, _ = run(["--format", "11073", "--text"], v.AARQ_SPO2_0190 + v.UNBUF_FIXED_SPO2)
     assert code == 0
     assert out.splitlines() == [
-        "@0: AARQ",
-        "@54: PRST EventReport: MDC_PULS_OXIM_SAT_O2=98 MDC_DIM_PERCENT,"
-        " MDC_PULS_OXIM_PULS_RATE=72 MDC_DIM_BEAT_PER_MIN",
+        "@0: AARQ — associated result=accepted",
+        "@54: PRST EventReport — report — SpO2=98 % @2007-12-06T12:10:00,"
+        " 脈拍 (Pulse rate)=72 bpm @2007-12-06T12:10:00",
     ]
 
 
@@ -80,7 +80,9 @@ def test_malformed_exits_2_with_offset() -> None:
     code, out, err = run(["--format", "11073"], v.AARQ_SCALE_4000 + v.CONFIG_SCALE_4000 + bytes(bad))
     assert code == 2 and out == ""
     offset = len(v.AARQ_SCALE_4000) + len(v.CONFIG_SCALE_4000) + 40
-    assert err.strip() == f"error: byte offset {offset}: bad BCD digit 0x1F in AbsoluteTime month"
+    assert err.strip() == (
+        f"error: byte offset {offset}: APDU #3 at byte offset 170: bad BCD digit 0x1F in AbsoluteTime month"
+    )
     code, _, err = run(["--format", "11073", "--input", "hex"], b"E2 00 0")
     assert code == 2 and "odd number of hex digits" in err
     code, _, err = run(["--format", "gatt-temp"], b"02 24 01")

@@ -1,77 +1,81 @@
-"""Arbitrary bytes only ever give a result or DeviceCodecError: never another exception, never a hang."""
+"""Arbitrary bytes only ever give a result or DeviceCodecError: never another exception, never a hang.
+
+The short tests (hypothesis) run in the normal suite, one per decoder. The long run
+(`test_long_fuzz_every_decoder`, marker `fuzz_long`) feeds RENKEI_FUZZ_LONG inputs (e.g. 1000000) to every
+decoder from a seeded mutator and is skipped unless that variable is set:
+
+    RENKEI_FUZZ_LONG=1000000 .venv/bin/python -m pytest -m fuzz_long tests/devices/test_fuzz.py -s
+"""
 
 from __future__ import annotations
 
-import contextlib
+import os
+import random
+import time
+from collections import Counter
 
-import device_vectors as v
+import device_fuzz as fz
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renkei.devices.errors import DeviceCodecError
-from renkei.devices.gatt import GATT_KINDS, decode_gatt
-from renkei.devices.ieee11073 import decode_apdu, split_apdus
-from renkei.devices.intellivue import IntelliVueDecoder
-from renkei.devices.phd_manager import PhdManager
-from renkei.devices.serial_protocols import AndWeightDecoder, MasimoDecoder
-
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SEEDS = [v.AARQ_SCALE_4000, v.CONFIG_SCALE_4000, v.SCAN_FIXED_SCALE, v.UNBUF_VAR_SPO2, v.GET_RESULT, v.SET_TIME]
 
 
 @st.composite
-def mutated_apdu(draw: st.DrawFn) -> bytes:
-    """A real APDU with a few bytes flipped, cut or appended: reaches deep into the decoders."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(0, 4))):
-        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-    cut = draw(st.integers(0, len(data)))
-    return bytes(data[:cut]) + draw(st.binary(max_size=8))
+def fuzz_input(draw: st.DrawFn, seeds: list[bytes], serial: bool) -> bytes:
+    """Raw bytes, or a seed mutated by a hypothesis-driven Random (shrinks through the seed)."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=200))
+    return fz.mutate(random.Random(draw(st.integers(0, 2**32))), seeds, serial)
 
 
-@FUZZ
-@given(st.one_of(st.binary(max_size=200), mutated_apdu()))
-def test_ieee11073_decoder(data: bytes) -> None:
-    with contextlib.suppress(DeviceCodecError):
-        decode_apdu(data)
-    with contextlib.suppress(DeviceCodecError):
-        split_apdus(data)
+def _short(name: str):  # type: ignore[no-untyped-def]
+    target, seeds = fz.TARGETS[name]
+
+    @FUZZ
+    @given(fuzz_input(seeds, name.startswith("serial")))
+    def test(data: bytes) -> None:
+        fz.check(target, data)
+
+    test.__name__ = f"test_fuzz_{name.replace('-', '_')}"
+    return test
 
 
-@FUZZ
-@given(st.lists(st.one_of(mutated_apdu(), st.binary(max_size=64)), max_size=4))
-def test_manager_survives_any_sequence(apdus: list[bytes]) -> None:
-    mgr = PhdManager()
-    for data in [v.AARQ_SCALE_4000, v.CONFIG_SCALE_4000, *apdus]:
+test_fuzz_mder_apdu = _short("mder-apdu")
+test_fuzz_manager_step = _short("manager-step")
+test_fuzz_describe_11073 = _short("describe-11073")
+test_fuzz_gatt_bp = _short("gatt-bp")
+test_fuzz_gatt_temp = _short("gatt-temp")
+test_fuzz_gatt_glucose = _short("gatt-glucose")
+test_fuzz_ndef_phdc = _short("ndef-phdc")
+test_fuzz_phd_header = _short("phd-header")
+test_fuzz_serial_masimo = _short("serial-masimo")
+test_fuzz_serial_and = _short("serial-and")
+test_fuzz_serial_intellivue = _short("serial-intellivue")
+test_fuzz_hex_input = _short("hex-input")
+
+
+def test_every_decoder_has_a_short_fuzz_test() -> None:
+    names = {n for n in globals() if n.startswith("test_fuzz_")}
+    assert names == {f"test_fuzz_{t.replace('-', '_')}" for t in fz.TARGETS}
+
+
+@pytest.mark.fuzz_long
+@pytest.mark.skipif(not os.environ.get("RENKEI_FUZZ_LONG"), reason="long fuzz: set RENKEI_FUZZ_LONG=<inputs>")
+@pytest.mark.parametrize("name", sorted(fz.TARGETS))
+def test_long_fuzz_every_decoder(name: str) -> None:
+    count = int(os.environ.get("RENKEI_FUZZ_LONG", "0"))
+    target, seeds = fz.TARGETS[name]
+    rnd = random.Random(f"renkei-fuzz-{name}")
+    unexpected: Counter[str] = Counter()
+    started = time.perf_counter()
+    for _ in range(count):
+        data = fz.mutate(rnd, seeds, name.startswith("serial"))
         try:
-            mgr.handle(data)
-        except DeviceCodecError:
-            mgr.abort()
-
-
-@FUZZ
-@given(st.sampled_from(sorted(GATT_KINDS)), st.binary(max_size=40))
-def test_gatt_decoders(kind: str, data: bytes) -> None:
-    with contextlib.suppress(DeviceCodecError):
-        decode_gatt(kind, data)
-
-
-@FUZZ
-@given(
-    st.sampled_from([MasimoDecoder, AndWeightDecoder, IntelliVueDecoder]),
-    st.lists(
-        st.one_of(
-            st.binary(max_size=64),
-            st.sampled_from([b"\xc0", b"\xc1", b"\x7d", b"\r\n", b"SPO2=", b"ST,+", b"---", b"EXC=", b" kg"]),
-        ),
-        max_size=30,
-    ),
-)
-def test_serial_decoders(cls: type, chunks: list[bytes]) -> None:
-    decoder = cls()
-    readings = []
-    for chunk in chunks:
-        readings += decoder.feed(chunk)
-    readings += decoder.flush()
-    for r in readings:
-        assert r.error is None or isinstance(r.error, DeviceCodecError)
+            fz.check(target, data)
+        except Exception as exc:  # counted, then reported all at once below
+            unexpected[f"{type(exc).__name__}: {str(exc)[:80]} (input {data[:40].hex()})"] += 1
+    seconds = time.perf_counter() - started
+    print(f"\nfuzz {name}: {count} inputs, {sum(unexpected.values())} unexpected, {seconds:.0f} s")
+    assert not unexpected, unexpected.most_common(5)

@@ -149,13 +149,13 @@ def test_split_apdus_keeps_offsets() -> None:
 @pytest.mark.parametrize(
     ("data", "offset", "reason"),
     [
-        (v.AARQ_SCALE_4000[:30], 2, "truncated APDU: length field says 50, 26 byte(s) follow"),
-        (v.RLRQ + b"\x00", 6, "1 byte(s) after the APDU"),
+        (v.AARQ_SCALE_4000[:30], 2, "AARQ APDU at byte offset 0: length field says 50, only 26 byte(s) follow"),
+        (v.RLRQ + b"\x00", 6, "RLRQ APDU at byte offset 0: 1 byte(s) after it"),
         (bytes.fromhex("E80000020000"), 0, "unknown APDU choice 0xE800"),
         (bytes.fromhex("E700000A00080005050000020001"), 8, "unknown DataApdu message choice 0x0500"),
-        (bytes.fromhex("E20000"), 2, "truncated APDU length"),
-        # PRST whose octet string says 0x10 but only 8 bytes follow
-        (bytes.fromhex("E700000A00100005040000020065"), 6, "truncated PRST data"),
+        (bytes.fromhex("E20000"), 2, "truncated AARQ APDU at byte offset 0: length"),
+        # PRST whose octet string says 0x10 but the APDU length leaves 8
+        (bytes.fromhex("E700000A00100005040000020065"), 2, "inner length at byte offset 4 says 16 (needs 8)"),
         # event report whose event-info length (0x30) runs past the message body
         (bytes.fromhex("E7000012001012340101000A0000FFFFFFFF0D1D0030"), 22, "truncated event-info"),
         # GET with attribute-id-list length not 2 x count
@@ -179,5 +179,5 @@ def test_malformed_inputs_name_the_offset(data: bytes, offset: int, reason: str)
 def test_split_apdus_rejects_truncated_tail() -> None:
     with pytest.raises(DeviceCodecError) as info:
         p.split_apdus(v.RLRQ + v.AARQ_SCALE_4000[:10])
-    assert info.value.offset == 10
-    assert "truncated AARQ body of 50 bytes" in info.value.reason
+    assert info.value.offset == 8
+    assert "AARQ APDU at byte offset 6: length field says 50, only 6 byte(s) follow" in info.value.reason

@@ -14,6 +14,7 @@ from renkei.devices.errors import DeviceCodecError
 from renkei.devices.phd_agent import PhdAgent
 from renkei.devices.phd_configs import STANDARD_CONFIGS
 from renkei.devices.phd_manager import ManagerState, PhdManager
+from renkei.devices.readings import no_value_reason
 
 SYS = bytes.fromhex("0011223344556677")
 WHEN = datetime(2024, 5, 1, 7, 30, 15)
@@ -151,9 +152,10 @@ def test_measurement_status_and_units_from_var_report() -> None:
     info = rep.ScanReportVar(0xF000, 1, [rep.ObservationVar(1, attrs)])
     step = mgr.handle(p.encode_apdu(p.Prst(7, p.EventReport(0, mdc.MDC_NOTI_SCAN_REPORT_VAR, info))))
     sys_obs = step.observations[0]
-    assert (sys_obs.value, sys_obs.unit, sys_obs.normalized_unit) == ("16.0", "MDC_DIM_KILO_PASCAL", "mm[Hg]")
-    assert sys_obs.normalized_value == pytest.approx(16.0 * 7.50062)
+    # the invalid/questionable/test/demo bits: the number never becomes a value, the status is explicit
+    assert (sys_obs.value, sys_obs.unit, sys_obs.normalized_value) == ("", "MDC_DIM_KILO_PASCAL", None)
     assert sys_obs.flags == ["invalid", "questionable", "test-data", "demo-data"]
+    assert no_value_reason(sys_obs) == "invalid"
     assert sys_obs.effective is None
 
 
@@ -163,11 +165,15 @@ def test_special_values_are_kept_and_flagged() -> None:
     associate(agent, mgr)
     step = mgr.handle(agent.fixed_report({"spo2": "NaN", "pulse": "+INF"}, WHEN))
     assert [(o.value, o.normalized_value, o.flags) for o in step.observations] == [
-        ("NaN", None, ["not-a-number"]),
-        ("+INF", None, ["positive-infinity"]),
+        ("", None, ["not-a-number", "special:NaN"]),
+        ("", None, ["positive-infinity", "special:+INF"]),
     ]
     step = mgr.handle(agent.fixed_report({"spo2": "NRes", "pulse": "-INF"}, WHEN))
-    assert [o.flags for o in step.observations] == [["not-at-this-resolution"], ["negative-infinity"]]
+    assert [o.flags for o in step.observations] == [
+        ["not-at-this-resolution", "special:NRes"],
+        ["negative-infinity", "special:-INF"],
+    ]
+    assert [no_value_reason(o) for o in step.observations] == ["not-at-this-resolution", "negative-infinity"]
 
 
 def test_multi_person_report() -> None:
@@ -255,9 +261,12 @@ def test_bad_data_in_fixed_report_names_offsets() -> None:
         mgr.handle(bytes(bad))
     assert info.value.offset == 40 and "bad BCD digit 0x1F in AbsoluteTime month" in info.value.reason
     unknown = bytearray(v.SCAN_FIXED_SCALE)
-    unknown[31] = 0x09  # handle 9 is not in the configuration
-    with pytest.raises(DeviceCodecError, match=r"byte offset 30: scan report names object handle 9"):
-        mgr.handle(bytes(unknown))
+    unknown[31] = 0x09  # handle 9 is not in the configuration: the other three observations are kept
+    step = mgr.handle(bytes(unknown))
+    assert len(step.observations) == 3
+    assert [e.detail for e in step.events if e.kind == "unknown-object-handles"] == [
+        {"config_id": 0x4000, "handles": [9], "offsets": [30]}
+    ]
     short = p.Prst(1, p.EventReport(0, 0x0D1D, rep.ScanReportFixed(0xF000, 0, [rep.ObservationFixed(1, b"\x00" * 4)])))
     with pytest.raises(DeviceCodecError, match="is 4 bytes, its attribute-value map needs 12"):
         mgr.handle(p.encode_apdu(short))

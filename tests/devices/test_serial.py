@@ -137,7 +137,7 @@ def test_intellivue_frame_and_fcs() -> None:
     assert r.error is None and r.offset == 6
     assert [(o.code.code, o.value, o.unit, o.flags) for o in r.observations] == [
         (str(0x7DC0), "36.5", "MDC_DIM_DEGC", []),
-        ("19384", "97", "MDC_DIM_PERCENT", ["questionable"]),
+        ("19384", "", "MDC_DIM_PERCENT", ["questionable"]),  # a questionable value is never a number
     ]
     assert r.observations[0].effective == WHEN and r.observations[0].device_id == "mp30"
 
@@ -194,7 +194,7 @@ def test_serial_pty() -> None:
         os.close(master)
         os.close(slave)
     assert [r.error for r in readings] == [None, None, None]
-    assert [r.observations[1].value for r in readings] == ["97", "97", "97"]
+    assert [(r.observations[0].value, r.observations[1].flags) for r in readings] == [("36.5", ["questionable"])] * 3
 
 
 def test_serial_socket_url_request_then_frames_then_disconnect() -> None:
@@ -233,7 +233,7 @@ def test_serial_socket_url_request_then_frames_then_disconnect() -> None:
     assert polls == [b"POLL\r\n"]
     assert [r.error for r in readings] == [None, None, None]
     assert [r.offset for r in readings] == [0, len(frames) // 3, 2 * len(frames) // 3]
-    assert [r.observations[1].value for r in readings] == ["97", "97", "97"]
+    assert [(r.observations[0].value, r.observations[1].flags) for r in readings] == [("36.5", ["questionable"])] * 3
 
 
 def test_serial_bad_port_is_a_transport_error() -> None:

@@ -133,3 +133,46 @@ def test_stop_ends_a_thread_waiting_on_a_silent_port(session_for) -> None:  # ty
     started = time.monotonic()
     feed.stop()
     assert not feed.running and time.monotonic() - started < 2
+
+
+def test_a_live_feed_survives_an_overlong_number_and_a_decoder_fault(
+    session_for,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from renkei.devices.errors import DecoderFault
+    from renkei.devices.serial_protocols import AndWeightDecoder
+
+    original = AndWeightDecoder.parse_line
+
+    def buggy(self, text: str, offset: int, raw: bytes):  # type: ignore[no-untyped-def]
+        if text.startswith("US,"):
+            raise ZeroDivisionError("a decoder bug")  # stands in for any unforeseen failure
+        return original(self, text, offset, raw)
+
+    monkeypatch.setattr(AndWeightDecoder, "parse_line", buggy)
+    caplog.set_level(logging.WARNING, logger="renkei.devices.serial_feed")
+    store = FlakyStore()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        feed = SerialFeed(f"socket://127.0.0.1:{port}", "and", DEVICE, session_for(store), take="all")
+        feed.start()
+        try:
+            server.settimeout(5)
+            conn, _ = server.accept()
+            with conn:
+                time.sleep(0.2)
+                bad = b"ST,+1111111111111111111111111111111.4 kg\r\n"  # raised decimal.InvalidOperation before
+                conn.sendall(bad + b"US,+00052.400 kg\r\n" + b"ST,+00052.400 kg\r\n")
+                assert _wait(lambda: feed.counts["reading-stored"] == 1)
+            assert feed.counts["bad-frames"] == 2 and feed.running
+        finally:
+            feed.stop()
+    warnings = [r for r in caplog.records if "bad frame" in r.getMessage()]
+    assert "bad frame at byte offset 3" in warnings[0].getMessage()  # the number field of the first line
+    assert "not a device number" in warnings[0].getMessage()
+    assert f"bad frame at byte offset {len(bad)}" in warnings[1].getMessage()
+    assert "decoder fault" in warnings[1].getMessage() and warnings[1].exc_info is not None
+    assert isinstance(warnings[1].exc_info[1], ZeroDivisionError)  # type: ignore[index]
+    assert not any(isinstance(r.exc_info and r.exc_info[1], DecoderFault) for r in caplog.records)
+    assert [i.key for i in store.items] and len(store.items) == 1

@@ -80,3 +80,38 @@ def test_simulate_command_rejects_bad_arguments() -> None:
     bad = runner.invoke(simulate, ["bp", "--nfc", "udp", "--sequence", "badge,elbow"])
     assert bad.exit_code == 2 and "elbow" in bad.output
     assert runner.invoke(simulate, ["bp", "--serial", "socket://127.0.0.1:9"]).exit_code == 2  # no serial format
+
+
+def test_simulated_device_time_is_wall_time_in_the_device_zone_not_the_hosts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time as _time
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from renkei.devices.simulators.scenario import device_wall_time
+
+    monkeypatch.setenv("TZ", "UTC")  # a UTC host: the old simulator stamped this and was 9 h off in Tokyo
+    _time.tzset()
+    try:
+        tokyo = ZoneInfo("Asia/Tokyo")
+        tag = Scenario(kind="bp", sequence=["device"], memory=2, tz=tokyo).tags()[0]
+        script = tag.script  # type: ignore[attr-defined]
+        newest = script.memory[-1].when
+        expected = datetime.now(tokyo).replace(tzinfo=None)
+        assert abs(newest - expected) < timedelta(seconds=5)
+        assert script.memory[0].when == newest - timedelta(minutes=1)
+        # an ISO time with an offset is converted to the device's zone; a naive one is taken as its wall time
+        utc_noon = datetime(2024, 5, 1, 3, 0, tzinfo=ZoneInfo("UTC"))
+        assert device_wall_time(utc_noon, tokyo) == datetime(2024, 5, 1, 12, 0)
+        assert device_wall_time(datetime(2024, 5, 1, 12, 0), tokyo) == datetime(2024, 5, 1, 12, 0)
+    finally:
+        monkeypatch.delenv("TZ")
+        _time.tzset()
+
+
+def test_simulate_rejects_an_unknown_zone() -> None:
+    from click.testing import CliRunner
+
+    from renkei.bin.cli import main
+
+    result = CliRunner().invoke(main, ["simulate", "bp", "--nfc", "udp", "--tz", "Mars/Olympus"])
+    assert result.exit_code == 2 and "not an IANA time zone" in result.output
