@@ -17,14 +17,26 @@ from renkei.bin.common import (
     json_option,
     remember_config,
 )
+from renkei.config.checks import environment_problems
 from renkei.config.loader import DEFAULT_CONFIG, load_config
+from renkei.errors import ConfigError
 from renkei.pipelines.engine import Engine, RunStats
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
 
-def _open(config_path: Path, data: str | None) -> Engine:
+def _open(config_path: Path, data: str | None, service: bool = False) -> Engine:
     loaded = load_config(config_path)
+    problems = environment_problems(loaded)
+    for p in problems:
+        if service and p.can_wait:  # e.g. a folder not mounted yet: each run tries again (one log line each)
+            logging.getLogger("renkei.run").warning("%s: %s; runs will fail until it is there", p.path, p.reason)
+    blocking = [p for p in problems if not (service and p.can_wait)]
+    if blocking:
+        raise ConfigError(
+            f"{config_path}: {len(blocking)} error(s) (`renkei config check` lists them too)",
+            [(p.path, None, p.reason) for p in blocking],
+        )
     data_dir = data_dir_of(data, loaded.config.data_dir)
     remember_config(data_dir, config_path)
     return Engine(loaded, Store.in_data_dir(data_dir), data_dir)
@@ -62,7 +74,7 @@ def run(config_file: Path, once: bool, data: str | None, as_json: bool) -> None:
     """Run the pipelines of CONFIG_FILE on their triggers (until stopped), or once with --once."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
-    engine = _open(config_file, data)
+    engine = _open(config_file, data, service=not once)
     try:
         if once:
             print_stats(run_all_once(engine, show_progress=False), as_json)
@@ -87,11 +99,20 @@ def _demo_consent(engine: Engine) -> None:
 
 @click.command()
 @click.option("--once", is_flag=True, help="run the demo pipeline and exit without serving the web page")
-@click.option("--port", default=8765, show_default=True, help="port of the local web page (127.0.0.1 only)")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="port of the local web page"
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="another Host name the page answers to (besides 127.0.0.1, localhost, [::1]); repeatable",
+)
 @data_option
 @json_option
 @handle_errors
-def demo(once: bool, port: int, data: str | None, as_json: bool) -> None:
+def demo(once: bool, port: int, allow_hosts: tuple[str, ...], data: str | None, as_json: bool) -> None:
     """Run the embedded default: a shipped synthetic SS-MIX2 storage -> the built-in timeline."""
     engine = _open(DEFAULT_CONFIG, data)
     try:
@@ -104,7 +125,7 @@ def demo(once: bool, port: int, data: str | None, as_json: bool) -> None:
         if not once:
             from renkei.bin.web import serve
 
-            serve(engine.data_dir, port)
+            serve(engine.data_dir, port, allow_hosts)
     finally:
         engine.close()
         engine.store.close()

@@ -3,12 +3,18 @@
 Read-only: the patient list (newest activity first, with post counts) and each patient's timeline.
 Every page that shows a patient's posts is audited like any other read. Standard library only: this is a
 demo console, not the product's web front end.
+
+Listening on 127.0.0.1 is not enough: a web page elsewhere can point its own DNS name at 127.0.0.1 (DNS
+rebinding) and read this page from the user's browser. So a request must name this server in its Host
+header: 127.0.0.1, localhost or [::1] with the port, or a name given with `--allow-host`; any other Host
+gets 421 Misdirected Request, none at all 400.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,9 +41,36 @@ def _page(title: str, body: str) -> bytes:
     ).encode()
 
 
-def make_handler(data_dir: Path) -> type[BaseHTTPRequestHandler]:
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def allowed_hosts(port: int, extra: Sequence[str] = ()) -> frozenset[str]:
+    """Host header values this server answers to (lower case): every name with the port, and without it
+    on port 80 (where browsers leave it out). A name in `extra` may carry its own port."""
+    names: set[str] = set()
+    for name in (*LOCAL_NAMES, *extra):
+        name = name.strip().lower()
+        if not name:
+            continue
+        if re.fullmatch(r".+:\d+", name) and not name.endswith("]"):
+            names.add(name)
+            continue
+        names.add(f"{name}:{port}")
+        if port == 80:
+            names.add(name)
+    return frozenset(names)
+
+
+def make_handler(data_dir: Path, hosts: frozenset[str] = allowed_hosts(8765)) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            host = self.headers.get("Host")
+            if host is None:
+                self._send(HTTPStatus.BAD_REQUEST, _page("Bad request", "no Host header"))
+                return
+            if host.strip().lower() not in hosts:
+                self._send(HTTPStatus.MISDIRECTED_REQUEST, _page("Misdirected request", "unknown Host"))
+                return
             tl = BuiltinTimeline.open(data_dir)
             store = Store.in_data_dir(data_dir)
             try:
@@ -94,8 +127,10 @@ def make_handler(data_dir: Path) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(data_dir: Path, port: int) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(data_dir))
+def serve(data_dir: Path, port: int, extra_hosts: Sequence[str] = ()) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(data_dir, allowed_hosts(port, extra_hosts)))
+    if port == 0:  # an ephemeral port: the names must carry the real one
+        server.RequestHandlerClass = make_handler(data_dir, allowed_hosts(server.server_port, extra_hosts))
     click.echo(f"serving the timelines on http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)")
     try:
         server.serve_forever()
