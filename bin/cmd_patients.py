@@ -241,8 +241,8 @@ def unlink(
 
 @patients.command("consent")
 @click.argument("person")
-@click.option("--grant", "state", flag_value="granted", help="the patient consented")
-@click.option("--withdraw", "state", flag_value="withdrawn", help="the patient withdrew consent (nothing flows)")
+@click.option("--grant", is_flag=True, help="the patient consented")
+@click.option("--withdraw", is_flag=True, help="the patient withdrew consent (nothing flows)")
 @click.option("--scope", "scopes", multiple=True, metavar="SCOPE", help="all, timeline, lab, vitals… (repeatable)")
 @click.option("--date", "on", required=True, metavar="YYYY-MM-DD", help="the date the patient consented or withdrew")
 @click.option("--note", default="", help="e.g. where the signed form is kept (no patient data)")
@@ -250,12 +250,20 @@ def unlink(
 @json_option
 @handle_errors
 def consent(
-    person: str, state: str | None, scopes: tuple[str, ...], on: str, note: str, data: str | None, as_json: bool
+    person: str,
+    grant: bool,
+    withdraw: bool,
+    scopes: tuple[str, ...],
+    on: str,
+    note: str,
+    data: str | None,
+    as_json: bool,
 ) -> None:
     """Record PERSON's consent (--grant --scope …) or its withdrawal (--withdraw)."""
     check_person(person)
-    if state is None:
-        raise click.UsageError("give --grant or --withdraw")
+    if grant == withdraw:
+        raise click.UsageError("give --grant or --withdraw" if not grant else "--grant and --withdraw contradict")
+    state = "granted" if grant else "withdrawn"
     try:
         day = date.fromisoformat(on)
     except ValueError:
@@ -354,3 +362,8 @@ def list_persons(data: str | None, as_json: bool) -> None:
         c = it["consent"]
         state = f"{c['state']} ({','.join(c['scope'])}) {c['consented_on']}" if c else "no consent"
         click.echo(f"{it['person_id']:<16} {state:<36} {' '.join(it['systems'])}")
+
+
+from renkei.bin.cmd_patients_import import import_csv  # noqa: E402  (registered here, defined there)
+
+patients.add_command(import_csv)
