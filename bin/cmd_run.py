@@ -52,9 +52,42 @@ def run_all_once(engine: Engine, show_progress: bool) -> dict[str, RunStats]:
     return results
 
 
-def print_stats(results: dict[str, RunStats], as_json: bool) -> None:
+def patients_without_consent(engine: Engine) -> dict[str, int]:
+    """Per pipeline with the consent gate on: how many of its patients have no granted consent covering
+    its scope, so nothing of theirs flows. Read from the registry after the run (the gate's own refusals
+    are per delivery), so a first run that delivers nothing can say why."""
+    import sqlalchemy as sa
+
+    from renkei.pipelines.schema import messages
+
+    registry = PatientRegistry(engine.store)
+    out: dict[str, int] = {}
+    for p in engine.config.pipelines:
+        if not p.gates.consent:
+            continue
+        with engine.store.read() as conn:
+            pids = [
+                r for r in conn.execute(
+                    sa.select(messages.c.patient_id).where(messages.c.pipeline == p.name).distinct()
+                ).scalars() if r
+            ]  # fmt: skip
+        persons = set(registry.persons_of_patients(p.source, pids).values()) if pids else set()
+        consents = registry.consents(sorted(persons))
+        missing = [x for x in persons if x not in consents or not consents[x].allows(p.gates.consent_scope)]
+        if missing:
+            out[p.name] = len(missing)
+    return out
+
+
+def print_stats(results: dict[str, RunStats], as_json: bool, no_consent: dict[str, int] | None = None) -> None:
+    no_consent = no_consent or {}
     if as_json:
-        emit_json({name: {k: getattr(s, k) for k in s.__slots__} for name, s in results.items()})
+        emit_json(
+            {
+                name: {**{k: getattr(s, k) for k in s.__slots__}, "patients_without_consent": no_consent.get(name, 0)}
+                for name, s in results.items()
+            }
+        )
         return
     for name, s in results.items():
         click.echo(
@@ -62,6 +95,13 @@ def print_stats(results: dict[str, RunStats], as_json: bool) -> None:
             f"{s.filtered} filtered, {s.quarantined} quarantined; {s.sent} delivered, {s.failed} to retry, "
             f"{s.dead} dead ({s.seconds:.2f}s)"
         )
+        if no_consent.get(name):
+            click.echo(
+                f"{name}: {no_consent[name]} patient(s) have no consent on record for this pipeline, so nothing of "
+                "theirs is delivered. Record it with `renkei patients consent ID --grant --scope all --date "
+                "YYYY-MM-DD`, or for many at once `renkei patients import FILE.csv`; then "
+                f"`renkei reprocess --all --pipeline {name}`; `renkei patients list` shows who has consent."
+            )
 
 
 @click.command()
@@ -77,7 +117,8 @@ def run(config_file: Path, once: bool, data: str | None, as_json: bool) -> None:
     engine = _open(config_file, data, service=not once)
     try:
         if once:
-            print_stats(run_all_once(engine, show_progress=False), as_json)
+            results = run_all_once(engine, show_progress=False)
+            print_stats(results, as_json, patients_without_consent(engine))
         else:
             from renkei.pipelines.scheduler import run_forever
 
