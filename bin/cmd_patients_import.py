@@ -55,7 +55,7 @@ def _links(text: str, config: Any) -> list[tuple[str, str]]:
     for token in text.split():
         kind, sep, rest = token.partition(":")
         if not sep or kind not in by_kind or not rest:
-            raise ValueError("links are ehr:SOURCE:ID, timeline:DEST:GROUP, tag:ID or viewer:NAME:ID")
+            raise ValueError("links: each is ehr:SOURCE:ID, timeline:DEST:GROUP, tag:ID or viewer:NAME:ID")
         by_kind[kind].append(rest)
     try:
         return identifiers_from_options(
@@ -170,10 +170,12 @@ def import_csv(file: Path, dry_run: bool, config_file: Path | None, data: str | 
                     registry.set_consent(row.person, row.consent == "granted", row.scope, row.day, row.note)
     finally:
         store.close()
+    bad_lines = {e["line"] for e in errors}
+    good_lines = {r.line for r in rows}
     report = {
         "file": str(file),
-        "rows": len(rows) + len({e["line"] for e in errors}),
-        "valid_rows": len(rows) - len({e["line"] for e in errors if e["line"] in {r.line for r in rows}}),
+        "rows": len(good_lines | bad_lines),
+        "valid_rows": len(good_lines - bad_lines),
         "errors": errors,
         "dry_run": dry_run,
         "applied": applied,
