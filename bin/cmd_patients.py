@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from renkei.bin.common import LAST_CONFIG, data_dir_of, data_option, emit_json, handle_errors, json_option
+from renkei.bin.common import (
+    LAST_CONFIG,
+    config_data_dir,
+    data_dir_of,
+    data_option,
+    emit_json,
+    handle_errors,
+    json_option,
+)
 from renkei.config.loader import LoadedConfig, load_config
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.viewer_links import split_value, viewer_system, viewer_url
@@ -153,7 +161,7 @@ def link(
 ) -> None:
     """Link identifiers to PERSON (an identifier already linked to someone else is refused)."""
     check_person(person)
-    data_dir = data_dir_of(data)
+    data_dir = config_data_dir(data, config_file)
     loaded = open_config(config_file, data_dir, required=post_card is not None)
     pairs = identifiers_from_options(ehr, timeline, tag, viewer, loaded.config if loaded else None)
     if not pairs:

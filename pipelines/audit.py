@@ -68,29 +68,37 @@ _keys: dict[Path, bytes] = {}
 def load_key(create: bool = False) -> bytes | None:
     """The audit key, or None when there is none (and `create` is false). A new key is written with
     mode 0600 and announced once in the log with its path, so the operator can back it up."""
+    from renkei.errors import ConfigError
+
     path = key_path()
     if path in _keys:
         return _keys[path]
-    if not path.exists():
-        if not create:
-            return None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it just now: use theirs
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_hex(32) + "\n")
-            log.warning("audit: created the audit key %s; back it up and keep it outside the data folder", path)
-    text = path.read_text(encoding="ascii").strip()
+    try:
+        if not path.exists():
+            if not create:
+                return None
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it just now: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w", encoding="ascii") as f:
+                    f.write(secrets.token_hex(32) + "\n")
+                log.warning("audit: created the audit key %s; back it up and keep it outside the data folder", path)
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        # Fail closed: an audit entry is never written unkeyed because the key could not be had.
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise ConfigError(
+            f"the audit key {path} cannot be read or created ({reason}); set {KEY_FILE_ENV} to a file outside "
+            "the data folder"
+        ) from None
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = text.encode("utf-8")
     if len(key) < 16:
-        from renkei.errors import ConfigError
-
         raise ConfigError(f"audit key {path} is too short (at least 16 bytes, e.g. 64 hex digits)")
     _keys[path] = key
     return key

@@ -174,3 +174,16 @@ def test_anchors_are_daily_signed_files_and_a_forged_line_is_refused(new_store) 
 def test_a_malformed_anchor_is_bad_input(text: str) -> None:
     with pytest.raises(ValueError, match="SEQ:HASH"):
         parse_anchor(text)
+
+
+def test_a_key_that_cannot_be_created_fails_closed_with_the_variable_to_set(new_store, monkeypatch, tmp_path) -> None:
+    from renkei.errors import ConfigError
+
+    store = new_store()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("RENKEI_AUDIT_KEY_FILE", str(blocker / "audit.key"))
+    with pytest.raises(ConfigError, match=r"audit key .* cannot be read or created .*RENKEI_AUDIT_KEY_FILE"):
+        store.audit(_entries(1))
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one() == 0
