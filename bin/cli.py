@@ -83,6 +83,9 @@ class _LazyGroup(click.Group):
         except click.Abort:  # Ctrl-C at a prompt or during a command
             _report("interrupted", 1, as_json)
             sys.exit(1)
+        except OSError as exc:  # the system refused (permissions, a full disk, a folder that went away)
+            _report(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "), 1, as_json)
+            sys.exit(1)
         except Exception as exc:
             # Never a traceback for users (and no exception text: it may quote patient data); the place
             # it happened is enough for a bug report, RENKEI_DEBUG=1 gives the whole traceback.
@@ -94,7 +97,8 @@ class _LazyGroup(click.Group):
             _report(f"unexpected {type(exc).__name__}{where} (a bug: RENKEI_DEBUG=1 shows the details)",
                     EXIT_INTERNAL, as_json)  # fmt: skip
             sys.exit(EXIT_INTERNAL)
-        sys.exit(rv if isinstance(rv, int) else 0)
+        # click returns the code of ctx.exit(n) when not standalone; a command's own return value is not a code
+        sys.exit(rv if type(rv) is int else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *SUBCOMMANDS])

@@ -198,3 +198,28 @@ def test_contradictory_bad_and_absent(args: list[str], expected: int) -> None:
         cmd = cmd.get_command(ctx, name)
     if _has_json(cmd):
         _assert_json_error((), args, expected)
+
+
+def test_an_unexpected_failure_is_one_line_exit_3_without_its_text(monkeypatch) -> None:
+    from renkei.bin import common
+
+    def broken(data, data_dir=None):
+        raise RuntimeError("山田太郎 9999013")  # whatever a bug's message holds, it is not printed
+
+    monkeypatch.setattr("renkei.bin.cmd_ops.open_store", broken)
+    assert common.EXIT_INTERNAL == 3
+    result = _run(("status",), [])
+    _assert_clean(result, 3, "status with a bug")
+    assert "unexpected RuntimeError in test_every_command.py:" in result.stderr
+    assert "山田太郎" not in result.stderr + result.stdout
+    _assert_json_error(("status",), [], 3)
+
+
+def test_a_refusal_by_the_system_is_exit_1(monkeypatch) -> None:
+    def denied(data, data_dir=None):
+        raise PermissionError(13, "Permission denied", "/srv/renkei-data/renkei.sqlite")
+
+    monkeypatch.setattr("renkei.bin.cmd_ops.open_store", denied)
+    result = _run(("status",), [])
+    _assert_clean(result, 1, "status, permission denied")
+    assert result.stderr.strip() == "error: Permission denied: /srv/renkei-data/renkei.sqlite"
