@@ -184,7 +184,7 @@ def reprocess(
         assert pipeline is not None
         if pipeline not in {p.name for p in engine.config.pipelines}:
             engine.close()
-            raise NotFoundError(f"no pipeline {pipeline!r} in the configuration")
+            raise click.BadParameter(f"no pipeline {pipeline!r} in the configuration", param_hint="--pipeline")
         ids += [r.id for r in store.messages_in_states(pipeline, [MessageState.DEAD, MessageState.QUARANTINED])]
     try:
         engine.reprocess(ids)
