@@ -87,7 +87,8 @@ def test_concurrent_writers_keep_one_linear_audit_chain(store: Store) -> None:
     assert errors == []
     assert sorted(mid for ids in results for mid in ids) == list(range(1, THREADS * 5 + 1))
     result = store.verify_audit()
-    assert (result.ok, result.entries) == (True, THREADS * 5)
+    # + 1: the audit.keyed marker that starts a new log's keyed chain, written once whoever writes first
+    assert (result.ok, result.entries, result.keyed_from) == (True, THREADS * 5 + 1, 1)
 
 
 def test_concurrent_links_of_one_identifier_to_different_people_let_one_win(store: Store) -> None:
