@@ -237,10 +237,10 @@ def test_renkei_store_url_points_every_command_at_postgresql(pg_url: str, tmp_pa
     store = Store.in_data_dir(tmp_path / "data")
     try:
         store.audit([AuditEntry("test.write", "P1", "x")])
-        assert store.url == pg_url and store.verify_audit().entries == 1
+        assert store.url == pg_url and store.verify_audit().entries == 2  # the keyed marker and the entry
     finally:
         store.close()
     env = {**os.environ, "RENKEI_DATA": str(tmp_path / "data")}
     renkei = str(Path(sys.executable).with_name("renkei"))
     out = subprocess.run([renkei, "audit", "verify", "--json"], env=env, capture_output=True, text=True, timeout=60)
-    assert json.loads(out.stdout)["entries"] == 1  # the command read PostgreSQL, not an empty SQLite file
+    assert json.loads(out.stdout)["entries"] == 2  # the command read PostgreSQL, not an empty SQLite file
