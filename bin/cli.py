@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -41,7 +48,66 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+def _report(message: str, exit_code: int, as_json: bool, details: list[dict[str, Any]] | None = None) -> None:
+    if as_json:  # a machine reading --json output gets the error as JSON too, on stdout
+        body: dict[str, Any] = {"error": message, "exit_code": exit_code}
+        if details:
+            body["errors"] = details
+        click.echo(json.dumps(body, ensure_ascii=False))
+    else:
+        click.echo(f"error: {message}", err=True)
+        for d in details or []:
+            line = f" (line {d['line']})" if d.get("line") else ""
+            click.echo(f"  {d['path']}{line}: {d['error']}", err=True)
+
+
 class _LazyGroup(click.Group):
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Every error ends as one line (or one JSON object under --json) and the documented exit code:
+        2 bad input, 1 refused / not found / check failed, 3 unexpected (RENKEI_DEBUG=1 shows the traceback)."""
+        from renkei.bin.common import EXIT_INTERNAL, CommandError
+
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, standalone_mode=False, **extra)
+        as_json = "--json" in argv
+        try:
+            rv = super().main(argv, prog_name, standalone_mode=False, **extra)
+        except CommandError as exc:
+            _report(exc.message, exc.exit_code, as_json, exc.details)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            if as_json:
+                _report(exc.format_message(), exc.exit_code, True)
+            else:
+                exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C at a prompt or during a command
+            _report("interrupted", 1, as_json)
+            sys.exit(1)
+        except OSError as exc:  # the system refused (permissions, a full disk, a folder that went away)
+            _report(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "), 1, as_json)
+            sys.exit(1)
+        except Exception as exc:
+            # Never a traceback for users (and no exception text: it may quote patient data); the place
+            # it happened is enough for a bug report, RENKEI_DEBUG=1 gives the whole traceback.
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f" in {os.path.basename(frame.filename)}:{frame.lineno}" if frame else ""
+            logging.getLogger("renkei").debug("unexpected error", exc_info=True)
+            if os.environ.get("RENKEI_DEBUG"):
+                traceback.print_exc()
+            _report(f"unexpected {type(exc).__name__}{where} (a bug: RENKEI_DEBUG=1 shows the details)",
+                    EXIT_INTERNAL, as_json)  # fmt: skip
+            sys.exit(EXIT_INTERNAL)
+        # click returns the code of ctx.exit(n) when not standalone; a command's own return value is not a code
+        sys.exit(rv if type(rv) is int else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *SUBCOMMANDS])
 

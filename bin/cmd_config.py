@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from renkei.bin.common import emit_json, json_option
+from renkei.config.checks import environment_problems
 from renkei.config.loader import load_config
 from renkei.errors import ConfigError
 
@@ -21,9 +22,12 @@ def config() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @json_option
 def check(file: Path, as_json: bool) -> None:
-    """Validate FILE; exit 0 if valid, 2 with every error otherwise."""
+    """Validate FILE and the files and folders it names; exit 0 if valid, 2 with every error otherwise."""
     try:
         loaded = load_config(file)
+        problems = environment_problems(loaded)
+        if problems:
+            raise ConfigError(f"{file}: {len(problems)} error(s)", [(p.path, None, p.reason) for p in problems])
     except ConfigError as exc:
         errors = [{"path": p, "line": line, "error": reason} for p, line, reason in exc.errors]
         if as_json:

@@ -1,4 +1,4 @@
-"""Operator commands on the store: status, messages list|show, reprocess, audit verify."""
+"""Operator commands on the store: status, messages list|show, reprocess, audit verify|anchor."""
 
 from __future__ import annotations
 
@@ -7,8 +7,20 @@ from pathlib import Path
 
 import click
 
-from renkei.bin.common import data_option, emit_json, engine_for, handle_errors, iso, json_option, open_store
+from renkei.bin.common import (
+    EXIT_REFUSED,
+    config_data_dir,
+    data_option,
+    emit_json,
+    engine_for,
+    handle_errors,
+    iso,
+    json_option,
+    open_store,
+)
 from renkei.errors import NotFoundError
+from renkei.pipelines import audit as audit_chain
+from renkei.pipelines import audit_anchors
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import MessageState
 
@@ -40,7 +52,7 @@ def messages() -> None:
 @click.option("--pipeline", default=None)
 @click.option("--state", type=click.Choice([s.value for s in MessageState]), default=None)
 @click.option("--patient", default=None, help="patient id")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="at most this many")
 @data_option
 @json_option
 @handle_errors
@@ -49,7 +61,10 @@ def list_messages(
 ) -> None:
     """Newest first. Shows ids, states and reasons, never message content."""
     store, _ = open_store(data)
-    rows = store.list_messages(pipeline=pipeline, state=state, patient_id=patient, limit=limit)
+    rows = store.list_messages(pipeline=pipeline, state=state, patient_id=patient, limit=limit + 1)
+    if len(rows) > limit:  # said on stderr, so --json output stays a plain list
+        rows = rows[:limit]
+        click.echo(f"(showing the newest {limit}; there are more: give --limit N)", err=True)
     items = [
         {
             "id": r.id,
@@ -136,7 +151,7 @@ def _plain(out: dict) -> str:
 
 
 @click.command()
-@click.argument("message_ids", nargs=-1, type=int)
+@click.argument("message_ids", nargs=-1, type=click.IntRange(min=1))
 @click.option("--pipeline", default=None, help="with --all: the pipeline whose messages to reprocess")
 @click.option("--all", "all_failed", is_flag=True, help="every DEAD and QUARANTINED message of --pipeline")
 @click.option(
@@ -159,14 +174,14 @@ def reprocess(
 ) -> None:
     """Run messages again: quarantined input is re-read from its source (e.g. a fixed file).
 
-    A DEAD delivery holds its patient's later ones to that destination; running it again (in order) or
-    --skip releases them."""
-    store, _ = open_store(data)
+    Ends with a summary: how many messages ended in each state. A DEAD delivery holds its patient's later
+    ones to that destination; running it again (in order) or --skip releases them."""
     if skip:
         if all_failed:
             raise click.UsageError("--skip takes message ids, not --all")
         if not message_ids:
             raise click.UsageError("--skip needs message ids")
+        store, _ = open_store(data, config_data_dir(data, config_file))
         from renkei.pipelines.holds import skip as skip_dead
 
         skipped = skip_dead(store, message_ids)
@@ -181,29 +196,52 @@ def reprocess(
             for mid, n in skipped.items():
                 click.echo(f"message {mid}: {n} DEAD deliveries skipped; later messages may go")
         return
-    engine = engine_for(store, data, config_file)
-    ids = list(message_ids)
-    if all_failed:
-        if not pipeline:
-            raise click.UsageError("--all needs --pipeline")
-        ids += [r.id for r in store.messages_in_states(pipeline, [MessageState.DEAD, MessageState.QUARANTINED])]
-    if not ids:
+    if all_failed and not pipeline:
+        raise click.UsageError("--all needs --pipeline")
+    if pipeline and not all_failed:
+        raise click.UsageError("--pipeline goes with --all")
+    if not message_ids and not all_failed:
         raise click.UsageError("give message ids, or --all --pipeline NAME")
+    store, _ = open_store(data, config_data_dir(data, config_file))
+    ids = list(dict.fromkeys(message_ids))
+    missing = [mid for mid in ids if store.get_message(mid)[0] is None]
+    if missing:
+        raise NotFoundError(f"no message {', '.join(map(str, missing))} (`renkei messages list` shows the ids)")
+    engine = engine_for(store, data, config_file)
+    if all_failed:
+        assert pipeline is not None
+        if pipeline not in {p.name for p in engine.config.pipelines}:
+            engine.close()
+            raise click.BadParameter(f"no pipeline {pipeline!r} in the configuration", param_hint="--pipeline")
+        ids += [r.id for r in store.messages_in_states(pipeline, [MessageState.DEAD, MessageState.QUARANTINED])]
     try:
         engine.reprocess(ids)
         after = {mid: store.get_message(mid)[0].state for mid in ids}
     finally:
         engine.close()
+    summary: dict[str, int] = {}
+    for st in after.values():
+        summary[str(st)] = summary.get(str(st), 0) + 1
     if as_json:
-        emit_json({str(k): v for k, v in after.items()})
-    else:
+        emit_json({"messages": {str(k): v for k, v in after.items()}, "summary": summary, "reprocessed": len(ids)})
+        return
+    if len(ids) <= 20:
         for mid, st in after.items():
             click.echo(f"message {mid}: {st}")
+    outcome = ", ".join(f"{st} {n}" for st, n in sorted(summary.items())) or "nothing to do"
+    click.echo(f"reprocessed {len(ids)} message(s): {outcome}")
 
 
 @click.group()
 def audit() -> None:
     """The tamper-evident audit log."""
+
+
+def _anchors(store) -> list[audit_chain.Anchor]:
+    try:
+        return audit_anchors.load_anchors(store.url)
+    except audit_anchors.AnchorFileError as exc:
+        raise NotFoundError(str(exc)) from None  # someone changed the anchors: a failed check (exit 1)
 
 
 @audit.command("verify")
@@ -212,20 +250,56 @@ def audit() -> None:
 @json_option
 @handle_errors
 def audit_verify(anchor: str, data: str | None, as_json: bool) -> None:
-    """Check the hash chain of every audit entry; exit 1 if it is broken.
-
-    Keep the printed head somewhere else (a ticket, a log server, paper): given back as --anchor, it
-    also shows whether the newest entries were cut off."""
+    """Check the keyed hash chain of every audit entry against the anchors kept outside the data folder
+    (and --anchor); exit 1 if it is broken. A successful check writes a new anchor."""
+    if anchor:
+        try:
+            audit_chain.parse_anchor(anchor)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--anchor") from None
     store, _ = open_store(data)
-    result = store.verify_audit(anchor)
+    anchors = _anchors(store)
+    with store.read() as conn:
+        result = audit_chain.verify(conn, anchor=anchor, anchors=anchors)
+        written = audit_anchors.write_anchor(conn, store.url) if result.ok else None
+    out = {
+        "ok": result.ok,
+        "entries": result.entries,
+        "first_bad_seq": result.first_bad_seq,
+        "reason": result.reason,
+        "head": result.head,
+        "keyed_from": result.keyed_from,
+        "anchors_checked": result.anchors_checked,
+        "anchor_folder": str(audit_anchors.anchor_folder(store.url)),
+        "key_file": str(audit_chain.key_path()),
+    }
     if as_json:
-        emit_json(
-            {"ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq, "reason": result.reason,
-             "head": result.head}
-        )  # fmt: skip
+        emit_json(out)
     elif result.ok:
-        click.echo(f"audit log intact: {result.entries} entries; head {result.head}")
+        keyed = f"keyed from entry {result.keyed_from}" if result.keyed_from else "plain (not keyed yet)"
+        click.echo(f"audit log intact: {result.entries} entries, {keyed}; head {result.head}")
+        click.echo(
+            f"checked against {result.anchors_checked} anchor(s); anchored in {written.path if written else '-'}"
+        )
+        click.echo(f"audit key: {audit_chain.key_path()} (keep a copy; it is not in the data folder)")
     else:
         click.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.reason}", err=True)
     if not result.ok:
-        sys.exit(1)
+        sys.exit(EXIT_REFUSED)
+
+
+@audit.command("anchor")
+@data_option
+@json_option
+@handle_errors
+def audit_anchor(data: str | None, as_json: bool) -> None:
+    """Write an anchor now (the head of the chain and its entry count) outside the data folder."""
+    store, _ = open_store(data)
+    with store.read() as conn:
+        written = audit_anchors.write_anchor(conn, store.url)
+    a = written.anchor
+    if as_json:
+        emit_json({"seq": a.seq, "hash": a.hash, "entries": a.entries, "keyed_from": a.keyed_from,
+                   "file": str(written.path)})  # fmt: skip
+    else:
+        click.echo(f"anchor: entry {a.seq} {a.hash}, {a.entries} entries -> {written.path}")

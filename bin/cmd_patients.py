@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from renkei.bin.common import LAST_CONFIG, data_dir_of, data_option, emit_json, handle_errors, json_option
+from renkei.bin.common import (
+    LAST_CONFIG,
+    config_data_dir,
+    data_dir_of,
+    data_option,
+    emit_json,
+    handle_errors,
+    json_option,
+)
 from renkei.config.loader import LoadedConfig, load_config
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.viewer_links import split_value, viewer_system, viewer_url
@@ -153,7 +161,7 @@ def link(
 ) -> None:
     """Link identifiers to PERSON (an identifier already linked to someone else is refused)."""
     check_person(person)
-    data_dir = data_dir_of(data)
+    data_dir = config_data_dir(data, config_file)
     loaded = open_config(config_file, data_dir, required=post_card is not None)
     pairs = identifiers_from_options(ehr, timeline, tag, viewer, loaded.config if loaded else None)
     if not pairs:
@@ -240,8 +248,8 @@ def unlink(
 
 @patients.command("consent")
 @click.argument("person")
-@click.option("--grant", "state", flag_value="granted", help="the patient consented")
-@click.option("--withdraw", "state", flag_value="withdrawn", help="the patient withdrew consent (nothing flows)")
+@click.option("--grant", is_flag=True, help="the patient consented")
+@click.option("--withdraw", is_flag=True, help="the patient withdrew consent (nothing flows)")
 @click.option(
     "--scope",
     "scopes",
@@ -255,12 +263,20 @@ def unlink(
 @json_option
 @handle_errors
 def consent(
-    person: str, state: str | None, scopes: tuple[str, ...], on: str, note: str, data: str | None, as_json: bool
+    person: str,
+    grant: bool,
+    withdraw: bool,
+    scopes: tuple[str, ...],
+    on: str,
+    note: str,
+    data: str | None,
+    as_json: bool,
 ) -> None:
     """Record PERSON's consent (--grant --scope …) or its withdrawal (--withdraw)."""
     check_person(person)
-    if state is None:
-        raise click.UsageError("give --grant or --withdraw")
+    if grant == withdraw:
+        raise click.UsageError("give --grant or --withdraw" if not grant else "--grant and --withdraw contradict")
+    state = "granted" if grant else "withdrawn"
     try:
         day = date.fromisoformat(on)
     except ValueError:
@@ -359,3 +375,8 @@ def list_persons(data: str | None, as_json: bool) -> None:
         c = it["consent"]
         state = f"{c['state']} ({','.join(c['scope'])}) {c['consented_on']}" if c else "no consent"
         click.echo(f"{it['person_id']:<16} {state:<36} {' '.join(it['systems'])}")
+
+
+from renkei.bin.cmd_patients_import import import_csv  # noqa: E402  (registered here, defined there)
+
+patients.add_command(import_csv)

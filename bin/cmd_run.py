@@ -18,15 +18,27 @@ from renkei.bin.common import (
     json_option,
     remember_config,
 )
+from renkei.config.checks import environment_problems
 from renkei.config.loader import DEFAULT_CONFIG, load_config
+from renkei.errors import ConfigError
 from renkei.pipelines.engine import Engine, RunStats
 from renkei.pipelines.migrations.runner import require_current
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
 
-def _open(config_path: Path, data: str | None) -> Engine:
+def _open(config_path: Path, data: str | None, service: bool = False) -> Engine:
     loaded = load_config(config_path)
+    problems = environment_problems(loaded)
+    for p in problems:
+        if service and p.can_wait:  # e.g. a folder not mounted yet: each run tries again (one log line each)
+            logging.getLogger("renkei.run").warning("%s: %s; runs will fail until it is there", p.path, p.reason)
+    blocking = [p for p in problems if not (service and p.can_wait)]
+    if blocking:
+        raise ConfigError(
+            f"{config_path}: {len(blocking)} error(s) (`renkei config check` lists them too)",
+            [(p.path, None, p.reason) for p in blocking],
+        )
     data_dir = data_dir_of(data, loaded.config.data_dir)
     require_current(data_dir)  # every database of the folder, before anything starts
     remember_config(data_dir, config_path)
@@ -43,9 +55,42 @@ def run_all_once(engine: Engine, show_progress: bool) -> dict[str, RunStats]:
     return results
 
 
-def print_stats(results: dict[str, RunStats], as_json: bool) -> None:
+def patients_without_consent(engine: Engine) -> dict[str, int]:
+    """Per pipeline with the consent gate on: how many of its patients have no granted consent covering
+    its scope, so nothing of theirs flows. Read from the registry after the run (the gate's own refusals
+    are per delivery), so a first run that delivers nothing can say why."""
+    import sqlalchemy as sa
+
+    from renkei.pipelines.schema import messages
+
+    registry = PatientRegistry(engine.store)
+    out: dict[str, int] = {}
+    for p in engine.config.pipelines:
+        if not p.gates.consent:
+            continue
+        with engine.store.read() as conn:
+            pids = [
+                r for r in conn.execute(
+                    sa.select(messages.c.patient_id).where(messages.c.pipeline == p.name).distinct()
+                ).scalars() if r
+            ]  # fmt: skip
+        persons = set(registry.persons_of_patients(p.source, pids).values()) if pids else set()
+        consents = registry.consents(sorted(persons))
+        missing = [x for x in persons if x not in consents or not consents[x].allows(p.gates.consent_scope)]
+        if missing:
+            out[p.name] = len(missing)
+    return out
+
+
+def print_stats(results: dict[str, RunStats], as_json: bool, no_consent: dict[str, int] | None = None) -> None:
+    no_consent = no_consent or {}
     if as_json:
-        emit_json({name: {k: getattr(s, k) for k in s.__slots__} for name, s in results.items()})
+        emit_json(
+            {
+                name: {**{k: getattr(s, k) for k in s.__slots__}, "patients_without_consent": no_consent.get(name, 0)}
+                for name, s in results.items()
+            }
+        )
         return
     for name, s in results.items():
         click.echo(
@@ -53,6 +98,13 @@ def print_stats(results: dict[str, RunStats], as_json: bool) -> None:
             f"{s.filtered} filtered, {s.quarantined} quarantined; {s.sent} delivered, {s.failed} to retry, "
             f"{s.dead} dead ({s.seconds:.2f}s)"
         )
+        if no_consent.get(name):
+            click.echo(
+                f"{name}: {no_consent[name]} patient(s) have no consent on record for this pipeline, so nothing of "
+                "theirs is delivered. Record it with `renkei patients consent ID --grant --scope all --date "
+                "YYYY-MM-DD`, or for many at once `renkei patients import FILE.csv`; then "
+                f"`renkei reprocess --all --pipeline {name}`; `renkei patients list` shows who has consent."
+            )
 
 
 @click.command()
@@ -65,10 +117,11 @@ def run(config_file: Path, once: bool, data: str | None, as_json: bool) -> None:
     """Run the pipelines of CONFIG_FILE on their triggers (until stopped), or once with --once."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
-    engine = _open(config_file, data)
+    engine = _open(config_file, data, service=not once)
     try:
         if once:
-            print_stats(run_all_once(engine, show_progress=False), as_json)
+            results = run_all_once(engine, show_progress=False)
+            print_stats(results, as_json, patients_without_consent(engine))
         else:
             from renkei.pipelines.scheduler import run_forever
 
@@ -113,11 +166,20 @@ def _demo_users(engine: Engine) -> list[tuple[str, str, str]]:
 
 @click.command()
 @click.option("--once", is_flag=True, help="run the demo pipeline and exit without serving the console")
-@click.option("--port", default=8765, show_default=True, help="port of the console (127.0.0.1 only)")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="port of the console (127.0.0.1)"
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="another Host name the console answers to (besides 127.0.0.1, localhost, [::1]); repeatable",
+)
 @data_option
 @json_option
 @handle_errors
-def demo(once: bool, port: int, data: str | None, as_json: bool) -> None:
+def demo(once: bool, port: int, allow_hosts: tuple[str, ...], data: str | None, as_json: bool) -> None:
     """Run the embedded default: a shipped synthetic SS-MIX2 storage -> the built-in timeline."""
     engine = _open(DEFAULT_CONFIG, data)
     try:
@@ -132,7 +194,9 @@ def demo(once: bool, port: int, data: str | None, as_json: bool) -> None:
 
             for name, role, password in _demo_users(engine):
                 click.echo(f"console user {name} ({role}): password {password}")
-            serve_console(engine, engine.config.console, port)
+            console = engine.config.console
+            hosts = [*console.allowed_hosts, *allow_hosts]
+            serve_console(engine, console.model_copy(update={"allowed_hosts": hosts}), port)
     finally:
         engine.close()
         engine.store.close()

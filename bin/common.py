@@ -23,13 +23,42 @@ DEFAULT_DATA = "renkei-data"
 LAST_CONFIG = "last-config"
 
 
+CONFIG_ENV = "RENKEI_CONFIG"
+
+
 def data_dir_of(explicit: str | None, configured: Path | None = None) -> Path:
-    """--data, then RENKEI_DATA, then the config's data_dir, then ./renkei-data: the same for every command."""
+    """--data, then RENKEI_DATA, then the config's data_dir (the config given to the command, else the one
+    $RENKEI_CONFIG names), then ./renkei-data: the same for every command."""
     if explicit:
         return Path(explicit)
     if os.environ.get("RENKEI_DATA"):
         return Path(os.environ["RENKEI_DATA"])
-    return configured or Path(DEFAULT_DATA)
+    return configured or _env_config_data_dir() or Path(DEFAULT_DATA)
+
+
+def _env_config_data_dir() -> Path | None:
+    """`data_dir:` of the config $RENKEI_CONFIG names (relative to that file, as the loader reads it)."""
+    name = os.environ.get(CONFIG_ENV)
+    if not name:
+        return None
+    import yaml
+
+    path = Path(name)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"${CONFIG_ENV} names {path}, which cannot be read: {type(exc).__name__}") from None
+    value = data.get("data_dir") if isinstance(data, dict) else None
+    return (path.parent / str(value)) if value else None
+
+
+def config_data_dir(data: str | None, config_file: Path | None) -> Path:
+    """The data folder of a command that was given --config: that config's `data_dir:` counts too."""
+    if config_file is None or data or os.environ.get("RENKEI_DATA"):
+        return data_dir_of(data)
+    from renkei.config.loader import load_config
+
+    return data_dir_of(None, load_config(config_file).config.data_dir)
 
 
 data_option = click.option(
@@ -58,13 +87,28 @@ def remembered_config(data_dir: Path) -> Path:
     return Path(marker.read_text(encoding="utf-8").strip())
 
 
-def open_store(data: str | None) -> tuple[Store, Path]:
-    data_dir = data_dir_of(data)
+def open_store(data: str | None, data_dir: Path | None = None) -> tuple[Store, Path]:
+    data_dir = data_dir or data_dir_of(data)
     if not os.environ.get(STORE_URL_ENV) and not (data_dir / DB_FILE).exists():
         raise NotFoundError(
-            f"no renkei data in {data_dir} (run `renkei demo` or `renkei run CONFIG` first, or give --data)"
+            f"no renkei data in {data_dir} (run `renkei demo` or `renkei run CONFIG` first, or give --data DIR, "
+            f"RENKEI_DATA=DIR or {CONFIG_ENV}=CONFIG with its data_dir:)"
         )
-    return Store.in_data_dir(data_dir), data_dir
+    store = Store.in_data_dir(data_dir)
+    daily_anchor(store)
+    return store, data_dir
+
+
+def daily_anchor(store: Store) -> None:
+    """Keep today's audit anchor outside the data folder (see pipelines/audit_anchors.py). Failing to write
+    it must not stop the command, but is said."""
+    from renkei.pipelines.audit_anchors import anchor_if_due
+
+    try:
+        with store.read() as conn:
+            anchor_if_due(conn, store.url)
+    except OSError as exc:
+        click.echo(f"warning: the audit anchor could not be written: {exc.strerror} ({exc.filename})", err=True)
 
 
 def engine_for(store: Store, data: str | None, config_file: Path | None = None) -> Engine:
@@ -76,24 +120,46 @@ def engine_for(store: Store, data: str | None, config_file: Path | None = None) 
     return Engine(load_config(config_file or remembered_config(data_dir)), store, data_dir)
 
 
+# The exit-code rule of every command (README "After the demo"):
+EXIT_OK = 0
+EXIT_REFUSED = 1  # refused, not found, or a check that found problems (audit broken, storage defects)
+EXIT_BAD_INPUT = 2  # bad arguments, bad input files, invalid configuration
+EXIT_INTERNAL = 3  # a bug or an unexpected failure of the system: reported in one line, never a traceback
+
+
+class CommandError(click.ClickException):
+    """An error the top-level command prints as one line (or one JSON object under --json)."""
+
+    def __init__(self, message: str, exit_code: int, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.details = details or []
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+        for d in self.details:
+            line = f" (line {d['line']})" if d.get("line") else ""
+            click.echo(f"  {d['path']}{line}: {d['error']}", err=True)
+
+
+def command_error(exc: RenkeiError) -> CommandError:
+    if isinstance(exc, (NotFoundError, RefusedError)):
+        return CommandError(str(exc), EXIT_REFUSED)
+    errors = exc.errors if isinstance(exc, ConfigError) else []
+    details = [{"path": p, "line": line, "error": r} for p, line, r in errors]
+    return CommandError(str(exc), EXIT_BAD_INPUT, details)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print renkei errors plainly (no traceback) and exit 2 for bad config/input, 1 otherwise."""
+    """Renkei errors become CommandErrors: printed plainly (no traceback) or as JSON by the top level,
+    exit 2 for bad config/input, 1 for refusals and not-found."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ConfigError as exc:
-            click.echo(f"error: {exc}", err=True)
-            for where, line, reason in exc.errors:
-                click.echo(f"  {where}{f' (line {line})' if line else ''}: {reason}", err=True)
-            sys.exit(2)
-        except (NotFoundError, RefusedError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
         except RenkeiError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            raise command_error(exc) from None
 
     return wrapper
 

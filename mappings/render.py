@@ -8,7 +8,10 @@ Lookup order: the site's own template folder (config), then the templates shippe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,102 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from renkei.errors import ConfigError, InputError
-from renkei.mappings.phrases import PhraseLibrary, load_phrases
+from renkei.mappings.phrases import Phrase, PhraseLibrary, load_phrases
 
 SHIPPED = Path(__file__).with_name("templates")
+
+# A site template is edited by clinic staff: it must not be able to hang a pipeline run or fill memory.
+RENDER_SECONDS = 2.0  # wall clock per render
+MAX_OUTPUT_CHARS = 200_000  # far beyond any paste-able summary
+MAX_RANGE = 10_000  # range() in a template; nested loops are caught by the deadline
+MAX_SEQUENCE = 100_000  # "x" * n, list * n: the largest string/list a template may build
+_DEADLINE = threading.local()
+
+
+class RenderLimitError(InputError):
+    """A template went over its time or size limit."""
+
+
+def _check_deadline() -> None:
+    deadline = getattr(_DEADLINE, "at", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderLimitError("time limit")
+
+
+def _limited_range(*args: int) -> Iterator[int]:
+    """range() for templates: at most MAX_RANGE items, and every step checks the render's deadline."""
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise RenderLimitError(f"range of {len(rng)} items (at most {MAX_RANGE})")
+    for i in rng:
+        _check_deadline()
+        yield i
+
+
+class PhraseView:
+    """What a template sees of the phrase library: lookups only, nothing that changes it."""
+
+    __slots__ = ("_library",)
+
+    def __init__(self, library: PhraseLibrary) -> None:
+        self._library = library
+
+    def __getitem__(self, phrase_id: str) -> Phrase:
+        return self._library.phrase(phrase_id)
+
+    def __contains__(self, phrase_id: object) -> bool:
+        return phrase_id in self._library
+
+    def __iter__(self) -> Iterator[Phrase]:
+        return iter(tuple(self._library))
+
+    def __len__(self) -> int:
+        return len(self._library)
+
+    def phrase(self, phrase_id: str) -> Phrase:
+        return self._library.phrase(phrase_id)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self._library.tags
+
+    def categories(self) -> dict[str, list[Phrase]]:
+        return self._library.categories()  # a fresh dict each call; the sandbox forbids changing it anyway
+
+    def tag_line(self, tags: Iterable[str]) -> str:
+        return self._library.tag_line(tags)
+
+
+class _LimitedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with the size of what `*` and `**` can build capped and every call
+    checking the render's deadline."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
+                    raise RenderLimitError(f"repeating a sequence to {len(seq) * n} items (at most {MAX_SEQUENCE})")
+            return operator.mul(left, right)
+        if operator_name == "**":
+            if isinstance(right, int) and abs(right) > 64:
+                raise RenderLimitError("exponent too large")
+            return operator.pow(left, right)
+        return super().call_binop(context, operator_name, left, right)
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _capped(filter_fn: Any, width_arg: int) -> Any:
+    def capped(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > width_arg and isinstance(args[width_arg], int) and args[width_arg] > MAX_SEQUENCE:
+            raise RenderLimitError(f"width {args[width_arg]} (at most {MAX_SEQUENCE})")
+        return filter_fn(*args, **kwargs)
+
+    return capped
 
 
 def _jdate(value: Any, fmt: str = "%Y/%m/%d") -> str:
@@ -37,10 +133,14 @@ class Renderer:
 
     def __init__(self, extra_dirs: Sequence[Path] = (), phrases: PhraseLibrary | None = None) -> None:
         loader = jinja2.FileSystemLoader([*map(str, extra_dirs), str(SHIPPED)])
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = _LimitedSandbox(
             loader=loader, autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
         )
         self.env.filters["jdate"] = _jdate
+        self.env.globals["range"] = _limited_range
+        self.env.globals.pop("lipsum", None)
+        for name in ("center", "indent"):  # the filters that pad to a width the template chooses
+            self.env.filters[name] = _capped(self.env.filters[name], 1)
         self.phrases = phrases if phrases is not None else load_phrases()
         self._cache: dict[str, jinja2.Template] = {}
 
@@ -69,11 +169,34 @@ class Renderer:
         self, name: str, *, data_type: str, records: list[dict[str, Any]], patient: dict[str, Any] | None
     ) -> str:
         template = self.template_for(name, data_type)
+        context = {
+            "data_type": data_type,
+            "records": records,
+            "patient": patient or {},
+            "phrases": PhraseView(self.phrases),
+        }
+        _DEADLINE.at = time.monotonic() + RENDER_SECONDS
         try:
-            context = {"data_type": data_type, "records": records, "patient": patient or {}, "phrases": self.phrases}
-            return template.render(**context).strip()
+            return self._generate(template, context).strip()
+        except RenderLimitError as exc:
+            raise RenderLimitError(f"template {template.name} stopped: {exc}") from None
         except jinja2.TemplateError as exc:
             # Reported against the template, never with the record values in the text.
             raise InputError(f"template {template.name}: {type(exc).__name__}: {exc.message}") from exc
         except Exception as exc:  # a site template can fail any way (unknown phrase, bad filter input, …)
             raise InputError(f"template {template.name} failed: {type(exc).__name__}") from exc
+        finally:
+            _DEADLINE.at = None
+
+    @staticmethod
+    def _generate(template: jinja2.Template, context: dict[str, Any]) -> str:
+        """Render chunk by chunk, so output size and time are checked while the template runs."""
+        parts: list[str] = []
+        size = 0
+        for chunk in template.generate(**context):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise RenderLimitError(f"output over {MAX_OUTPUT_CHARS} characters")
+            _check_deadline()
+            parts.append(chunk)
+        return "".join(parts)

@@ -8,17 +8,19 @@ coordinate them), so durable state lives only in renkei's own store.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 from types import FrameType
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from renkei.connectors.base import PushSource
-from renkei.errors import ConfigError
+from renkei.errors import ConfigError, RenkeiError
 from renkei.pipelines import worker
 from renkei.pipelines.engine import Engine
 
@@ -42,13 +44,16 @@ def run_forever(engine: Engine) -> None:
         scheduler.add_job(_run_one, trigger, args=(engine, p.name), id=f"pipeline:{p.name}", name=p.name)
         scheduler.add_job(_run_one, args=(engine, p.name), id=f"start:{p.name}")  # once at start
     scheduler.add_job(engine.deliver_due, IntervalTrigger(seconds=RETRY_POLL_SECONDS), id="deliveries")
+    scheduler.add_job(_anchor, IntervalTrigger(hours=1), args=(engine,), id="audit-anchor")
+    scheduler.add_job(_anchor, args=(engine,), id="audit-anchor-start")
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after the running jobs finish", signum)
         stopping.set()
         for source in push_sources:
             source.stop()  # stop accepting first: nothing is acknowledged that is not stored
-        scheduler.shutdown(wait=False)
+        with contextlib.suppress(SchedulerNotRunningError):  # a second Ctrl-C, or one before the start
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -73,8 +78,25 @@ def _start_push_source(engine: Engine, name: str, stopping: threading.Event) -> 
     return source
 
 
+def _anchor(engine: Engine) -> None:
+    """Today's audit anchor, outside the data folder (see audit_anchors.py)."""
+    from renkei.pipelines.audit_anchors import anchor_if_due
+
+    try:
+        with engine.store.read() as conn:
+            anchor_if_due(conn, engine.store.url)
+    except OSError as exc:
+        log.error("audit anchor not written: %s (%s)", exc.strerror, exc.filename)
+
+
 def _run_one(engine: Engine, name: str) -> None:
-    stats = engine.run_pipeline(engine.pipeline(name))
+    try:
+        stats = engine.run_pipeline(engine.pipeline(name))
+    except (RenkeiError, OSError) as exc:
+        # One line per run (e.g. the SS-MIX2 folder is not mounted): the next run tries again.
+        reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        log.error("pipeline %s: run failed: %s: %s", name, type(exc).__name__, reason)
+        return
     log.info(
         "pipeline %s: %d stored, %d queued, %d quarantined, %d filtered, %d sent, %d failed, %d unchanged (%.2fs)",
         name, stats.received, stats.queued, stats.quarantined, stats.filtered, stats.sent, stats.failed,

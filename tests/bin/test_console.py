@@ -143,10 +143,12 @@ def test_a_post_without_the_csrf_token_is_refused(console) -> None:
     assert _client(app).post("/login", data={"user": "dr.tanaka", "password": PASSWORD}).status_code == 403
 
 
-def test_a_wrong_host_header_is_refused(console) -> None:
+@pytest.mark.parametrize("host", ["attacker.example", "127.0.0.1.attacker.example", "localhost.attacker.example:8765"])
+def test_a_wrong_host_header_is_refused(console, host: str) -> None:
     app, _engine, _patient = console
-    client = TestClient(app, base_url="http://attacker.example", follow_redirects=False)
+    client = TestClient(app, base_url=f"http://{host}", follow_redirects=False)
     assert client.get("/login").status_code == 400
+    assert TestClient(app, base_url="http://localhost:8765").get("/login").status_code == 200
 
 
 def test_an_idle_session_expires_and_logs_out(console) -> None:

@@ -85,5 +85,5 @@ pipelines:
     assert cli.json("status")["messages"] == {"sync": {"DEAD": 1, "SENT": 5}}
     assert partner.accepted == 5
     head = cli.json("messages", "show", str(dead["id"]))["deliveries"][0]
-    assert head["last_error"].startswith("skipped by operator: PermanentDeliveryError")
+    assert head["last_error"].startswith("skipped by operator: HttpPermanentError")
     assert cli("reprocess", "--skip", "--all", "--pipeline", "sync", ok=False).returncode == 2

@@ -55,3 +55,70 @@ def test_a_failing_template_becomes_a_quarantine_reason_without_values(tmp_path:
     (tmp_path / "site.j2").write_text('{{ phrases["no-such-phrase"] }}', encoding="utf-8")
     with pytest.raises(InputError, match=r"^template site\.j2 failed: NotFoundError$"):
         Renderer([tmp_path]).render("site", data_type="OML-11", records=LAB, patient=None)
+
+
+def test_a_huge_range_fails_at_once_naming_the_template(tmp_path: Path) -> None:
+    (tmp_path / "hang.j2").write_text(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", encoding="utf-8"
+    )
+    with pytest.raises(InputError, match=r"^template hang\.j2 stopped: range of 100000 items"):
+        Renderer([tmp_path]).render("hang", data_type="OML-11", records=LAB, patient=None)
+
+
+def test_nested_loops_within_the_range_cap_stop_at_the_deadline(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    from renkei.mappings import render
+
+    monkeypatch.setattr(render, "RENDER_SECONDS", 0.3)
+    (tmp_path / "slow.j2").write_text(
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", encoding="utf-8"
+    )
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"^template slow\.j2 stopped: time limit$"):
+        Renderer([tmp_path]).render("slow", data_type="OML-11", records=LAB, patient=None)
+    assert time.monotonic() - started < 5  # 10^8 iterations would take minutes
+    # the deadline belongs to one render: the next one runs normally
+    assert Renderer().render("auto", data_type="OML-11", records=LAB, patient=None).startswith("【検査結果】")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{{ 'x' * 100000000 }}", "repeating a sequence"),
+        ("{{ 'x' | center(100000000) }}", "width 100000000"),
+        ("{% for i in range(5000) %}{{ '0123456789' * 100 }}{% endfor %}", "output over 200000 characters"),
+        ("{{ 10 ** 100000000 }}", "exponent too large"),
+    ],
+)
+def test_output_size_is_capped(tmp_path: Path, body: str, reason: str) -> None:
+    (tmp_path / "big.j2").write_text(body, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"^template big\.j2 stopped: {reason}"):
+        Renderer([tmp_path]).render("big", data_type="OML-11", records=LAB, patient=None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ phrases.add([]) }}",
+        "{{ phrases._library.add([]) }}",
+        "{{ phrases.categories().update({'x': 1}) }}",
+    ],
+)
+def test_templates_cannot_change_the_phrase_library(tmp_path: Path, body: str) -> None:
+    from renkei.mappings.phrases import load_phrases
+
+    library = load_phrases()
+    before = [(p.id, p.text) for p in library]
+    (tmp_path / "mutate.j2").write_text(body, encoding="utf-8")
+    renderer = Renderer([tmp_path], phrases=library)
+    with pytest.raises(InputError, match=r"^template mutate\.j2"):
+        renderer.render("mutate", data_type="OML-11", records=LAB, patient=None)
+    assert [(p.id, p.text) for p in library] == before
+    (tmp_path / "read.j2").write_text(
+        '{{ phrases["visit-nursing-result"] }} {{ "visit-nursing-result" in phrases }} {{ phrases.tag_line(["ACP"]) }}',
+        encoding="utf-8",
+    )
+    assert renderer.render("read", data_type="OML-11", records=LAB, patient=None) == (
+        "訪問看護の結果は以下の通りです。 True □ACP"
+    )

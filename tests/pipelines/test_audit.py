@@ -23,7 +23,8 @@ def test_intact_chain_verifies(new_store) -> None:
     store = _store_with_entries(new_store)
     store.audit([AuditEntry("message.show", "P9", "message:1")])
     result = store.verify_audit()
-    assert (result.ok, result.entries) == (True, 6)
+    # entry 1 is the marker that starts the keyed chain of a new log
+    assert (result.ok, result.entries, result.keyed_from) == (True, 7, 1)
 
 
 def test_edited_entry_is_found(new_store) -> None:
@@ -50,7 +51,7 @@ def test_rehashed_entry_breaks_the_link_to_the_next(new_store) -> None:
     with store.write() as conn:
         conn.execute(audit_log.update().where(audit_log.c.seq == 2).values(actor="intruder", hash="f" * 64))
         rows = conn.execute(sa.select(audit_log.c.seq).order_by(audit_log.c.seq)).scalars().all()
-    assert rows == [1, 2, 3, 4, 5]
+    assert rows == [1, 2, 3, 4, 5, 6]  # 1 is the keyed marker
     result = store.verify_audit()
     assert result.ok is False and result.first_bad_seq == 2
 
@@ -90,14 +91,15 @@ def test_constraint_errors_never_quote_the_row(new_store) -> None:
 def test_an_anchor_shows_cut_off_newest_entries(new_store) -> None:
     store = _store_with_entries(new_store, n=5)
     head = store.verify_audit().head
-    assert head.startswith("5:")
+    assert head.startswith("6:")
     store.audit([AuditEntry("message.show", "P9", "message:1")])
     assert store.verify_audit(anchor=head).ok  # more entries after the anchor are fine
     with store.write() as conn:
-        conn.execute(audit_log.delete().where(audit_log.c.seq >= 5))
+        conn.execute(audit_log.delete().where(audit_log.c.seq >= 6))
     assert store.verify_audit().ok  # the chain alone cannot tell ...
     result = store.verify_audit(anchor=head)  # ... the anchor can
-    assert (result.ok, result.first_bad_seq, result.reason) == (False, 5, "entry 5 of the anchor is gone")
+    assert (result.ok, result.first_bad_seq) == (False, 6)
+    assert result.reason.startswith("the log ends at entry 5 (5 entries) but --anchor recorded entry 6")
     with store.write() as conn:
         conn.execute(audit_log.update().where(audit_log.c.seq == 4).values(hash="0" * 64))
     assert store.verify_audit(anchor="4:" + "1" * 64).reason.startswith("entry 4")

@@ -87,7 +87,8 @@ def test_concurrent_writers_keep_one_linear_audit_chain(store: Store) -> None:
     assert errors == []
     assert sorted(mid for ids in results for mid in ids) == list(range(1, THREADS * 5 + 1))
     result = store.verify_audit()
-    assert (result.ok, result.entries) == (True, THREADS * 5)
+    # + 1: the audit.keyed marker that starts a new log's keyed chain, written once whoever writes first
+    assert (result.ok, result.entries, result.keyed_from) == (True, THREADS * 5 + 1, 1)
 
 
 def test_concurrent_links_of_one_identifier_to_different_people_let_one_win(store: Store) -> None:
@@ -236,10 +237,10 @@ def test_renkei_store_url_points_every_command_at_postgresql(pg_url: str, tmp_pa
     store = Store.in_data_dir(tmp_path / "data")
     try:
         store.audit([AuditEntry("test.write", "P1", "x")])
-        assert store.url == pg_url and store.verify_audit().entries == 1
+        assert store.url == pg_url and store.verify_audit().entries == 2  # the keyed marker and the entry
     finally:
         store.close()
     env = {**os.environ, "RENKEI_DATA": str(tmp_path / "data")}
     renkei = str(Path(sys.executable).with_name("renkei"))
     out = subprocess.run([renkei, "audit", "verify", "--json"], env=env, capture_output=True, text=True, timeout=60)
-    assert json.loads(out.stdout)["entries"] == 1  # the command read PostgreSQL, not an empty SQLite file
+    assert json.loads(out.stdout)["entries"] == 2  # the command read PostgreSQL, not an empty SQLite file
