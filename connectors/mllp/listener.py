@@ -42,14 +42,22 @@ from typing import Literal
 import pydantic
 
 from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
-from renkei.connectors.ssmix2.message import check_message, data_type_of, parse_message
+from renkei.connectors.hl7v2 import (
+    Header,
+    HL7Error,
+    build_ack,
+    check_message,
+    codec_for,
+    data_type_of,
+    decode_text,
+    header_or_empty,
+    parse_message,
+    read_header,
+    validate_strict,
+)
 from renkei.errors import ConfigError, InputError
 
-from ._charset import codec_for, decode
 from ._commit import GroupCommitter
-from ._errors import HL7Error
-from ._header import Header, header_or_empty, read_header
-from .ack import build_ack, validate_strict
 from .framing import FrameDecoder, FramingError, frame
 
 log = logging.getLogger("renkei.mllp")
@@ -105,12 +113,13 @@ class MLLPListener:
 
     def parse(self, key: str, raw: bytes) -> Parsed:
         text, warnings = self._text(key, raw)
-        return parse_message(text, key, warnings=warnings)
+        got = parse_message(text, key, warnings=warnings)
+        return Parsed(got.records, patient_id=got.patient_id, data_type=got.data_type, warnings=got.warnings)
 
     def _text(self, key: str, raw: bytes) -> tuple[str, list[str]]:
         """Decoded text of a message the parser can take; HL7Error/InputError (quarantine, AE) if not."""
         h = read_header(raw)
-        text, warnings = decode(raw, codec_for(h.get(18), self.settings.encoding), key)
+        text, warnings = decode_text(raw, codec_for(h.get(18), self.settings.encoding), key)
         if not data_type_of(h.message_type):
             raise HL7Error(
                 f"{key}: message type {h.message_type} is not supported (no handler)", code="200", location="MSH^1^9"

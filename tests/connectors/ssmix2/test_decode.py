@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from renkei.connectors.hl7v2 import decode_iso2022jp as decode
 from renkei.connectors.ssmix2 import SSMIX2Error, parse_file
-from renkei.connectors.ssmix2._decode import decode
 
 KEY = "999/901/9999013/-/ADT-00/9999013_-_ADT-00_999999999999999_20111220224447339_-_1"
 

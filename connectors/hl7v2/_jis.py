@@ -1,4 +1,4 @@
-"""Tolerant ISO-2022-JP decoding for SS-MIX2 files.
+"""Tolerant ISO-2022-JP decoding (SS-MIX2 files, MLLP messages whose MSH-18 names ISO IR87).
 
 Python's `iso2022_jp` codec is strict: it refuses JIS X 0208 vendor rows (NEC special characters such as
 ①, ㈱), half-width katakana, JIS X 0212/0213 and user-defined characters (外字), all of which real EHR
@@ -11,7 +11,7 @@ reports the byte offset of anything it still cannot read. Only that last step ca
 
 from __future__ import annotations
 
-from ._errors import Defect, SSMIX2Error
+from ._defect import Defect, MessageError
 
 REPLACEMENT = "■"  # what Japanese hospitals write for characters they cannot represent
 
@@ -33,10 +33,10 @@ _ESCAPES: dict[bytes, str] = {
 _MAX_ESC = max(len(k) for k in _ESCAPES)
 
 
-def decode(raw: bytes, file: str, *, replace: bool = False) -> tuple[str, list[Defect]]:
-    """Text of an SS-MIX2 file and the decoding defects found (warnings).
+def decode_iso2022jp(raw: bytes, file: str, *, replace: bool = False) -> tuple[str, list[Defect]]:
+    """Text of an SS-MIX2 file (or message) and the decoding defects found (warnings).
 
-    Raises SSMIX2Error `truncated` when the bytes end inside a two-byte character and `undecodable`
+    Raises MessageError `truncated` when the bytes end inside a two-byte character and `undecodable`
     (with the byte offset) when not even the byte-level fallback can read them, unless `replace` is set:
     then each undecodable byte becomes ■ and is reported as a `decode_fallback` warning.
     """
@@ -45,7 +45,7 @@ def decode(raw: bytes, file: str, *, replace: bool = False) -> tuple[str, list[D
     except UnicodeDecodeError as exc:
         first = exc
     if first.reason == "incomplete multibyte sequence" and first.end >= len(raw.rstrip(b"\r\n\x1c")):
-        raise SSMIX2Error(
+        raise MessageError(
             Defect("truncated", file, problem="file ends inside a two-byte JIS character", offset=first.start)
         )
     for codec in _FAMILY:
@@ -89,7 +89,7 @@ def _bytewise(raw: bytes, file: str, replace: bool) -> tuple[str, list[Defect]]:
         shown = " ".join(f"0x{b:02x}" for b in raw[offset : offset + length])
         defect = Defect("undecodable", file, problem=f"undecodable ISO-2022-JP bytes {shown} ({what})", offset=offset)
         if not replace:
-            raise SSMIX2Error(defect)
+            raise MessageError(defect)
         out.append(REPLACEMENT)
         defects.append(Defect("decode_fallback", file, problem=f"{defect.problem}; replaced by ■", offset=offset))
 
@@ -134,7 +134,7 @@ def _bytewise(raw: bytes, file: str, replace: bool) -> tuple[str, list[Defect]]:
             i += 1
             continue
         if i + 1 >= n:
-            raise SSMIX2Error(Defect("truncated", file, problem="file ends inside a two-byte JIS character", offset=i))
+            raise MessageError(Defect("truncated", file, problem="file ends inside a two-byte JIS character", offset=i))
         j1, j2 = b, raw[i + 1]
         if not (0x21 <= j1 <= 0x7E and 0x21 <= j2 <= 0x7E):
             bad(i, 2, "byte outside the JIS range 0x21-0x7e")

@@ -1,22 +1,41 @@
-"""What a data-type handler gets: the split message, the name, the patient and a defect list."""
+"""What a data-type handler gets: the split message, where it is filed, the patient and a defect list.
+
+`name` is anything with `order_no`, `care_date` and `department` (an SS-MIX2 StorageName, or a `Filing`
+made from the message itself for MLLP): record keys take the order number, else the care date.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from renkei.records import Coding, RecordStatus
 
+from ._defect import Defect
 from ._er7 import Message, Segment
-from ._errors import Defect
-from ._naming import NO_ORDER, StorageName
 
-STATUS_BY_FLAG = {"1": RecordStatus.CURRENT, "2": RecordStatus.SUPERSEDED, "0": RecordStatus.DELETED}
+NO_ORDER = "999999999999999"  # SS-MIX2's "no order number" (15 nines)
+
+
+class FilingLike(Protocol):
+    order_no: str
+    care_date: str  # YYYYMMDD or "-"
+    department: str
+
+
+@dataclass(slots=True)
+class Filing:
+    """Where a message stands when it is not a stored file (MLLP): taken from the message itself."""
+
+    care_date: str = "-"
+    order_no: str = ""
+    department: str = ""
 
 
 @dataclass(slots=True)
 class Ctx:
     key: str
-    name: StorageName
+    name: FilingLike
     msg: Message
     pid: str
     data_type: str

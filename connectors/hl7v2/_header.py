@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._errors import HL7Error
+from ._hl7error import HL7Error
 
 
 @dataclass(slots=True, frozen=True)
