@@ -20,6 +20,15 @@ from ._context import NO_ORDER, Filing, FilingLike
 from ._context import Ctx as MessageContext
 from ._defect import FATAL_KINDS, KINDS, Defect, MessageError
 from ._er7 import Message, Segment, split
+from ._framing import (
+    ONE_MESSAGE_RULE,
+    REQUIRED,
+    is_terminated,
+    second_header_offset,
+    split_framed,
+    terminator_style,
+    truncation,
+)
 from ._header import Header, header_or_empty, read_header
 from ._hl7error import HL7Error
 from ._jis import REPLACEMENT, decode_iso2022jp
@@ -34,7 +43,9 @@ __all__ = [
     "KINDS",
     "MESSAGE_TYPES",
     "NO_ORDER",
+    "ONE_MESSAGE_RULE",
     "REPLACEMENT",
+    "REQUIRED",
     "SUPPORTED",
     "Ack",
     "Defect",
@@ -58,12 +69,17 @@ __all__ = [
     "decode_text",
     "header_or_empty",
     "is_dtm",
+    "is_terminated",
     "new_control_id",
     "parse_dt",
     "parse_dtm",
     "parse_message",
     "read_ack",
     "read_header",
+    "second_header_offset",
     "split",
+    "split_framed",
+    "terminator_style",
+    "truncation",
     "validate_strict",
 ]

@@ -166,8 +166,13 @@ def check_fields(ctx: Ctx) -> None:
             if not m.f(seg, 7) and is_dtm(m.c(seg, 9, 1)):
                 ctx.warn("shifted_field", label, "PID-7", "birth date empty and a date sits in PID-9 (patient alias)")
         elif name == "OBX":
-            if m.f(seg, 2) == "NM" and m.f(seg, 5) and not _is_number(m.f(seg, 5)):
+            value_type = m.f(seg, 2)
+            if value_type == "NM" and m.f(seg, 5) and not _is_number(m.f(seg, 5)):
                 ctx.warn("bad_value", label, "OBX-5", "value type NM but the value is not a number")
+            elif value_type in TEXT_TYPES:
+                _check_text(ctx, label, "OBX-5", m.raw(seg, 5))
+        elif name == "NTE":
+            _check_text(ctx, label, "NTE-3", m.raw(seg, 3))
         elif name == "PV1":
             referring = m.raw(seg, 8)
             department = ctx.name.department
@@ -195,6 +200,19 @@ def check_fields(ctx: Ctx) -> None:
                     f"{name}-{i}",
                     f"order number has {len(value)} characters; the standard is 15",
                 )
+
+
+TEXT_TYPES = frozenset(["ST", "TX", "FT"])  # primitive text: a separator inside must be escaped (\S\, \T\)
+
+
+def _check_text(ctx: Ctx, label: str, fld: str, raw: str) -> None:
+    """ST/TX/FT values have no components: a bare component or subcomponent separator in one is a value
+    the sender forgot to escape (the text is kept as it is, separators included)."""
+    m = ctx.msg
+    found = [f"{what} {sep!r}" for what, sep in (("component separator", m.cs), ("subcomponent separator", m.ss))
+             if sep and sep in raw]  # fmt: skip
+    if found:
+        ctx.warn("unescaped_delimiter", label, fld, f"unescaped {' and '.join(found)} inside a text (ST/TX/FT) value")
 
 
 def _is_number(value: str) -> bool:

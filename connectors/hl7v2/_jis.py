@@ -41,13 +41,16 @@ def decode_iso2022jp(raw: bytes, file: str, *, replace: bool = False) -> tuple[s
     then each undecodable byte becomes ■ and is reported as a `decode_fallback` warning.
     """
     try:
-        return raw.decode("iso2022_jp"), []
+        text = raw.decode("iso2022_jp")
     except UnicodeDecodeError as exc:
         first = exc
+    else:
+        _check_run_ends(raw, file)
+        return text, []
     if first.reason == "incomplete multibyte sequence" and first.end >= len(raw.rstrip(b"\r\n\x1c")):
-        raise MessageError(
-            Defect("truncated", file, problem="file ends inside a two-byte JIS character", offset=first.start)
-        )
+        what = "a JIS escape sequence" if raw[first.start] == 0x1B else "a two-byte JIS character"
+        raise MessageError(Defect("truncated", file, problem=f"file ends inside {what}", offset=first.start))
+    _check_run_ends(raw, file)
     for codec in _FAMILY:
         try:
             text = raw.decode(codec)
@@ -69,6 +72,23 @@ def decode_iso2022jp(raw: bytes, file: str, *, replace: bool = False) -> tuple[s
                 continue
             return text, [Defect("decode_fallback", file, problem=f"file is {label}, not ISO-2022-JP", offset=0)]
     return _bytewise(raw, file, replace)
+
+
+def _check_run_ends(raw: bytes, file: str) -> None:
+    """A JIS two-byte or kana run must return to ASCII (ESC ( B) or at least reach a segment end: bytes
+    that stop inside such a run were cut (the encoder writes ESC ( B before any ASCII that follows)."""
+    i = raw.rfind(b"\x1b")
+    if i < 0 or raw[i : i + 3] in (b"\x1b(B", b"\x1b(J"):
+        return
+    tail = raw[i:]
+    if b"\r" in tail or b"\n" in tail:
+        return
+    raise MessageError(
+        Defect(
+            "truncated", file,
+            problem="file ends inside a two-byte JIS run (no ESC ( B and no segment end after it)", offset=i,
+        )
+    )  # fmt: skip
 
 
 def _jis_to_sjis(j1: int, j2: int) -> bytes:

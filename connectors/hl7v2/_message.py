@@ -20,7 +20,8 @@ from renkei.records import Record, RecordStatus
 from . import _adt, _checks, _orders
 from ._context import Ctx, Filing
 from ._defect import Defect, MessageError
-from ._er7 import Message, split
+from ._er7 import Message
+from ._framing import split_framed
 from ._results import oml11, oru
 
 Handler = Callable[[Ctx], list[Record]]
@@ -79,12 +80,12 @@ def data_type_of(message_type: str) -> str:
 def check_message(text: str, key: str) -> tuple[str, str]:
     """The cheap part of `parse_message`: split, MSH-9 and PID-3, no records. Returns (data type or
     message type, patient id); raises MessageError like parse_message would for these problems."""
-    msg, data_type, pid = _prepare(text, key)
+    msg, data_type, pid, _ = _prepare(text, key)
     return data_type or f"{msg.c(msg.segments[0], 9, 1)}^{msg.c(msg.segments[0], 9, 2)}", pid
 
 
-def _prepare(text: str, key: str) -> tuple[Message, str, str]:
-    msg = split(text.strip("\x0b\x1c\x00\r\n"), key)
+def _prepare(text: str, key: str) -> tuple[Message, str, str, list[Defect]]:
+    msg, framing = split_framed(text, key)
     msh = msg.segments[0]
     if not msg.c(msh, 9, 1):
         raise MessageError(Defect("truncated", key, "MSH", "MSH-9", "message type (MSH-9) is empty"))
@@ -95,14 +96,14 @@ def _prepare(text: str, key: str) -> tuple[Message, str, str]:
     pid = msg.c(pid_seg, 3, 1)
     if not pid:
         raise MessageError(Defect("missing_field", key, "PID", "PID-3", "patient id (PID-3) is empty"))
-    return msg, data_type, pid
+    return msg, data_type, pid, framing
 
 
 def parse_message(text: str, key: str, *, checks: bool = True, warnings: list[str] | None = None) -> MessageRecords:
     """Canonical records of one decoded HL7 v2 message; `key` names it in every defect."""
-    msg, data_type, pid = _prepare(text, key)
+    msg, data_type, pid, framing = _prepare(text, key)
     msh = msg.segments[0]
-    ctx = Ctx(key, Filing(care_date=_care_date(msg, data_type)), msg, pid, data_type, RecordStatus.CURRENT, [])
+    ctx = Ctx(key, Filing(care_date=_care_date(msg, data_type)), msg, pid, data_type, RecordStatus.CURRENT, framing)
     if checks:
         _checks.check_segments(ctx)
         _checks.check_fields(ctx)

@@ -23,6 +23,8 @@ ACK rules (original mode; see ack.py for the ACK's contents):
         full parse refuses). It is kept and can be reprocessed.
     AR  not accepted, not stored: no MSH, invalid encoding characters, empty MSH-9/MSH-10, unknown
         MSH-18 character set, frame over max_message_bytes. Reason in MSA-3 and ERR.
+    AR  stored QUARANTINED (kept, reprocessable) but refused: a frame holding more than one message
+        (a second MSH): one message per frame, never attributed to the first patient (docs/hl7v2.md).
 If storing fails (disk, database), no ACK is sent and the connection is closed: the sender resends.
 
 Messages are keyed `<MSH-3>^<MSH-4>|<MSH-10>` (first components), grouped by sender; the engine's source
@@ -43,6 +45,7 @@ import pydantic
 
 from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
 from renkei.connectors.hl7v2 import (
+    ONE_MESSAGE_RULE,
     Header,
     HL7Error,
     build_ack,
@@ -53,6 +56,7 @@ from renkei.connectors.hl7v2 import (
     header_or_empty,
     parse_message,
     read_header,
+    second_header_offset,
     validate_strict,
 )
 from renkei.errors import ConfigError, InputError
@@ -281,7 +285,16 @@ class MLLPListener:
         assert self._committer is not None
         stored = self._committer.submit(SourceItem(h.key, h.control_id, h.sender), raw)
         # checked while the writer thread commits (the fsync releases the GIL): the check is then free
-        problem = self._check(h, raw) if self.settings.check_on_receive != "off" else None
+        second = second_header_offset(raw)
+        if second >= 0:  # stored (the engine quarantines it) but refused: AR naming the rule
+            problem: HL7Error | None = HL7Error(
+                f"{h.key}: a second MSH (message header) at byte {second}: {ONE_MESSAGE_RULE}",
+                code="100",
+                location="MSH",
+                reject=True,
+            )
+        else:
+            problem = self._check(h, raw) if self.settings.check_on_receive != "off" else None
         return asyncio.ensure_future(self._ack_when_stored(stored, h, problem, codec))
 
     async def _ack_when_stored(
@@ -289,7 +302,8 @@ class MLLPListener:
     ) -> bytes:
         _mid, duplicate = await stored  # raises if storing failed: the connection closes without an ACK
         text = "duplicate: already received, not processed again" if duplicate else ""
-        return self._encode(h, "AE" if problem else "AA", problem, codec, text)
+        code = "AA" if problem is None else "AR" if problem.reject else "AE"
+        return self._encode(h, code, problem, codec, text)
 
     def _check(self, h: Header, raw: bytes) -> HL7Error | None:
         """What the engine's parse will say, so the sender hears AE now instead of silence later."""

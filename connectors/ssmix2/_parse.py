@@ -21,7 +21,7 @@ from renkei.connectors.hl7v2 import (
     check_message_type,
     check_segments,
     decode_iso2022jp,
-    split,
+    split_framed,
 )
 from renkei.records import RecordStatus
 
@@ -71,12 +71,12 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
     except MessageError as exc:
         raise fail(exc.defect) from None
     defects.extend(decode_defects)
-    if not text.rstrip("\x1c\x00").endswith(("\r", "\n")):
-        raise fail(Defect("truncated", key, problem="truncated message: the last segment has no CR terminator"))
     try:
-        msg = split(text.strip("\x0b\x1c\x00\r\n"), key)
+        msg, framing = split_framed(text, key)
     except MessageError as exc:
+        defects.extend(exc.others)
         raise fail(exc.defect) from None
+    defects.extend(framing)
     data_type = sn.data_type
     msh = msg.segments[0]
     if len(msh) < 13 or not msg.c(msh, 9, 1):
