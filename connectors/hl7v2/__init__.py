@@ -33,7 +33,7 @@ from ._header import Header, header_or_empty, read_header
 from ._hl7error import HL7Error
 from ._jis import REPLACEMENT, decode_iso2022jp
 from ._message import HANDLERS, SUPPORTED, MessageRecords, check_message, data_type_of, parse_message
-from ._values import JST, parse_dt, parse_dtm
+from ._values import JST, parse_dt, parse_dtm, source_version
 
 __all__ = [
     "CANCEL_TRIGGERS",
@@ -77,6 +77,7 @@ __all__ = [
     "read_ack",
     "read_header",
     "second_header_offset",
+    "source_version",
     "split",
     "split_framed",
     "terminator_style",

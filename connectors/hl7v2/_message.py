@@ -23,6 +23,7 @@ from ._defect import Defect, MessageError
 from ._er7 import Message
 from ._framing import split_framed
 from ._results import oml11, oru
+from ._values import source_version
 
 Handler = Callable[[Ctx], list[Record]]
 # SS-MIX2 data type -> the handler that reads its message into records.
@@ -56,6 +57,7 @@ class MessageRecords:
     patient_id: str = ""
     data_type: str = ""
     warnings: list[str] = field(default_factory=list)
+    version: str = ""  # source_version(MSH-7): orders corrections of the same result
 
 
 def _supported() -> dict[str, str]:
@@ -114,7 +116,8 @@ def parse_message(text: str, key: str, *, checks: bool = True, warnings: list[st
         for r in records:
             r.warnings = list(found)
     message_type = f"{msg.c(msh, 9, 1)}^{msg.c(msh, 9, 2)}"
-    return MessageRecords(records, patient_id=pid, data_type=data_type or message_type, warnings=found)
+    version = source_version(msg.c(msh, 7, 1))
+    return MessageRecords(records, pid, data_type or message_type, found, version)
 
 
 def _care_date(msg: Message, data_type: str) -> str:

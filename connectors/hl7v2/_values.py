@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 JST = timezone(timedelta(hours=9), "JST")
 
@@ -58,3 +58,17 @@ def format_dtm(value: datetime, precision: int = 14) -> str:
     if precision > 14:
         s += f".{v.microsecond // 1000:03d}"
     return s
+
+
+def source_version(msh7: str, file_timestamp: str = "") -> str:
+    """A message's version, comparable as a string: MSH-7 (date/time of message) in UTC as
+    `YYYYMMDDHHMMSS.ffffffZ`, else the SS-MIX2 file name's timestamp (17 digits, JST), else "".
+
+    A later version of a result replaces the post of an earlier one; an earlier one arriving late never
+    replaces a later one (docs/hl7v2.md)."""
+    when = parse_dtm(msh7)
+    if when is None and len(file_timestamp) == 17 and file_timestamp.isdigit():
+        when = parse_dtm(f"{file_timestamp[:14]}.{file_timestamp[14:]}")
+    if when is None:
+        return ""
+    return when.astimezone(UTC).strftime("%Y%m%d%H%M%S.%fZ")

@@ -6,7 +6,7 @@ never a duplicate room. Tables:
 
     rooms(room_id, patient_id)       every joined room seen; patient_id NULL = not a patient room
     parts(idem_key, part, value)     one row per event (or upload) done for a post: resumable posts
-    posts(room_id, record_key, idem_key, receipt)  the latest post per record, for replace/retract
+    posts(room_id, record_key, idem_key, receipt, version)  the latest post per record, for replace/retract
     deliveries(idem_key, room_id, receipt)         finished deliveries: a repeat returns the receipt
 """
 
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, patient_id TEXT);
 CREATE UNIQUE INDEX IF NOT EXISTS ix_rooms_patient ON rooms(patient_id) WHERE patient_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS parts (idem_key TEXT, part TEXT, value TEXT NOT NULL, PRIMARY KEY (idem_key, part));
 CREATE TABLE IF NOT EXISTS posts (room_id TEXT, record_key TEXT, idem_key TEXT NOT NULL, receipt TEXT NOT NULL,
-                                  PRIMARY KEY (room_id, record_key));
+                                  version TEXT NOT NULL DEFAULT '', PRIMARY KEY (room_id, record_key));
 CREATE TABLE IF NOT EXISTS deliveries (idem_key TEXT PRIMARY KEY, room_id TEXT NOT NULL, receipt TEXT NOT NULL);
 """
 
@@ -34,6 +34,10 @@ class MatrixStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        # posts.version (the source version, for replace-by-version) is newer than the ledger format:
+        # add it to ledgers made before it (the lead's migration takes this over)
+        if "version" not in {r[1] for r in self._db.execute("PRAGMA table_info(posts)")}:
+            self._db.execute("ALTER TABLE posts ADD COLUMN version TEXT NOT NULL DEFAULT ''")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -88,15 +92,16 @@ class MatrixStore:
         return [r[0] for r in rows]
 
     # records and deliveries
-    def latest_post(self, room_id: str, record_key: str) -> tuple[str, str] | None:
-        sql = "SELECT idem_key, receipt FROM posts WHERE room_id = ? AND record_key = ?"
+    def latest_post(self, room_id: str, record_key: str) -> tuple[str, str, str] | None:
+        """(idempotency key, receipt, source version) of the record's current post."""
+        sql = "SELECT idem_key, receipt, version FROM posts WHERE room_id = ? AND record_key = ?"
         row = self._one(sql, (room_id, record_key))
-        return (row[0], row[1]) if row else None
+        return (row[0], row[1], row[2] or "") if row else None
 
-    def remember_post(self, room_id: str, record_key: str, idem_key: str, receipt: str) -> None:
+    def remember_post(self, room_id: str, record_key: str, idem_key: str, receipt: str, version: str = "") -> None:
         self._write(
-            "INSERT OR REPLACE INTO posts (room_id, record_key, idem_key, receipt) VALUES (?, ?, ?, ?)",
-            (room_id, record_key, idem_key, receipt),
+            "INSERT OR REPLACE INTO posts (room_id, record_key, idem_key, receipt, version) VALUES (?, ?, ?, ?, ?)",
+            (room_id, record_key, idem_key, receipt, version),
         )
 
     def forget_post(self, room_id: str, record_key: str) -> None:

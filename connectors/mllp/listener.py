@@ -118,7 +118,7 @@ class MLLPListener:
     def parse(self, key: str, raw: bytes) -> Parsed:
         text, warnings = self._text(key, raw)
         got = parse_message(text, key, warnings=warnings)
-        return Parsed(got.records, patient_id=got.patient_id, data_type=got.data_type, warnings=got.warnings)
+        return Parsed(got.records, got.patient_id, got.data_type, got.warnings, version=got.version)
 
     def _text(self, key: str, raw: bytes) -> tuple[str, list[str]]:
         """Decoded text of a message the parser can take; HL7Error/InputError (quarantine, AE) if not."""

@@ -21,6 +21,7 @@ from renkei.connectors.hl7v2 import (
     check_message_type,
     check_segments,
     decode_iso2022jp,
+    source_version,
     split_framed,
 )
 from renkei.records import RecordStatus
@@ -121,7 +122,8 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
     if warnings:
         for r in records:
             r.warnings = list(warnings)
-    return Parsed(records, patient_id=pid, data_type=data_type, warnings=warnings), defects
+    version = source_version(msg.c(msh, 7, 1), sn.timestamp)  # MSH-7, else the file name's timestamp
+    return Parsed(records, patient_id=pid, data_type=data_type, warnings=warnings, version=version), defects
 
 
 def _document(
@@ -136,4 +138,5 @@ def _document(
         raise fail(mismatch)
     warnings = [str(d) for d in defects]
     doc.warnings = list(warnings)
-    return Parsed([doc], patient_id=pid, data_type="EXT", warnings=warnings), defects
+    version = source_version("", sn.timestamp)
+    return Parsed([doc], patient_id=pid, data_type="EXT", warnings=warnings, version=version), defects
