@@ -32,7 +32,15 @@ from ._framing import (
 from ._header import Header, header_or_empty, read_header
 from ._hl7error import HL7Error
 from ._jis import REPLACEMENT, decode_iso2022jp
-from ._message import HANDLERS, SUPPORTED, MessageRecords, check_message, data_type_of, parse_message
+from ._message import (
+    HANDLERS,
+    SUPPORTED,
+    MessageRecords,
+    bad_patient_id,
+    check_message,
+    data_type_of,
+    parse_message,
+)
 from ._values import JST, parse_dt, parse_dtm, source_version
 
 __all__ = [
@@ -58,6 +66,7 @@ __all__ = [
     "MessageError",
     "MessageRecords",
     "Segment",
+    "bad_patient_id",
     "build_ack",
     "check_fields",
     "check_message",

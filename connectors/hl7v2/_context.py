@@ -11,6 +11,7 @@ from typing import Protocol
 
 from renkei.records import Coding, RecordStatus
 
+from ._codes import shape_problem
 from ._defect import Defect
 from ._er7 import Message, Segment
 
@@ -54,7 +55,19 @@ class Ctx:
         self._seen[key] = n
         return key if n == 1 else f"{key}#{n}"
 
-    def coding(self, seg: Segment, i: int, first: int = 1) -> Coding:
-        """CE/CWE components first..first+2 of field i as a Coding (first=4: the alternate code)."""
+    def coding(self, seg: Segment, i: int, first: int = 1, *, result: bool = False) -> Coding:
+        """CE/CWE components first..first+2 of field i as a Coding (first=4: the alternate code).
+        `result`: the code names a measured result (its shape is then checked strictly, `_codes.py`)."""
         m = self.msg
-        return Coding(m.c(seg, i, first), m.c(seg, i, first + 1), m.c(seg, i, first + 2))
+        coding = Coding(m.c(seg, i, first), m.c(seg, i, first + 1), m.c(seg, i, first + 2))
+        self.check_code(coding, seg[0], f"{seg[0]}-{i}.{first}", result=result)
+        return coding
+
+    def check_code(self, coding: Coding, segment: str, fld: str, *, result: bool = False) -> None:
+        """Flag (never drop) a code that does not have its coding system's shape (`_codes.py`)."""
+        code = coding.code
+        if self.msg.ss and self.msg.ss in code:  # e.g. 9A100&IMP: a qualifier in a subcomponent
+            code = code.split(self.msg.ss, 1)[0]
+        found = shape_problem(coding.system, code, result=result)
+        if found is not None:
+            self.warn(found[0], segment, fld, found[1])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from renkei.identifiers import PATIENT_ID_RULE, is_patient_id
 from renkei.records import Record, RecordStatus
 
 from . import _adt, _checks, _orders
@@ -60,6 +61,15 @@ class MessageRecords:
     version: str = ""  # source_version(MSH-7): orders corrections of the same result
 
 
+def bad_patient_id(key: str, where: str) -> Defect:
+    """The refusal of a patient id outside the rule: names the field, never the value."""
+    segment = where.split("-", 1)[0] if "-" in where else ""
+    return Defect(
+        "bad_patient_id", key, segment, where if segment else "",
+        f"patient id ({where}) does not follow the patient-id rule ({PATIENT_ID_RULE}); not read",
+    )  # fmt: skip
+
+
 def _supported() -> dict[str, str]:
     out: dict[str, str] = {}
     for dt in sorted(HANDLERS):  # a message type two data types share (RDE^O11) goes to the first
@@ -98,6 +108,8 @@ def _prepare(text: str, key: str) -> tuple[Message, str, str, list[Defect]]:
     pid = msg.c(pid_seg, 3, 1)
     if not pid:
         raise MessageError(Defect("missing_field", key, "PID", "PID-3", "patient id (PID-3) is empty"))
+    if not is_patient_id(pid):
+        raise MessageError(bad_patient_id(key, "PID-3"))
     return msg, data_type, pid, framing
 
 

@@ -48,6 +48,7 @@ from renkei.connectors.hl7v2 import (
     ONE_MESSAGE_RULE,
     Header,
     HL7Error,
+    MessageError,
     build_ack,
     check_message,
     codec_for,
@@ -314,6 +315,11 @@ class MLLPListener:
                 check_message(self._text(h.key, raw)[0], h.key)
         except HL7Error as exc:
             return exc
+        except MessageError as exc:  # the ERR names the field (PID-3 → PID^1^3), never its value
+            seg, _, n = exc.defect.field.partition("-")
+            location = f"{seg}^1^{n}" if n.isdigit() else exc.defect.segment
+            code = "102" if exc.kind == "bad_patient_id" else "207"
+            return HL7Error(str(exc), code=code, location=location)
         except InputError as exc:
             return HL7Error(str(exc), code="207")
         except Exception as exc:  # a parser bug: the engine will quarantine the message too

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import sqlalchemy as sa
 
 from renkei.connectors.mllp import read_ack
@@ -87,3 +88,38 @@ def test_a_payload_cut_inside_a_segment_is_ae_with_the_evidence(running, message
     ((_key, state, reason),) = _stored(engine)
     assert state == MessageState.QUARANTINED and "OBX-11" in reason and "[truncated]" in reason
     assert _timeline(engine, "9999013") == []
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "<script>", "'9999013'"])
+def test_patient_ids_outside_the_rule_are_ae_naming_pid3_never_the_value(running, messages, bad: str) -> None:
+    engine, listener = running()
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as s:
+        s.sendall(frame(messages.OUL("BAD1", pid=bad).encode()))
+        d, got = FrameDecoder(), []
+        while not got:
+            got = d.feed(s.recv(65536))
+    text = got[0].decode("utf-8")
+    ack = read_ack(text)
+    assert ack.code == "AE" and ack.error_code == "102"
+    err = next(seg.split("|") for seg in text.split("\r") if seg.startswith("ERR|"))
+    assert err[2] == "PID^1^3"
+    assert "patient-id rule" in ack.text and bad not in text
+    engine.process_pending("mllp-in")
+    ((_key, state, reason),) = _stored(engine)
+    assert state == MessageState.QUARANTINED and "[bad_patient_id]" in reason and bad not in reason
+    assert _timeline(engine, "9999013") == []
+
+
+def test_corrupted_msh2_is_answered_ar_in_the_default_separators(running) -> None:
+    engine, listener = running()
+    raw = b"MSH|^^\\&|HIS|SEND|RENKEI|RCV|20240401090000||ADT^A08|C7|P|2.5\rPID|1||9999013\r"
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as s:
+        s.sendall(frame(raw))
+        d, got = FrameDecoder(), []
+        while not got:
+            got = d.feed(s.recv(65536))
+    text = got[0].decode("utf-8")
+    assert text.startswith("MSH|^~\\&|RENKEI|RCV|HIS|SEND|")
+    ack = read_ack(text)
+    assert ack.code == "AR" and ack.control_id == "C7" and "encoding characters" in ack.text
+    assert _stored(engine) == []
