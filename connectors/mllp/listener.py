@@ -19,7 +19,8 @@ Config (`type: mllp`, pipeline `trigger: {event: true}`):
 ACK rules (original mode; see ack.py for the ACK's contents):
     AA  stored (a duplicate MSH-10 from the same sender is acknowledged AA again, not stored twice)
     AE  stored, but the engine will quarantine it: unsupported message type, undecodable text, no
-        PID / empty PID-3, failed strict validation (and with `check_on_receive: full` anything the
+        PID / empty PID-3, a PID-3 outside the patient-id rule (ERR-2 PID^1^3, value never echoed),
+        truncation evidence (docs/hl7v2.md), failed strict validation (and with `check_on_receive: full` anything the
         full parse refuses). It is kept and can be reprocessed.
     AR  not accepted, not stored: no MSH, invalid encoding characters, empty MSH-9/MSH-10, unknown
         MSH-18 character set, frame over max_message_bytes. Reason in MSA-3 and ERR.
