@@ -40,7 +40,7 @@ class Parsed:
     patient_id: str = ""
     data_type: str = ""  # e.g. "OML-11", "ADT^A08", "PHD-10407"
     warnings: list[str] = field(default_factory=list)
-    # The source's version of what the records stand for (HL7 v2: MSH-7 in UTC), comparable as a string:
+    # The source's version of what the records stand for (HL7 v2: MSH-7 as fixed-width JST), compared as a string:
     # a later version replaces an earlier post of the same record key, an earlier one never replaces it.
     version: str = ""
 

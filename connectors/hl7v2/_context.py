@@ -11,7 +11,7 @@ from typing import Protocol
 
 from renkei.records import Coding, RecordStatus
 
-from ._codes import shape_problem
+from ._codes import SHAPES, shape_problem
 from ._defect import Defect
 from ._er7 import Message, Segment
 
@@ -65,6 +65,8 @@ class Ctx:
 
     def check_code(self, coding: Coding, segment: str, fld: str, *, result: bool = False) -> None:
         """Flag (never drop) a code that does not have its coding system's shape (`_codes.py`)."""
+        if coding.system not in SHAPES:  # hot path: most codes are local (99xxx) and never checked
+            return
         code = coding.code
         if self.msg.ss and self.msg.ss in code:  # e.g. 9A100&IMP: a qualifier in a subcomponent
             code = code.split(self.msg.ss, 1)[0]

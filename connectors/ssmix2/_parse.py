@@ -90,9 +90,10 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
     content_pid = msg.c(pid_seg, 3, 1)
     ids = {p for p in (sn.folder_pid, sn.pid, content_pid) if p}
     pid = sn.folder_pid or sn.pid or content_pid
-    for where, value in (("patient folder", sn.folder_pid), ("file name", sn.pid), ("PID-3", content_pid)):
-        if value and not is_patient_id(value):
-            raise fail(bad_patient_id(key, where))
+    if not all(map(is_patient_id, ids)):  # usually one distinct id: one check
+        for where, value in (("patient folder", sn.folder_pid), ("file name", sn.pid), ("PID-3", content_pid)):
+            if value and not is_patient_id(value):
+                raise fail(bad_patient_id(key, where))
     if len(ids) > 1:
         what = (
             f"PID-3 is {content_pid!r}, the patient folder {sn.folder_pid!r}, the file name {sn.pid!r}"
