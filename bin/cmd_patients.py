@@ -29,11 +29,11 @@ from renkei.config.schema import RenkeiConfig
 from renkei.connectors.viewer_links import split_value, viewer_system, viewer_url
 from renkei.devices.registry import norm_id
 from renkei.errors import NotFoundError, RefusedError
+from renkei.identifiers import is_patient_id
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
-PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 VALUE = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII: identifiers are ids, never names
 SCOPE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
@@ -59,7 +59,7 @@ def open_config(config_file: Path | None, data_dir: Path, required: bool) -> Loa
 
 
 def check_person(person_id: str) -> str:
-    if not PERSON_ID.match(person_id):
+    if not is_patient_id(person_id):  # the one rule every intake applies too (renkei.identifiers)
         raise click.BadParameter(
             "a person id is ASCII letters, digits and - _ . : (at most 64), e.g. the EHR patient id",
             param_hint="PERSON",

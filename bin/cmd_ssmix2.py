@@ -102,9 +102,17 @@ def check_cmd(root: Path, as_json: bool) -> None:
     raise SystemExit(1 if defects else 0)
 
 
+def _patient_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from renkei.identifiers import PATIENT_ID_RULE, is_patient_id
+
+    if value and not is_patient_id(value):  # the one patient-id rule: never a path out of the storage root
+        raise click.BadParameter(f"a patient id is {PATIENT_ID_RULE}", param_hint="--patient")
+    return value
+
+
 @ssmix2.command("read")
 @click.argument("root", type=click.Path(path_type=Path))
-@click.option("--patient", "patient_id", default="", help="only this patient's folder")
+@click.option("--patient", "patient_id", default="", callback=_patient_id, help="only this patient's folder")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per record per line")
 @data_option
 def read_cmd(root: Path, patient_id: str, as_json: bool, data: str | None) -> None:

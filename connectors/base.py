@@ -63,6 +63,9 @@ class Parsed:
     patient_id: str = ""
     data_type: str = ""  # e.g. "OML-11", "ADT^A08", "PHD-10407"
     warnings: list[str] = field(default_factory=list)
+    # The source's version of what the records stand for (HL7 v2: MSH-7 as fixed-width JST), compared as a string:
+    # a later version replaces an earlier post of the same record key, an earlier one never replaces it.
+    version: str = ""
 
 
 @runtime_checkable
@@ -135,6 +138,7 @@ class TimelinePost:
     # and `retracts=True` withdraws it (SS-MIX2 condition flags 2 and 0).
     record_key: str = ""
     retracts: bool = False
+    source_version: str = ""  # Parsed.version: an older version never replaces a newer post ("" = unknown)
     # The group to post to, set by the engine's linked-group gate from the patient registry. A timeline
     # posts there when it is set and falls back to its own group for patient_id only when it is not.
     group_id: str = ""
@@ -149,6 +153,7 @@ class TimelinePost:
             "author": self.author,
             "record_key": self.record_key,
             "retracts": self.retracts,
+            "source_version": self.source_version,
             "group_id": self.group_id,
         }
 
@@ -163,6 +168,7 @@ class TimelinePost:
             author=d.get("author", "renkei"),
             record_key=d.get("record_key", ""),
             retracts=bool(d.get("retracts", False)),
+            source_version=d.get("source_version", ""),
             group_id=str(d.get("group_id") or ""),
         )
 

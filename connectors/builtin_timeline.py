@@ -12,7 +12,9 @@ Config:
         members: [nurse.sato, dr.tanaka]   # invited to every new patient group
 
 Posting is idempotent by key (a unique index, so even two processes cannot post twice). A post carrying
-the `record_key` of an earlier one replaces it (SS-MIX2 update); `retracts` withdraws it (delete).
+the `record_key` of an earlier one replaces it (SS-MIX2 update); `retracts` withdraws it (delete). A post
+whose `source_version` is older than the current post's is kept but never shown: an older version
+arriving late never replaces a newer one.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ posts = sa.Table(
     sa.Column("links", sa.JSON, nullable=False),
     sa.Column("attachments", sa.JSON, nullable=False),  # [{name, media_type, sha256, size}]
     sa.Column("record_key", sa.String(200), nullable=False),
+    # since timeline_0002: the source version (TimelinePost.source_version); an older one never replaces a newer
+    sa.Column("source_version", sa.String(40), nullable=False, server_default=""),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("replaced_by", sa.Integer, nullable=True),
     sa.Column("retracted_at", sa.Float, nullable=True),
@@ -76,7 +80,7 @@ reads = sa.Table(
     sa.Column("read_at", sa.Float, nullable=False),
 )
 # The Alembic revision these tables are at (pipelines/migrations/versions/timeline/): see docs/schema.md.
-SCHEMA = DbSchema("timeline", "timeline_0001", _md)
+SCHEMA = DbSchema("timeline", "timeline_0002", _md)
 
 
 class BuiltinTimeline:
@@ -271,13 +275,13 @@ class BuiltinTimeline:
             )
         todo = [(i, gid, post, key) for i, (gid, post, key) in enumerate(entries) if key not in ids]
         # The post each new one replaces: the newest unreplaced one with its record key in its group.
-        current: dict[tuple[int, str], int] = {}
+        current: dict[tuple[int, str], tuple[int, str]] = {}  # -> (post id, its source version)
         for chunk in chunked(sorted({post.record_key for _, _, post, _ in todo if post.record_key})):
-            q = sa.select(posts.c.group_id, posts.c.record_key, posts.c.id).where(
+            q = sa.select(posts.c.group_id, posts.c.record_key, posts.c.id, posts.c.source_version).where(
                 posts.c.record_key.in_(chunk), posts.c.replaced_by.is_(None)
             )
-            for gid, record_key, pid in conn.execute(q.order_by(posts.c.id)):
-                current[(gid, record_key)] = pid
+            for gid, record_key, pid, version in conn.execute(q.order_by(posts.c.id)):
+                current[(gid, record_key)] = (pid, version)
         now = time.time()
         new_rows, seen_keys = [], set()
         for _i, gid, post, key in todo:
@@ -295,6 +299,7 @@ class BuiltinTimeline:
                     "links": post.links,
                     "attachments": stored,
                     "record_key": post.record_key,
+                    "source_version": post.source_version,
                     "created_at": now,
                     "retracted_at": now if post.retracts else None,
                 }
@@ -305,10 +310,15 @@ class BuiltinTimeline:
             for row, (new_id,) in zip(new_rows, result.all(), strict=True):
                 ids[row["idempotency_key"]] = new_id
                 if row["record_key"]:
-                    earlier = current.get((row["group_id"], row["record_key"]))
+                    slot = (row["group_id"], row["record_key"])
+                    earlier = current.get(slot)
+                    if earlier is not None and not row["retracted_at"] and _older(row["source_version"], earlier[1]):
+                        # arrived late: stored (idempotent) but replaced at once by the newer current post
+                        replaced.append({"pid": new_id, "by": earlier[0], "retracted": None})
+                        continue
                     if earlier is not None:
-                        replaced.append({"pid": earlier, "by": new_id, "retracted": row["retracted_at"]})
-                    current[(row["group_id"], row["record_key"])] = new_id
+                        replaced.append({"pid": earlier[0], "by": new_id, "retracted": row["retracted_at"]})
+                    current[slot] = (new_id, row["source_version"])
             if replaced:
                 conn.execute(
                     posts.update()
@@ -332,6 +342,11 @@ class BuiltinTimeline:
         return {"name": name, "media_type": media_type, "sha256": digest, "size": len(data)}
 
 
+def _older(version: str, than: str) -> bool:
+    """Whether `version` is known to be older than `than` (unknown versions never count as older)."""
+    return bool(version and than and version < than)
+
+
 def _target_group(payload: dict[str, Any], group_of: dict[str, int]) -> int:
     """The group the engine's registry linked (payload["group_id"]), else the patient's own."""
     return int(payload["group_id"]) if payload.get("group_id") else group_of[payload["patient_id"]]
@@ -352,6 +367,7 @@ def _post_dict(r: sa.Row, read_by: list[dict[str, Any]]) -> dict[str, Any]:
         "record_key": r.record_key,
         "created_at": r.created_at,
         "replaced_by": r.replaced_by,
+        "source_version": r.source_version,
         "retracted": r.retracted_at is not None,
         "read_by": read_by,
     }

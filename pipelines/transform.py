@@ -7,8 +7,10 @@
   approval gate holds the levels it names as AWAITING_APPROVAL until a physician decides.
 
 The idempotency key of a delivery depends on the pipeline, the destination, what the records stand for
-(record keys) and their clinical content, never on file names or condition flags: a renamed or re-exported
-file posts nothing new, a corrected value posts once and replaces the earlier post.
+(record keys), the source's version (MSH-7) and the clinical content, never on file names or condition
+flags: a renamed or re-exported file posts nothing new, each corrected version posts once and replaces the
+earlier post (a value that returns to an earlier one too), and timelines never let an older version
+replace a newer one.
 """
 
 from __future__ import annotations
@@ -62,8 +64,10 @@ class Transformer:
                 payload = self._payload(p, dest, parsed, records, patients, tags, record_key, retracts)
                 if payload is None:
                     continue
+                # identity = what the records stand for + the source's version (MSH-7); content only tells
+                # apart two different messages of one version, so 11.1 -> 99.9 -> 11.1 are three deliveries
                 key = hashlib.sha256(
-                    f"{p.name}\x1f{dest}\x1f{record_key}\x1f{retracts}\x1f{content}".encode()
+                    f"{p.name}\x1f{dest}\x1f{record_key}\x1f{retracts}\x1f{parsed.version}\x1f{content}".encode()
                 ).hexdigest()
                 out.deliveries.append(NewDelivery(dest, key, payload))
         except InputError as exc:
@@ -100,8 +104,9 @@ class Transformer:
                 patient=patients.get(parsed.patient_id),
             )  # fmt: skip
             post = TimelinePost(
-                patient_id=parsed.patient_id, text=text, tags=tags, record_key=record_key, retracts=retracts
-            )
+                patient_id=parsed.patient_id, text=text, tags=tags, record_key=record_key, retracts=retracts,
+                source_version=parsed.version,
+            )  # fmt: skip
             return post.to_dict()
         if p.transform.mapping:
             return self._mapped(p.transform.mapping, records)

@@ -6,7 +6,7 @@ carry transaction ids), so losing it costs a rescan, never a duplicate room. Tab
 
     rooms(room_id, patient_id)       every joined room seen; patient_id NULL = not a patient room
     parts(idem_key, part, value)     one row per event (or upload) done for a post: resumable posts
-    posts(room_id, record_key, idem_key, receipt)  the latest post per record, for replace/retract
+    posts(room_id, record_key, idem_key, receipt, version)  the latest post per record, for replace/retract
     deliveries(idem_key, room_id, receipt)         finished deliveries: a repeat returns the receipt
 """
 
@@ -42,6 +42,8 @@ sa.Table(
     sa.Column("record_key", sa.Text, primary_key=True),
     sa.Column("idem_key", sa.Text, nullable=False),
     sa.Column("receipt", sa.Text, nullable=False),
+    # since matrix_0002: the source version, so an older version never replaces a newer post
+    sa.Column("version", sa.Text, nullable=False, server_default=""),
 )
 sa.Table(
     "deliveries",
@@ -51,7 +53,7 @@ sa.Table(
     sa.Column("receipt", sa.Text, nullable=False),
 )
 # The Alembic revision these tables are at (pipelines/migrations/versions/matrix/): see docs/schema.md.
-SCHEMA = DbSchema("matrix", "matrix_0001", _md)
+SCHEMA = DbSchema("matrix", "matrix_0002", _md)
 
 
 class MatrixStore:
@@ -113,15 +115,16 @@ class MatrixStore:
         return [r[0] for r in rows]
 
     # records and deliveries
-    def latest_post(self, room_id: str, record_key: str) -> tuple[str, str] | None:
-        sql = "SELECT idem_key, receipt FROM posts WHERE room_id = ? AND record_key = ?"
+    def latest_post(self, room_id: str, record_key: str) -> tuple[str, str, str] | None:
+        """(idempotency key, receipt, source version) of the record's current post."""
+        sql = "SELECT idem_key, receipt, version FROM posts WHERE room_id = ? AND record_key = ?"
         row = self._one(sql, (room_id, record_key))
-        return (row[0], row[1]) if row else None
+        return (row[0], row[1], row[2] or "") if row else None
 
-    def remember_post(self, room_id: str, record_key: str, idem_key: str, receipt: str) -> None:
+    def remember_post(self, room_id: str, record_key: str, idem_key: str, receipt: str, version: str = "") -> None:
         self._write(
-            "INSERT OR REPLACE INTO posts (room_id, record_key, idem_key, receipt) VALUES (?, ?, ?, ?)",
-            (room_id, record_key, idem_key, receipt),
+            "INSERT OR REPLACE INTO posts (room_id, record_key, idem_key, receipt, version) VALUES (?, ?, ?, ?, ?)",
+            (room_id, record_key, idem_key, receipt, version),
         )
 
     def forget_post(self, room_id: str, record_key: str) -> None:

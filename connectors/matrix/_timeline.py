@@ -174,12 +174,14 @@ class MatrixTimeline:
         previous = self._store.latest_post(group_id, post.record_key) if post.record_key else None
         if post.retracts:
             receipt = self._retract(group_id, post, idempotency_key, previous)
+        elif previous is not None and post.source_version and previous[2] and post.source_version < previous[2]:
+            receipt = previous[1]  # an older version arriving late never replaces the newer post: nothing sent
         else:
             receipt = self._send_post(group_id, post, idempotency_key)
             if previous is not None and previous[0] != idempotency_key:
                 self._redact_post(group_id, previous[0], idempotency_key, reason="replaced by a newer version")
             if post.record_key:
-                self._store.remember_post(group_id, post.record_key, idempotency_key, receipt)
+                self._store.remember_post(group_id, post.record_key, idempotency_key, receipt, post.source_version)
         self._store.remember_delivery(idempotency_key, group_id, receipt)
         return receipt
 

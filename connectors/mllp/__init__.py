@@ -1,4 +1,7 @@
-"""HL7 v2 over MLLP: a durable listener (push source), a sender (destination), the framing codec, ACKs.
+"""HL7 v2 over MLLP: a durable listener (push source), a sender (destination), MLLP framing.
+
+The HL7 v2 side (header, charset, ACKs, parsing into records) is the codec `renkei.connectors.hl7v2`;
+its names used here are re-exported for callers of this package.
 
     from renkei.connectors.mllp import MLLPListener, MLLPSender, MLLPClient, FrameDecoder, build_ack
 
@@ -6,9 +9,8 @@ Connector types: `mllp` (MLLPListener, see listener.py for settings and the ACK 
 (MLLPSender, see sender.py). `renkei mllp send HOST:PORT FILE…` sends files by hand.
 """
 
-from ._errors import HL7Error
-from ._header import Header, read_header
-from .ack import Ack, build_ack, read_ack, validate_strict
+from renkei.connectors.hl7v2 import Ack, Header, HL7Error, build_ack, read_ack, read_header, validate_strict
+
 from .client import MLLPClient
 from .framing import FrameDecoder, FramingError, Problem, frame
 from .listener import MLLPListener

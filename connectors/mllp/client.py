@@ -14,9 +14,8 @@ import socket
 import ssl
 import time
 
-from ._errors import HL7Error
-from ._header import read_header
-from .ack import Ack, read_ack
+from renkei.connectors.hl7v2 import Ack, HL7Error, read_ack, read_header
+
 from .framing import FrameDecoder, FramingError, frame
 
 

@@ -22,10 +22,13 @@ Config (`type: mllp`, pipeline `trigger: {event: true}`):
 ACK rules (original mode; see ack.py for the ACK's contents):
     AA  stored (a duplicate MSH-10 from the same sender is acknowledged AA again, not stored twice)
     AE  stored, but the engine will quarantine it: unsupported message type, undecodable text, no
-        PID / empty PID-3, failed strict validation (and with `check_on_receive: full` anything the
+        PID / empty PID-3, a PID-3 outside the patient-id rule (ERR-2 PID^1^3, value never echoed),
+        truncation evidence (docs/hl7v2.md), failed strict validation (and with `check_on_receive: full` anything the
         full parse refuses). It is kept and can be reprocessed.
     AR  not accepted, not stored: no MSH, invalid encoding characters, empty MSH-9/MSH-10, unknown
         MSH-18 character set, frame over max_message_bytes. Reason in MSA-3 and ERR.
+    AR  stored QUARANTINED (kept, reprocessable) but refused: a frame holding more than one message
+        (a second MSH): one message per frame, never attributed to the first patient (docs/hl7v2.md).
 If storing fails (disk, database), no ACK is sent and the connection is closed: the sender resends.
 
 Messages are keyed `<MSH-3>^<MSH-4>|<MSH-10>` (first components), grouped by sender; the engine's source
@@ -45,15 +48,26 @@ from typing import Literal
 import pydantic
 
 from renkei.connectors.base import ConnectorContext, Ingest, Parsed, SourceItem
-from renkei.connectors.ssmix2.message import check_message, data_type_of, parse_message
+from renkei.connectors.hl7v2 import (
+    ONE_MESSAGE_RULE,
+    Header,
+    HL7Error,
+    MessageError,
+    build_ack,
+    check_message,
+    codec_for,
+    data_type_of,
+    decode_text,
+    header_or_empty,
+    parse_message,
+    read_header,
+    second_header_offset,
+    validate_strict,
+)
 from renkei.errors import ConfigError, InputError
 
-from ._charset import codec_for, decode
 from ._commit import GroupCommitter
-from ._errors import HL7Error
-from ._header import Header, header_or_empty, read_header
 from ._limits import Connection, ConnectionTable
-from .ack import build_ack, validate_strict
 from .framing import FrameDecoder, FramingError, frame
 
 log = logging.getLogger("renkei.mllp")
@@ -119,12 +133,13 @@ class MLLPListener:
 
     def parse(self, key: str, raw: bytes) -> Parsed:
         text, warnings = self._text(key, raw)
-        return parse_message(text, key, warnings=warnings)
+        got = parse_message(text, key, warnings=warnings)
+        return Parsed(got.records, got.patient_id, got.data_type, got.warnings, version=got.version)
 
     def _text(self, key: str, raw: bytes) -> tuple[str, list[str]]:
         """Decoded text of a message the parser can take; HL7Error/InputError (quarantine, AE) if not."""
         h = read_header(raw)
-        text, warnings = decode(raw, codec_for(h.get(18), self.settings.encoding), key)
+        text, warnings = decode_text(raw, codec_for(h.get(18), self.settings.encoding), key)
         if not data_type_of(h.message_type):
             raise HL7Error(
                 f"{key}: message type {h.message_type} is not supported (no handler)", code="200", location="MSH^1^9"
@@ -311,7 +326,16 @@ class MLLPListener:
         assert self._committer is not None
         stored = self._committer.submit(SourceItem(h.key, h.control_id, h.sender), raw)
         # checked while the writer thread commits (the fsync releases the GIL): the check is then free
-        problem = self._check(h, raw) if self.settings.check_on_receive != "off" else None
+        second = second_header_offset(raw)
+        if second >= 0:  # stored (the engine quarantines it) but refused: AR naming the rule
+            problem: HL7Error | None = HL7Error(
+                f"{h.key}: a second MSH (message header) at byte {second}: {ONE_MESSAGE_RULE}",
+                code="100",
+                location="MSH",
+                reject=True,
+            )
+        else:
+            problem = self._check(h, raw) if self.settings.check_on_receive != "off" else None
         return asyncio.ensure_future(self._ack_when_stored(stored, h, problem, codec))
 
     async def _ack_when_stored(
@@ -319,7 +343,8 @@ class MLLPListener:
     ) -> bytes:
         _mid, duplicate = await stored  # raises if storing failed: the connection closes without an ACK
         text = "duplicate: already received, not processed again" if duplicate else ""
-        return self._encode(h, "AE" if problem else "AA", problem, codec, text)
+        code = "AA" if problem is None else "AR" if problem.reject else "AE"
+        return self._encode(h, code, problem, codec, text)
 
     def _check(self, h: Header, raw: bytes) -> HL7Error | None:
         """What the engine's parse will say, so the sender hears AE now instead of silence later."""
@@ -330,6 +355,11 @@ class MLLPListener:
                 check_message(self._text(h.key, raw)[0], h.key)
         except HL7Error as exc:
             return exc
+        except MessageError as exc:  # the ERR names the field (PID-3 → PID^1^3), never its value
+            seg, _, n = exc.defect.field.partition("-")
+            location = f"{seg}^1^{n}" if n.isdigit() else exc.defect.segment
+            code = "102" if exc.kind == "bad_patient_id" else "207"
+            return HL7Error(str(exc), code=code, location=location)
         except InputError as exc:
             return HL7Error(str(exc), code="207")
         except Exception as exc:  # a parser bug: the engine will quarantine the message too

@@ -38,12 +38,9 @@ import pydantic
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from renkei.connectors.base import ConnectorContext
+from renkei.connectors.hl7v2 import Ack, HL7Error, codec_for, read_header
 from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
-from ._charset import codec_for
-from ._errors import HL7Error
-from ._header import read_header
-from .ack import Ack
 from .client import MLLPClient
 
 log = logging.getLogger("renkei.mllp")

@@ -17,11 +17,11 @@ import xml.parsers.expat as expat
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element, TreeBuilder
 
+from renkei.connectors.hl7v2 import parse_dtm
 from renkei.records import Coding, Document, RecordStatus
 
 from ._errors import Defect, SSMIX2Error
 from ._naming import StorageName
-from ._values import parse_dtm
 
 CDA_MEDIA_TYPE = "application/hl7-cda+xml"
 PDF_MEDIA_TYPE = "application/pdf"

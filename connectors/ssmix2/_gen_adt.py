@@ -7,12 +7,12 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+from renkei.connectors.hl7v2 import parse_dtm
 from renkei.records import Allergy, Coding, Condition, Encounter, Observation
 
 from . import _synthetic as V
 from ._gen_common import Spec, SynthPatient, at, esc, seg, ts
 from ._naming import NO_ORDER
-from ._values import parse_dtm
 
 # data type -> (MSH-9, event name the reader gives it)
 ENCOUNTER_TYPES: dict[str, tuple[str, str]] = {

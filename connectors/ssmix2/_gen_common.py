@@ -8,10 +8,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from renkei.connectors.hl7v2 import JST
 from renkei.records import Patient, Record, RecordStatus
 
 from ._synthetic import DEPARTMENTS, FAMILY, GIVEN_F, GIVEN_M, PLACES
-from ._values import JST
 
 MSH_TAIL = "P|2.5||||||~ISO IR87||ISO 2022-1994|SS-MIX2_1.20^SS-MIX2^1.2.392.200250.2.1.100.1.2.120^ISO"
 FLAG_STATUS = {"1": RecordStatus.CURRENT, "2": RecordStatus.SUPERSEDED, "0": RecordStatus.DELETED}

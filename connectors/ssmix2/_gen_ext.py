@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
+from renkei.connectors.hl7v2 import parse_dtm
 from renkei.records import Coding, Document, Observation, Record
 
 from . import _synthetic as V
 from ._gen_adt import doctor
 from ._gen_common import FLAG_STATUS, SynthPatient, at, msh, stamp, ts
 from ._naming import NO_ORDER
-from ._values import parse_dtm
 
 VITALS_KIND = "L-OBSERVATIONS^OBSERVATIONS^99ZL01"
 JP_PATIENT_ID_ROOT = "1.2.392.100495.20.3.51.19999999"  # JP patient id OID + an invented institution

@@ -6,12 +6,12 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+from renkei.connectors.hl7v2 import parse_dtm
 from renkei.records import Coding, Medication, Observation, Order, Record
 
 from . import _synthetic as V
 from ._gen_adt import doctor
 from ._gen_common import Spec, SynthPatient, at, esc, seg, ts
-from ._values import parse_dtm
 
 NURSE = "N0200^看護^花子^^^^^^^L^^^^^I"
 

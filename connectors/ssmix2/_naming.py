@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from renkei.connectors.hl7v2 import NO_ORDER
+
 from ._errors import Defect
 
-NO_ORDER = "999999999999999"
 FLAGS = {"1": "current", "2": "superseded", "0": "deleted"}
 
 DATA_TYPES = (

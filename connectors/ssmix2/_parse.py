@@ -13,38 +13,27 @@ from dataclasses import dataclass
 from typing import Literal
 
 from renkei.connectors.base import Parsed
-from renkei.records import Record, RecordStatus
+from renkei.connectors.hl7v2 import (
+    HANDLERS,
+    MessageContext,
+    MessageError,
+    bad_patient_id,
+    check_fields,
+    check_message_type,
+    check_segments,
+    decode_iso2022jp,
+    source_version,
+    split_framed,
+)
+from renkei.identifiers import is_patient_id
+from renkei.records import RecordStatus
 
-from . import _adt, _checks, _orders
-from ._context import STATUS_BY_FLAG, Ctx
-from ._decode import decode
 from ._documents import document
-from ._er7 import split
 from ._errors import Defect, SSMIX2Error
+from ._name_checks import check_name_against_content
 from ._naming import StorageName, parse_key
-from ._results import oml11, oru
 
-Handler = Callable[[Ctx], list[Record]]
-HANDLERS: dict[str, Handler] = {
-    "ADT-00": _adt.adt00,
-    **{t: _adt.encounter for t in _adt.EVENTS},
-    "ADT-61": _adt.adt61,
-    "PPR-01": _orders.ppr01,
-    "OMD": _orders.orders,
-    "OMP-01": _orders.omp_orders,
-    "OMP-02": _orders.omp_orders,
-    "OMP-11": _orders.omp_administration,
-    "OMP-12": _orders.omp_administration,
-    "OML-01": _orders.orders,
-    "OML-11": oml11,
-    "OMG-01": _orders.orders,
-    "OMG-02": _orders.orders,
-    "OMG-03": _orders.orders,
-    "OMG-11": _orders.orders,
-    "OMG-12": _orders.orders,
-    "OMG-13": oru,
-    "EXT": oru,
-}
+STATUS_BY_FLAG = {"1": RecordStatus.CURRENT, "2": RecordStatus.SUPERSEDED, "0": RecordStatus.DELETED}
 
 
 @dataclass(slots=True, frozen=True)
@@ -81,16 +70,16 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
         shown = " ".join(f"0x{b:02x}" for b in body[:4])
         raise fail(Defect("not_hl7", key, "MSH", problem=f"not an HL7 v2 message: starts with bytes {shown}, not MSH"))
     try:
-        text, decode_defects = decode(raw, key, replace=options.replace_undecodable)
-    except SSMIX2Error as exc:
+        text, decode_defects = decode_iso2022jp(raw, key, replace=options.replace_undecodable)
+    except MessageError as exc:
         raise fail(exc.defect) from None
     defects.extend(decode_defects)
-    if not text.rstrip("\x1c\x00").endswith(("\r", "\n")):
-        raise fail(Defect("truncated", key, problem="truncated message: the last segment has no CR terminator"))
     try:
-        msg = split(text.strip("\x0b\x1c\x00\r\n"), key)
-    except SSMIX2Error as exc:
+        msg, framing = split_framed(text, key)
+    except MessageError as exc:
+        defects.extend(exc.others)
         raise fail(exc.defect) from None
+    defects.extend(framing)
     data_type = sn.data_type
     msh = msg.segments[0]
     if len(msh) < 13 or not msg.c(msh, 9, 1):
@@ -101,6 +90,10 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
     content_pid = msg.c(pid_seg, 3, 1)
     ids = {p for p in (sn.folder_pid, sn.pid, content_pid) if p}
     pid = sn.folder_pid or sn.pid or content_pid
+    if not all(map(is_patient_id, ids)):  # usually one distinct id: one check
+        for where, value in (("patient folder", sn.folder_pid), ("file name", sn.pid), ("PID-3", content_pid)):
+            if value and not is_patient_id(value):
+                raise fail(bad_patient_id(key, where))
     if len(ids) > 1:
         what = (
             f"PID-3 is {content_pid!r}, the patient folder {sn.folder_pid!r}, the file name {sn.pid!r}"
@@ -112,13 +105,13 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
             raise fail(defect)
         defects.append(defect)
     status = STATUS_BY_FLAG.get(sn.flag, RecordStatus.CURRENT)
-    ctx = Ctx(key, sn, msg, pid, data_type, status, defects)
+    ctx = MessageContext(key, sn, msg, pid, data_type, status, defects)
     if options.checks:
-        _checks.check_message_type(ctx)
-        _checks.check_segments(ctx)
-        _checks.check_fields(ctx)
+        check_message_type(ctx)
+        check_segments(ctx)
+        check_fields(ctx)
         if not sn.extended:  # an extended content folder names a document, not the message's order
-            _checks.check_name_against_content(ctx)
+            check_name_against_content(ctx)
     # Handlers never see what the checks called junk: bare segment names and repeated headers.
     msg.segments = [msh] + [seg for seg in msg.segments[1:] if seg[0] != "MSH" and any(seg[1:])]
     handler = HANDLERS.get(data_type)
@@ -135,7 +128,8 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
     if warnings:
         for r in records:
             r.warnings = list(warnings)
-    return Parsed(records, patient_id=pid, data_type=data_type, warnings=warnings), defects
+    version = source_version(msg.c(msh, 7, 1), sn.timestamp)  # MSH-7, else the file name's timestamp
+    return Parsed(records, patient_id=pid, data_type=data_type, warnings=warnings, version=version), defects
 
 
 def _document(
@@ -150,4 +144,5 @@ def _document(
         raise fail(mismatch)
     warnings = [str(d) for d in defects]
     doc.warnings = list(warnings)
-    return Parsed([doc], patient_id=pid, data_type="EXT", warnings=warnings), defects
+    version = source_version("", sn.timestamp)
+    return Parsed([doc], patient_id=pid, data_type="EXT", warnings=warnings, version=version), defects

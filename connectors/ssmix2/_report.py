@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from renkei.errors import InputError
+from renkei.identifiers import PATIENT_ID_RULE, is_patient_id
 from renkei.records import Record
 
 from ._errors import FATAL_KINDS, Defect, SSMIX2Error
@@ -32,12 +34,21 @@ class FileReport:
 
 
 def patient_folder(patient_id: str) -> str:
+    """The storage folder of a patient; InputError for an id outside the rule (no walking out of the root)."""
+    if not is_patient_id(patient_id):
+        raise InputError(f"patient id does not follow the patient-id rule ({PATIENT_ID_RULE})")
     return f"{patient_id[0:3]}/{patient_id[3:6]}/{patient_id}"
 
 
 def inspect_storage(root: Path | str, patient_id: str = "") -> Iterator[FileReport]:
-    """One FileReport per file, streamed in scan order (a patient's folder only, when given)."""
-    for item in scan(root, under=patient_folder(patient_id) if patient_id else ""):
+    """One FileReport per file, streamed in scan order (a patient's folder only, when given).
+    Raises InputError at once for a patient id outside the rule."""
+    under = patient_folder(patient_id) if patient_id else ""
+    return _reports(root, under)
+
+
+def _reports(root: Path | str, under: str) -> Iterator[FileReport]:
+    for item in scan(root, under=under):
         report = FileReport(item.key)
         try:
             with open(os.path.join(root, item.key), "rb") as fh:

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from renkei.connectors.hl7v2 import JST
 from renkei.records import Coding, Observation, Record, RecordStatus
 
 from ._gen_common import MSH_TAIL, Written, esc
@@ -34,7 +35,6 @@ from ._gen_common import msh as _msh
 from ._gen_common import ts as _ts
 from ._naming import NO_ORDER
 from ._synthetic import LABS
-from ._values import JST
 
 __all__ = ["MSH_TAIL", "Written", "esc", "generate", "iter_storage"]
 

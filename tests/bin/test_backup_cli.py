@@ -8,6 +8,7 @@ import json
 import threading
 from pathlib import Path
 
+from renkei.connectors.builtin_timeline import SCHEMA as TIMELINE_SCHEMA
 from renkei.pipelines.schema import SCHEMA as STORE_SCHEMA
 from renkei.pipelines.store import Received, Store
 
@@ -49,7 +50,7 @@ def test_backup_while_writing_restores_into_a_fresh_folder_with_a_verifiable_cha
         writer.join(60)
     assert not writer.is_alive()
     assert [d["file"] for d in backup["databases"]] == ["renkei.sqlite", "timeline.sqlite"]  # the store first
-    assert {d["revision"] for d in backup["databases"]} == {STORE, "timeline_0001"}
+    assert {d["revision"] for d in backup["databases"]} == {STORE, TIMELINE_SCHEMA.revision}
     assert backup["store"] == "sqlite" and (tmp_path / "backup" / "last-config").exists()
     assert not list((tmp_path / "backup").glob("*-wal")) and not list((tmp_path / "backup").glob("*.lock"))
 

@@ -31,9 +31,9 @@ def test_quarantine_then_reprocess_after_fix(cli, tmp_path: Path) -> None:
     raw = good[undecodable]
     esc = raw.index(b"\x1b$B")  # first JIS X 0208 run: break it with bytes no JIS table has
     (root / undecodable).write_bytes(raw[: esc + 3] + b"\xff\xfe" + raw[esc + 5 :])
-    cut = len(good[truncated]) // 2
-    while good[truncated][cut - 1 : cut] == b"\r":  # cut inside a segment, as a copy interrupted mid-write
-        cut -= 1
+    # cut inside an OBX before OBX-11 (required), as a copy interrupted mid-write: evidence of truncation
+    # (a cut exactly at a segment end leaves none and reads as the shorter message, docs/hl7v2.md)
+    cut = good[truncated].index(b"|||F|", len(good[truncated]) // 2)
     (root / truncated).write_bytes(good[truncated][:cut])
     (tmp_path / "renkei.yaml").write_text(CONFIG, encoding="utf-8")
 

@@ -9,6 +9,8 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from renkei.connectors.builtin_timeline import SCHEMA as TIMELINE_SCHEMA
+from renkei.connectors.matrix._store import SCHEMA as MATRIX_SCHEMA
 from renkei.devices.registry import SCHEMA as DEVICES_SCHEMA
 from renkei.pipelines.schema import SCHEMA as STORE_SCHEMA
 
@@ -69,9 +71,9 @@ def test_a_010_data_folder_is_refused_then_upgraded_with_its_data_intact(cli) ->
     upgraded = cli.json("db", "upgrade")
     assert {u["database"]: (u["from"], u["to"]) for u in upgraded} == {
         "renkei.sqlite": (None, STORE),
-        "timeline.sqlite": (None, "timeline_0001"),
+        "timeline.sqlite": (None, TIMELINE_SCHEMA.revision),
         "devices.sqlite": (None, DEVICES_SCHEMA.revision),
-        "matrix-care-sns.sqlite": (None, "matrix_0001"),
+        "matrix-care-sns.sqlite": (None, MATRIX_SCHEMA.revision),
         "webhook-partner.sqlite": (None, "webhook_0001"),
     }
     after = {f: table_rows(data / f, old_columns[f]) for f in FILES}
@@ -113,7 +115,7 @@ def test_upgrade_on_a_current_data_folder_changes_nothing(cli) -> None:
 def test_a_new_data_folder_is_created_at_head(cli) -> None:
     cli("demo", "--once")
     states = {s["database"]: (s["revision"], s["state"]) for s in cli.json("db", "current")}
-    assert states == {"renkei.sqlite": (STORE, "current"), "timeline.sqlite": ("timeline_0001", "current")}
+    assert states == {"renkei.sqlite": (STORE, "current"), "timeline.sqlite": (TIMELINE_SCHEMA.revision, "current")}
 
 
 def test_db_commands_on_a_folder_without_data_say_so(cli) -> None:

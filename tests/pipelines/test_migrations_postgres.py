@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from renkei.connectors.builtin_timeline import SCHEMA as TIMELINE_SCHEMA
 from renkei.pipelines.schema import SCHEMA as STORE_SCHEMA
 
 pytestmark = pytest.mark.integration
@@ -74,7 +75,7 @@ def test_a_010_store_on_postgresql_is_refused_then_upgraded_with_its_data_intact
     upgraded = renkei_json("db", "upgrade", env=env)
     assert [(u["database"], u["from"], u["to"]) for u in upgraded] == [
         ("store (postgresql)", None, STORE_SCHEMA.revision),
-        ("timeline.sqlite", None, "timeline_0001"),
+        ("timeline.sqlite", None, TIMELINE_SCHEMA.revision),
     ]
     verified = renkei_json("audit", "verify", env=env)
     assert verified["ok"] is True and verified["entries"] >= 84

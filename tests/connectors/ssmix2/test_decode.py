@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from renkei.connectors.hl7v2 import decode_iso2022jp as decode
 from renkei.connectors.ssmix2 import SSMIX2Error, parse_file
-from renkei.connectors.ssmix2._decode import decode
 
 KEY = "999/901/9999013/-/ADT-00/9999013_-_ADT-00_999999999999999_20111220224447339_-_1"
 
@@ -71,7 +71,10 @@ def test_replace_option_turns_undecodable_into_warning() -> None:
         (b"\xfb\xfc", "not_hl7", "0xfb 0xfc"),
         (b"<ClinicalDocument/>\r", "not_hl7", "not an HL7 v2 message"),
         (_adt()[: _adt().index(b"\x1b$B45") + 4], "truncated", "ends inside a two-byte JIS character"),
-        (_adt().rstrip(b"\r"), "truncated", "no CR terminator"),
+        (_adt()[: _adt().index(b"||\x1b$B45")], "truncated", "ends before required PID-5"),
+        (_adt()[: _adt().index(b"\x1b$B45") + 2], "truncated", "ends inside a JIS escape sequence"),
+        (_adt()[: _adt().index(b"\x1b$B45") + 5], "truncated", "ends inside a two-byte JIS run"),
+        (_adt().replace(b"|M\r", b"|M\\X0D"), "truncated", "escape sequence opened"),
         (_adt().split(b"\rPID")[0] + b"\r", "truncated", "no PID segment"),
         (b"MSH|^~\\&|H|S\r", "truncated", "MSH ends before the message type"),
     ],

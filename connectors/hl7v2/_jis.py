@@ -1,4 +1,4 @@
-"""Tolerant ISO-2022-JP decoding for SS-MIX2 files.
+"""Tolerant ISO-2022-JP decoding (SS-MIX2 files, MLLP messages whose MSH-18 names ISO IR87).
 
 Python's `iso2022_jp` codec is strict: it refuses JIS X 0208 vendor rows (NEC special characters such as
 ①, ㈱), half-width katakana, JIS X 0212/0213 and user-defined characters (外字), all of which real EHR
@@ -11,7 +11,7 @@ reports the byte offset of anything it still cannot read. Only that last step ca
 
 from __future__ import annotations
 
-from ._errors import Defect, SSMIX2Error
+from ._defect import Defect, MessageError
 
 REPLACEMENT = "■"  # what Japanese hospitals write for characters they cannot represent
 
@@ -33,21 +33,24 @@ _ESCAPES: dict[bytes, str] = {
 _MAX_ESC = max(len(k) for k in _ESCAPES)
 
 
-def decode(raw: bytes, file: str, *, replace: bool = False) -> tuple[str, list[Defect]]:
-    """Text of an SS-MIX2 file and the decoding defects found (warnings).
+def decode_iso2022jp(raw: bytes, file: str, *, replace: bool = False) -> tuple[str, list[Defect]]:
+    """Text of an SS-MIX2 file (or message) and the decoding defects found (warnings).
 
-    Raises SSMIX2Error `truncated` when the bytes end inside a two-byte character and `undecodable`
+    Raises MessageError `truncated` when the bytes end inside a two-byte character and `undecodable`
     (with the byte offset) when not even the byte-level fallback can read them, unless `replace` is set:
     then each undecodable byte becomes ■ and is reported as a `decode_fallback` warning.
     """
     try:
-        return raw.decode("iso2022_jp"), []
+        text = raw.decode("iso2022_jp")
     except UnicodeDecodeError as exc:
         first = exc
+    else:
+        _check_run_ends(raw, file)
+        return text, []
     if first.reason == "incomplete multibyte sequence" and first.end >= len(raw.rstrip(b"\r\n\x1c")):
-        raise SSMIX2Error(
-            Defect("truncated", file, problem="file ends inside a two-byte JIS character", offset=first.start)
-        )
+        what = "a JIS escape sequence" if raw[first.start] == 0x1B else "a two-byte JIS character"
+        raise MessageError(Defect("truncated", file, problem=f"file ends inside {what}", offset=first.start))
+    _check_run_ends(raw, file)
     for codec in _FAMILY:
         try:
             text = raw.decode(codec)
@@ -71,6 +74,23 @@ def decode(raw: bytes, file: str, *, replace: bool = False) -> tuple[str, list[D
     return _bytewise(raw, file, replace)
 
 
+def _check_run_ends(raw: bytes, file: str) -> None:
+    """A JIS two-byte or kana run must return to ASCII (ESC ( B) or at least reach a segment end: bytes
+    that stop inside such a run were cut (the encoder writes ESC ( B before any ASCII that follows)."""
+    i = raw.rfind(b"\x1b")
+    if i < 0 or raw[i : i + 3] in (b"\x1b(B", b"\x1b(J"):
+        return
+    tail = raw[i:]
+    if b"\r" in tail or b"\n" in tail:
+        return
+    raise MessageError(
+        Defect(
+            "truncated", file,
+            problem="file ends inside a two-byte JIS run (no ESC ( B and no segment end after it)", offset=i,
+        )
+    )  # fmt: skip
+
+
 def _jis_to_sjis(j1: int, j2: int) -> bytes:
     s1 = ((j1 - 0x21) >> 1) + 0x81
     if s1 > 0x9F:
@@ -89,7 +109,7 @@ def _bytewise(raw: bytes, file: str, replace: bool) -> tuple[str, list[Defect]]:
         shown = " ".join(f"0x{b:02x}" for b in raw[offset : offset + length])
         defect = Defect("undecodable", file, problem=f"undecodable ISO-2022-JP bytes {shown} ({what})", offset=offset)
         if not replace:
-            raise SSMIX2Error(defect)
+            raise MessageError(defect)
         out.append(REPLACEMENT)
         defects.append(Defect("decode_fallback", file, problem=f"{defect.problem}; replaced by ■", offset=offset))
 
@@ -134,7 +154,7 @@ def _bytewise(raw: bytes, file: str, replace: bool) -> tuple[str, list[Defect]]:
             i += 1
             continue
         if i + 1 >= n:
-            raise SSMIX2Error(Defect("truncated", file, problem="file ends inside a two-byte JIS character", offset=i))
+            raise MessageError(Defect("truncated", file, problem="file ends inside a two-byte JIS character", offset=i))
         j1, j2 = b, raw[i + 1]
         if not (0x21 <= j1 <= 0x7E and 0x21 <= j2 <= 0x7E):
             bad(i, 2, "byte outside the JIS range 0x21-0x7e")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._errors import HL7Error
+from ._hl7error import HL7Error
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,13 +83,7 @@ def read_header(raw: bytes) -> Header:
     fs = line[3]
     end = line.find(fs, 4)
     enc = line[4:end] if end > 0 else ""
-    if (
-        fs.isalnum()
-        or fs.isspace()
-        or not 2 <= len(enc) <= 5
-        or any(ch.isalnum() or ch.isspace() or ch == fs for ch in enc)
-        or len(set(enc)) != len(enc)
-    ):
+    if not _valid_encoding(fs, enc):
         raise HL7Error(
             "MSH-1/MSH-2 do not hold valid encoding characters (e.g. |^~\\&)",
             code="102",
@@ -106,20 +100,40 @@ def read_header(raw: bytes) -> Header:
     return h
 
 
+def _valid_encoding(fs: str, enc: str) -> bool:
+    """MSH-1 and MSH-2 hold usable, distinct separators (not letters, digits or white space)."""
+    return not (
+        fs.isalnum()
+        or fs.isspace()
+        or not 2 <= len(enc) <= 5
+        or any(ch.isalnum() or ch.isspace() or ch == fs for ch in enc)
+        or len(set(enc)) != len(enc)
+    )
+
+
 def header_or_empty(raw: bytes) -> Header:
-    """As much of the MSH as can be read, for addressing a rejecting ACK (never raises)."""
+    """As much of the MSH as can be read, for addressing a rejecting ACK (never raises).
+
+    When MSH-1/MSH-2 themselves are corrupted, the ACK cannot be written in them (the sender could not
+    parse it): it gets the default separators `|^~\\&`, and only the sender's fields that are safe under
+    those (no `|`, `\\`, CR or LF) are echoed."""
     try:
         return read_header(raw)
     except HL7Error:
         pass
     body = raw.lstrip(b"\r\n\t ")
-    if body.startswith(b"MSH") and len(body) > 8:
-        line = _decode_line(_msh_line(body))
-        fs = line[3]
-        end = line.find(fs, 4)
-        enc = line[4:end] if end > 0 else ""
-        if not fs.isalnum() and len(enc) >= 2 and not enc[0].isalnum():
-            fields = line.split(fs)
-            fields.insert(1, fs)
-            return Header(fs, enc, fields)
-    return EMPTY
+    if not body.startswith(b"MSH") or len(body) <= 8:
+        return EMPTY
+    line = _decode_line(_msh_line(body))
+    fs = line[3]
+    end = line.find(fs, 4)
+    enc = line[4:end] if end > 0 else ""
+    if _valid_encoding(fs, enc):
+        fields = line.split(fs)
+        fields.insert(1, fs)
+        return Header(fs, enc, fields)
+    if fs.isalnum() or fs.isspace():
+        return EMPTY
+    fields = line.split(fs)
+    safe = [f if not any(ch in f for ch in "|\\\r\n") else "" for f in fields[2:]]
+    return Header(EMPTY.fs, EMPTY.enc, ["MSH", EMPTY.fs, EMPTY.enc, *safe])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ._errors import Defect, SSMIX2Error
+from ._defect import Defect, MessageError
 
 Segment = list[str]
 
@@ -103,10 +103,10 @@ class Message:
 
 
 def split(text: str, file: str) -> Message:
-    """Split one ER7 message. Raises SSMIX2Error `not_hl7` when it does not start with a valid MSH."""
+    """Split one ER7 message. Raises MessageError `not_hl7` when it does not start with a valid MSH."""
     if not text.startswith("MSH") or len(text) < 8:
         shown = text[:3].encode("ascii", "backslashreplace").decode()
-        raise SSMIX2Error(
+        raise MessageError(
             Defect("not_hl7", file, "MSH", problem=f"does not start with an MSH segment (starts {shown!r})")
         )
     fs = text[3]
@@ -119,7 +119,7 @@ def split(text: str, file: str) -> Message:
         or any(ch.isalnum() or ch in "\r\n" or ch == fs for ch in enc)
         or len(set(enc)) != len(enc)
     ):
-        raise SSMIX2Error(
+        raise MessageError(
             Defect("not_hl7", file, "MSH", "MSH-2", problem="MSH-1/MSH-2 do not hold valid encoding characters")
         )
     cs, rs = enc[0], enc[1]

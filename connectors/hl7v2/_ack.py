@@ -27,8 +27,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from ._errors import HL7Error
 from ._header import Header
+from ._hl7error import HL7Error
 
 _SEQ = itertools.count(1)
 _PREFIX = f"{int(time.time() * 1000) % 36**8:08x}"[-8:] + f"{os.getpid() % 1296:03x}"[-3:]  # unique per start

@@ -209,9 +209,8 @@ def orders(ctx: Ctx) -> list[Record]:
             texts.append(m.f(seg, 4))
         elif name == "OBX":
             n_obx += 1
-            code = ctx.coding(seg, 3)
+            code = ctx.coding(seg, 3, result=ctx.data_type == "OML-01")
             if ctx.data_type == "OML-01":
-                _check_jlac(ctx, code, n_obx)
                 texts.append(code.display or code.code)
             elif m.f(seg, 2) in ("TX", "ST", "FT", "CWE", "CE"):
                 value = m.c(seg, 5, 2) if m.f(seg, 2) in ("CWE", "CE") else m.f(seg, 5)
@@ -221,13 +220,3 @@ def orders(ctx: Ctx) -> list[Record]:
         fact = order.code.code if order.code else ""
         order.record_key = ctx.record_key(ctx.name.order_no, order.order_no, fact)
     return list(out)
-
-
-def _check_jlac(ctx: Ctx, code: Coding, index: int) -> None:
-    if code.system == "JC10" and code.code and len(code.code) != 17:
-        ctx.warn(
-            "field_length",
-            f"OBX[{index}]" if index > 1 else "OBX",
-            "OBX-3.1",
-            f"JLAC10 code {code.code!r} has {len(code.code)} characters; JLAC10 has 17",
-        )

@@ -29,13 +29,8 @@ def observation(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index
     else:  # XCN, ZRD … keep the components readable
         value = " ".join(p for p in m.comps(m.raw(obx, 5).split(m.rs, 1)[0]) if p)
     when = m.c(obx, 14, 1) or fallback_time
-    if ctx.data_type == "OML-11" and code.system == "JC10" and code.code and len(code.code) != 17:
-        ctx.warn(
-            "field_length",
-            f"OBX[{index}]" if index > 1 else "OBX",
-            "OBX-3.1",
-            f"JLAC10 code {code.code!r} has {len(code.code)} characters; JLAC10 has 17",
-        )
+    measured = ctx.data_type == "OML-11" or value_type in ("NM", "SN")  # a lab result: full JLAC10
+    ctx.check_code(code, f"OBX[{index}]" if index > 1 else "OBX", "OBX-3.1", result=measured)
     fact = [code.code or (local.code if local else "")]
     sub = m.f(obx, 4)
     if sub:

@@ -1,16 +1,15 @@
 """MSH-18 character sets (HL7 table 0211) to Python codecs, and decoding a whole message by them.
 
 Japanese feeds send `UNICODE UTF-8`, or `~ISO IR87` / `ISO IR87` (JIS X 0208 in ISO-2022-JP, the
-SS-MIX2 norm). ISO-2022-JP is decoded by the SS-MIX2 package's tolerant decoder, which knows the vendor
+SS-MIX2 norm). ISO-2022-JP is decoded by the tolerant decoder of `_jis.py`, which knows the vendor
 rows (NEC specials, 外字) that Python's strict codec refuses. An empty MSH-18 means the connector's
 `encoding` setting. A value we do not know cannot be read at all: the listener rejects (AR) it.
 """
 
 from __future__ import annotations
 
-from renkei.connectors.ssmix2.message import decode_iso2022jp
-
-from ._errors import HL7Error
+from ._hl7error import HL7Error
+from ._jis import decode_iso2022jp
 
 ISO2022JP = "iso2022_jp"
 
@@ -56,11 +55,12 @@ def codec_for(msh18: str, default: str) -> str:
     return next((c for c in codecs if c != "ascii"), codecs[0])
 
 
-def decode(raw: bytes, codec: str, key: str) -> tuple[str, list[str]]:
+def decode_text(raw: bytes, codec: str, key: str) -> tuple[str, list[str]]:
     """The message text and decoding warnings; an InputError (the message is kept and quarantined, ACK
     AE) names the byte offset of what cannot be read."""
     if codec == ISO2022JP:
-        return decode_iso2022jp(raw, key)
+        text, defects = decode_iso2022jp(raw, key)
+        return text, [str(d) for d in defects]
     try:
         return raw.decode(codec), []
     except UnicodeDecodeError as exc:

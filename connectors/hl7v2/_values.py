@@ -58,3 +58,21 @@ def format_dtm(value: datetime, precision: int = 14) -> str:
     if precision > 14:
         s += f".{v.microsecond // 1000:03d}"
     return s
+
+
+def source_version(msh7: str, file_timestamp: str = "") -> str:
+    """A message's version, comparable as a string: MSH-7 (date/time of message) as Japan time
+    `YYYYMMDDHHMMSS.ffffff` (fixed width; JST has no daylight saving, so string order is time order),
+    else the SS-MIX2 file name's timestamp (17 digits, JST), else "".
+
+    A later version of a result replaces the post of an earlier one; an earlier one arriving late never
+    replaces a later one (docs/hl7v2.md)."""
+    base, _, frac = msh7.partition(".")
+    if len(base) in (8, 12, 14) and base.isdigit() and (not frac or frac.isdigit()):
+        return f"{base:0<14}.{frac[:6]:0<6}"  # the common case, no offset (JST): no datetime needed
+    when = parse_dtm(msh7)
+    if when is None:
+        if len(file_timestamp) == 17 and file_timestamp.isdigit():
+            return f"{file_timestamp[:14]}.{file_timestamp[14:]}000"
+        return ""
+    return when.astimezone(JST).strftime("%Y%m%d%H%M%S.%f")

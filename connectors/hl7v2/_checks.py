@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 from ._context import Ctx
-from ._naming import NO_ORDER
 from ._values import parse_dtm
 
 # MSH-9 message code^trigger each data type may carry (cancel triggers included).
@@ -154,7 +153,7 @@ def check_fields(ctx: Ctx) -> None:
             value = m.c(seg, i, 1)
             if not value or parse_dtm(value) is not None:
                 continue
-            near = [j for j in (i - 1, i + 1) if j > 0 and _is_dtm(m.c(seg, j, 1))]
+            near = [j for j in (i - 1, i + 1) if j > 0 and is_dtm(m.c(seg, j, 1))]
             if near:
                 ctx.warn("shifted_field", label, f"{name}-{i}", f"not a date/time; one sits in {name}-{near[0]}")
             else:
@@ -162,13 +161,18 @@ def check_fields(ctx: Ctx) -> None:
         if name == "PID":
             sex = m.f(seg, 8)
             if sex and sex not in SEX:
-                kind = "shifted_field" if _is_dtm(sex) else "bad_value"
+                kind = "shifted_field" if is_dtm(sex) else "bad_value"
                 ctx.warn(kind, label, "PID-8", "sex is not an HL7 table 0001 code")
-            if not m.f(seg, 7) and _is_dtm(m.c(seg, 9, 1)):
+            if not m.f(seg, 7) and is_dtm(m.c(seg, 9, 1)):
                 ctx.warn("shifted_field", label, "PID-7", "birth date empty and a date sits in PID-9 (patient alias)")
         elif name == "OBX":
-            if m.f(seg, 2) == "NM" and m.f(seg, 5) and not _is_number(m.f(seg, 5)):
+            value_type = m.f(seg, 2)
+            if value_type == "NM" and m.f(seg, 5) and not _is_number(m.f(seg, 5)):
                 ctx.warn("bad_value", label, "OBX-5", "value type NM but the value is not a number")
+            elif value_type in TEXT_TYPES:
+                _check_text(ctx, label, "OBX-5", m.raw(seg, 5))
+        elif name == "NTE":
+            _check_text(ctx, label, "NTE-3", m.raw(seg, 3))
         elif name == "PV1":
             referring = m.raw(seg, 8)
             department = ctx.name.department
@@ -198,6 +202,19 @@ def check_fields(ctx: Ctx) -> None:
                 )
 
 
+TEXT_TYPES = frozenset(["ST", "TX", "FT"])  # primitive text: a separator inside must be escaped (\S\, \T\)
+
+
+def _check_text(ctx: Ctx, label: str, fld: str, raw: str) -> None:
+    """ST/TX/FT values have no components: a bare component or subcomponent separator in one is a value
+    the sender forgot to escape (the text is kept as it is, separators included)."""
+    m = ctx.msg
+    found = [f"{what} {sep!r}" for what, sep in (("component separator", m.cs), ("subcomponent separator", m.ss))
+             if sep and sep in raw]  # fmt: skip
+    if found:
+        ctx.warn("unescaped_delimiter", label, fld, f"unescaped {' and '.join(found)} inside a text (ST/TX/FT) value")
+
+
 def _is_number(value: str) -> bool:
     try:
         float(value)
@@ -206,72 +223,5 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def _is_dtm(value: str) -> bool:
+def is_dtm(value: str) -> bool:
     return len(value) >= 8 and value[:8].isdigit() and parse_dtm(value) is not None
-
-
-# Where each data type keeps its care date (the date folder and the file name must agree with it).
-CARE_DATE: dict[str, tuple[str, int]] = {
-    "ADT-01": ("EVN", 6),
-    "ADT-12": ("PV1", 44),
-    "ADT-21": ("PV2", 8),
-    "ADT-22": ("PV1", 44),
-    "ADT-31": ("EVN", 6),
-    "ADT-32": ("EVN", 6),
-    "ADT-41": ("PV2", 9),
-    "ADT-42": ("EVN", 6),
-    "ADT-51": ("PV2", 9),
-    "ADT-52": ("PV1", 45),
-    "OMD": ("ORC", 9),
-    "OMP-01": ("ORC", 9),
-    "OMP-02": ("ORC", 9),
-    "OMP-11": ("RXA", 3),
-    "OMP-12": ("RXA", 3),
-    "OML-01": ("ORC", 9),
-    "OML-11": ("SPM", 17),
-    "OMG-01": ("ORC", 9),
-    "OMG-02": ("ORC", 9),
-    "OMG-03": ("ORC", 9),
-    "OMG-11": ("OBR", 7),
-    "OMG-12": ("OBR", 7),
-    "OMG-13": ("OBR", 7),
-}
-
-
-def check_name_against_content(ctx: Ctx) -> None:
-    """Care date and order number in the file name against the fields the data type defines."""
-    m, sn = ctx.msg, ctx.name
-    where = CARE_DATE.get(ctx.data_type)
-    cancel = m.c(m.segments[0], 9, 2) in CANCEL_TRIGGERS
-    if where is not None and sn.care_date not in ("", "-") and not cancel:
-        seg_name, i = where
-        seg = m.first(seg_name)
-        value = m.c(seg, i, 1) if seg is not None else ""
-        fld = f"{seg_name}-{i}"
-        if not value:
-            ctx.warn("missing_field", seg_name, fld, f"empty; {ctx.data_type} takes its care date from it")
-        elif value[:8] != sn.care_date and _is_dtm(value):
-            ctx.warn(
-                "care_date_mismatch", seg_name, fld, f"care date {value[:8]} but the file name says {sn.care_date}"
-            )
-    if sn.order_no and sn.order_no != NO_ORDER:
-        # The name carries the order's placer number: the first ORC-2 (OBR-2 where there is no ORC).
-        first = next((m.c(seg, 2, 1) for seg in m.segments if seg[0] == "ORC" and m.c(seg, 2, 1)), "")
-        first = first or next((m.c(seg, 2, 1) for seg in m.segments if seg[0] == "OBR" and m.c(seg, 2, 1)), "")
-        if first and first != sn.order_no:
-            ctx.warn("order_no_mismatch", "ORC", "ORC-2", f"order number {first} but the file name says {sn.order_no}")
-    # Within one order group ORC-2 and its OBR-2 name the same order.
-    orc_no = ""
-    n = 0
-    for seg in m.segments:
-        if seg[0] == "ORC":
-            orc_no = m.c(seg, 2, 1)
-        elif seg[0] == "OBR":
-            n += 1
-            obr_no = m.c(seg, 2, 1)
-            if orc_no and obr_no and obr_no != orc_no and ctx.data_type != "OML-11":
-                ctx.warn(
-                    "order_no_mismatch", f"OBR[{n}]" if n > 1 else "OBR", "OBR-2",
-                    f"order number {obr_no} differs from ORC-2 {orc_no} of its order group",
-                )  # fmt: skip
-            orc_no = ""
