@@ -20,9 +20,10 @@ from typing import Any
 
 import click
 
-from renkei.bin.cmd_patients import PERSON_ID, SCOPE, config_option, identifiers_from_options, open_config
+from renkei.bin.cmd_patients import SCOPE, config_option, identifiers_from_options, open_config
 from renkei.bin.common import config_data_dir, data_option, emit_json, handle_errors, json_option
 from renkei.errors import InputError
+from renkei.identifiers import PATIENT_ID_RULE, is_patient_id
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 
@@ -67,8 +68,8 @@ def _links(text: str, config: Any) -> list[tuple[str, str]]:
 
 def _row(line: int, cells: dict[str, str], config: Any) -> Row:
     person = cells.get("person", "").strip()
-    if not PERSON_ID.match(person):
-        raise ValueError("person: ASCII letters, digits and - _ . : (at most 64)")
+    if not is_patient_id(person):  # the one rule every intake and command applies
+        raise ValueError(f"person: {PATIENT_ID_RULE}")
     consent = cells.get("consent", "").strip().lower()
     if consent not in ("", "granted", "withdrawn"):
         raise ValueError("consent: granted, withdrawn or empty")
