@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "approvals.decide": frozenset({"physician"}),
     "patients.view": frozenset({"admin", "physician", "nurse"}),
     "patients.edit": frozenset({"admin"}),
+    "vitals.view": frozenset({"physician"}),
     "timelines.view": frozenset({"admin", "physician", "nurse", "care"}),
     "push": frozenset({"physician", "nurse"}),
     "tapstation.use": frozenset({"nurse"}),
