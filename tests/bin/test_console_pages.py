@@ -4,6 +4,7 @@ what they show (JIS decoded, records, deliveries), and that their actions go thr
 from __future__ import annotations
 
 import re
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -249,3 +250,14 @@ def test_the_dashboard_refreshes_its_tables_from_a_fragment(console) -> None:
     assert "<td>sync</td>" in fragment.text
     assert TestClient(app, base_url="http://127.0.0.1", follow_redirects=False).get(
         "/dashboard/live").status_code == 303  # no session: back to the login (the page then reloads)
+
+
+def test_the_dashboards_own_polling_does_not_keep_an_idle_session_alive(console) -> None:
+    app, _engine, _patient, _lab = console
+    client = _client(app, "it.admin")
+    app.state.settings.idle_timeout_seconds = 2.0
+    assert client.get("/dashboard").status_code == 200  # the person's last request
+    time.sleep(1.2)
+    assert client.get("/dashboard/live", headers={"X-Renkei-Poll": "1"}).status_code == 200  # polled, not touched
+    time.sleep(1.0)  # 2.2 s since the person's last request
+    assert client.get("/dashboard/live", headers={"X-Renkei-Poll": "1"}).status_code == 303
