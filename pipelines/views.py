@@ -1,5 +1,6 @@
 """Read-only views the console's pages need beyond the Store's operator queries: a filtered, paged
-message list and a patient's vital-sign observations over the last weeks."""
+message list, a page of held items with their rendered texts, and a patient's vital signs over the
+last weeks. Each is a bounded number of queries, whatever the store's size."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from renkei.db import chunked
 from renkei.devices import nomenclature as mdc
-from renkei.pipelines.schema import messages
+from renkei.pipelines.schema import MessageState, deliveries, messages
 from renkei.pipelines.store import Store
 
 # IEEE 11073 codes of the trend chart's series -> (series key, the normalised UCUM unit it is drawn in)
@@ -101,3 +103,39 @@ def _point(record: dict[str, Any]) -> VitalPoint | None:
         return None
     at = at if at.tzinfo else at.astimezone()  # no offset: the device's wall clock, taken as this machine's zone
     return VitalPoint(series, at, float(value), unit)
+
+
+def held_patients(store: Store, offset: int = 0, limit: int = 20) -> tuple[list[str], int]:
+    """One page of the patients with messages awaiting approval (longest waiting first), and how many
+    patients wait in all. A page holds whole patients, so "approve all of a patient's" sees them all."""
+    waiting = messages.c.state == MessageState.AWAITING_APPROVAL.value
+    with store.read() as conn:  # one pass: the held patients in waiting order, sliced here
+        every = conn.execute(
+            sa.select(messages.c.patient_id).where(waiting).group_by(messages.c.patient_id)
+            .order_by(sa.func.min(messages.c.id))
+        ).scalars().all()  # fmt: skip
+    return list(every[offset : offset + limit]), len(every)
+
+
+def held_messages(store: Store, patient_ids: list[str]) -> list[sa.Row]:
+    """The messages awaiting approval of these patients, oldest first, without raw bytes or records."""
+    if not patient_ids:
+        return []
+    cols = [c for c in messages.c if c.name not in ("raw", "records")]
+    q = (sa.select(*cols).where(messages.c.state == MessageState.AWAITING_APPROVAL.value,
+                                messages.c.patient_id.in_(patient_ids)).order_by(messages.c.id))  # fmt: skip
+    with store.read() as conn:
+        return conn.execute(q).all()
+
+
+def delivery_texts(store: Store, message_ids: list[int]) -> dict[int, list[str]]:
+    """message id -> the distinct rendered texts its deliveries carry (what a physician approves)."""
+    out: dict[int, set[str]] = {}
+    with store.read() as conn:
+        for chunk in chunked(sorted(set(message_ids))):
+            for mid, payload in conn.execute(
+                sa.select(deliveries.c.message_id, deliveries.c.payload).where(deliveries.c.message_id.in_(chunk))
+            ):
+                if isinstance(payload, dict) and payload.get("text"):
+                    out.setdefault(mid, set()).add(payload["text"])
+    return {mid: sorted(texts) for mid, texts in out.items()}

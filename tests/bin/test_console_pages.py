@@ -22,7 +22,7 @@ from renkei.pipelines.people import People
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import MessageState, audit_log
 from renkei.pipelines.store import Store
-from renkei.pipelines.store.items import Processed, Received
+from renkei.pipelines.store.items import NewDelivery, Processed, Received
 
 CONFIG = """
 version: 1
@@ -261,3 +261,27 @@ def test_the_dashboards_own_polling_does_not_keep_an_idle_session_alive(console)
     assert client.get("/dashboard/live", headers={"X-Renkei-Poll": "1"}).status_code == 200  # polled, not touched
     time.sleep(1.0)  # 2.2 s since the person's last request
     assert client.get("/dashboard/live", headers={"X-Renkei-Poll": "1"}).status_code == 303
+
+
+def test_approvals_come_in_pages_of_whole_patients_with_their_texts(console) -> None:
+    app, engine, patient, _lab = console
+    store = engine.store
+    others = [f"8{i:08d}" for i in range(11)]
+    ids = store.receive_many("sync", "ehr", [Received(f"held-{i}-{k}", f"fp-{i}-{k}", b"MSH|held\r")
+                                             for i in range(11) for k in range(2)])  # fmt: skip
+    store.save_processed([
+        Processed(mid, "sync", MessageState.AWAITING_APPROVAL, patient_id=others[n // 2], data_type="OML-11",
+                  deliveries=[NewDelivery("timeline", f"k-{mid}", {"patient_id": others[n // 2],
+                                                                    "text": f"【検査結果】 {others[n // 2]}-{n % 2}"})])
+        for n, mid in enumerate(ids)
+    ])  # fmt: skip
+    client = _client(app, "dr.tanaka")
+    first = client.get("/approvals").text
+    shown = re.findall(r'data-patient="(\d+)"', first)
+    assert shown == [patient, *others[:9]]  # longest waiting first: the fixture's patient, then in order
+    assert f"【検査結果】 {others[0]}-0" in first and f"【検査結果】 {others[0]}-1" in first
+    assert 'href="/approvals?offset=10"' in first
+    second = client.get("/approvals?offset=10").text
+    assert re.findall(r'data-patient="(\d+)"', second) == others[9:]
+    assert 'id="more-patients"' not in second
+    assert len(re.findall(r'class="card item"', second)) == 4  # both items of each of the last two patients
