@@ -104,3 +104,12 @@ def test_an_idle_session_logs_out(serve_with, page, login) -> None:
     assert "/login" in page.url
     assert page.locator("input[name=password]").count() == 1
     assert ("logout", "session expired") in _audit(served.data, "it.admin")
+
+
+def test_the_dashboard_refreshes_its_tables_without_reloading(server, page, login) -> None:
+    login(page, server, "audit.kato")
+    page.evaluate("window.loadedOnce = true")  # gone if the page were reloaded
+    before = page.locator("#updated-at").inner_text()
+    page.wait_for_function(f"document.getElementById('updated-at').textContent !== {before!r}", timeout=25_000)
+    assert page.evaluate("window.loadedOnce") is True
+    assert page.locator("#message-counts td", has_text="sync").count() == 1
