@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "approvals.decide": frozenset({"physician"}),
     "patients.view": frozenset({"admin", "physician", "nurse"}),
     "patients.edit": frozenset({"admin"}),
+    "vitals.view": frozenset({"physician"}),
     "timelines.view": frozenset({"admin", "physician", "nurse", "care"}),
     "push": frozenset({"physician", "nurse"}),
     "tapstation.use": frozenset({"nurse"}),
@@ -229,8 +230,9 @@ class People:
             )  # fmt: skip
         return token, WebSession(user, csrf, lang, _token_hash(token))
 
-    def session(self, token: str, idle_seconds: float = SESSION_IDLE_SECONDS) -> WebSession | None:
-        """The live session for a cookie's token, touched; None when unknown, idle too long or disabled."""
+    def session(self, token: str, idle_seconds: float = SESSION_IDLE_SECONDS, touch: bool = True) -> WebSession | None:
+        """The live session for a cookie's token, touched (unless `touch` is False: a page's own polling is
+        not a person's activity); None when unknown, idle too long or disabled."""
         if not token:
             return None
         now = time.time()
@@ -247,7 +249,8 @@ class People:
                 conn.execute(web_sessions.delete().where(web_sessions.c.token_hash == key))
                 self._audit(conn, row.user_name, "logout", row.user_name, "session expired")
                 return None
-            conn.execute(web_sessions.update().where(web_sessions.c.token_hash == key).values(last_seen_at=now))
+            if touch:
+                conn.execute(web_sessions.update().where(web_sessions.c.token_hash == key).values(last_seen_at=now))
         user = User(row.user_name, row.display_name, tuple(row.roles))
         return WebSession(user, row.csrf_token, row.lang, key)
 

@@ -166,11 +166,12 @@ class PatientRegistry:
 
     # -- consent ----------------------------------------------------------------------------------
     def set_consent(
-        self, person_id: str, granted: bool, scope: list[str], consented_on: date, note: str = ""
+        self, person_id: str, granted: bool, scope: list[str], consented_on: date, note: str = "", actor: str = ""
     ) -> Consent:
+        """`actor`: the renkei user who recorded it (the web console's session); default the current actor."""
         if not scope:
             raise RefusedError("a consent needs a scope (e.g. all, timeline, lab, vitals)")
-        actor = current_actor()
+        actor = actor or current_actor()
         row: dict[str, Any] = {
             "person_id": person_id,
             "state": "granted" if granted else "withdrawn",
@@ -183,7 +184,7 @@ class PatientRegistry:
         with self.store.write() as conn:
             upsert(conn, registry_consent, [row], ("person_id",), tuple(k for k in row if k != "person_id"))
             detail = f"{row['state']} {','.join(row['scope'])} on {row['consented_on']}"
-            append(conn, [AuditEntry("registry.consent", person_id, f"consent:{person_id}", detail)])
+            append(conn, [AuditEntry("registry.consent", person_id, f"consent:{person_id}", detail, actor=actor)])
         return Consent(person_id, row["state"], tuple(row["scope"]), row["consented_on"], actor)
 
     def consent(self, person_id: str) -> Consent | None:

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route
 
-from renkei.bin.console import pages
+from renkei.bin.console import browse, pages, patients
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.people import SESSION_IDLE_SECONDS, People
 from renkei.pipelines.store import Store
@@ -38,6 +38,14 @@ def build_app(
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/lang", pages.switch_lang, methods=["POST"]),
         Route("/dashboard", pages.dashboard),
+        Route("/dashboard/live", pages.dashboard_live),
+        Route("/messages", browse.messages_page),
+        Route("/messages/{message_id:int}", browse.message_page),
+        Route("/messages/{message_id:int}/reprocess", browse.reprocess, methods=["POST"]),
+        Route("/patients", patients.patients_page),
+        Route("/patients/{patient_id}", patients.patient_page),
+        Route("/patients/{patient_id}/consent", patients.set_consent, methods=["POST"]),
+        Route("/patients/{patient_id}/vitals", patients.vitals_page),
         Route("/approvals", pages.approvals),
         Route("/approvals/decide", pages.decide, methods=["POST"]),
         Route("/timelines", pages.timelines),

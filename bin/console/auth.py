@@ -19,6 +19,7 @@ from renkei.errors import RefusedError
 from renkei.pipelines.people import People, WebSession
 
 SESSION_COOKIE = "renkei_session"
+POLL_HEADER = "x-renkei-poll"  # set by a page refreshing itself: it does not keep an idle session alive
 CSRF_FIELD = "csrf"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -33,7 +34,8 @@ def session_of(request: Request) -> WebSession | None:
     if "session" not in request.scope.setdefault("renkei", {}):
         token = request.cookies.get(SESSION_COOKIE, "")
         idle = request.app.state.settings.idle_timeout_seconds
-        request.scope["renkei"]["session"] = people_of(request).session(token, idle) if token else None
+        touch = POLL_HEADER not in request.headers
+        request.scope["renkei"]["session"] = people_of(request).session(token, idle, touch) if token else None
     return request.scope["renkei"]["session"]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,16 @@ from renkei.bin.console.auth import (
 from renkei.bin.console.i18n import LANGS, translator
 from renkei.connectors.builtin_timeline import BuiltinTimeline
 from renkei.errors import NotFoundError, RefusedError
+from renkei.pipelines import views
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import MessageState
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+TEMPLATES.env.filters["datetime"] = lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else ""
 LOGIN_CSRF_COOKIE = "renkei_login_csrf"
 REFRESH_SECONDS = 10
+APPROVAL_PATIENTS_PER_PAGE = 10
+TIMELINES_PER_PAGE = 100
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
@@ -109,33 +113,46 @@ async def switch_lang(request: Request) -> Response:
 
 
 # -- operations -------------------------------------------------------------------------------------
-@requires("dashboard.view")
-async def dashboard(request: Request) -> Response:
+def _dashboard_context(request: Request) -> dict[str, Any]:
     store = request.app.state.store
     counts, delivery_counts = store.counts(), store.delivery_counts()
-    states = sorted({s for c in counts.values() for s in c})
-    delivery_states = sorted({s for c in delivery_counts.values() for s in c})
-    stuck = [r for r in store.list_messages(state=MessageState.DEAD.value, limit=20)]
-    return render(request, "dashboard.html", {
-        "counts": counts, "states": states, "delivery_counts": delivery_counts,
-        "delivery_states": delivery_states, "stuck": stuck, "refresh": REFRESH_SECONDS,
-    })  # fmt: skip
+    return {
+        "counts": counts, "states": sorted({s for c in counts.values() for s in c}),
+        "delivery_counts": delivery_counts, "delivery_states": sorted({s for c in delivery_counts.values() for s in c}),
+        "stuck": store.list_messages(state=MessageState.DEAD.value, limit=20), "live_seconds": REFRESH_SECONDS,
+        "now": datetime.now().strftime("%H:%M:%S"),
+    }  # fmt: skip
+
+
+@requires("dashboard.view")
+async def dashboard(request: Request) -> Response:
+    return render(request, "dashboard.html", await run_in_threadpool(_dashboard_context, request))
+
+
+@requires("dashboard.view")
+async def dashboard_live(request: Request) -> Response:
+    """The dashboard's tables alone: the page fetches this every REFRESH_SECONDS instead of reloading."""
+    return render(request, "dashboard_live.html", await run_in_threadpool(_dashboard_context, request))
 
 
 @requires("approvals.decide")
 async def approvals(request: Request) -> Response:
     store = request.app.state.store
-    waiting = store.list_messages(state=MessageState.AWAITING_APPROVAL.value, limit=1000)
-    by_patient: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in reversed(waiting):  # oldest first within a patient
-        _msg, dels = store.get_message(row.id)
-        texts = sorted({d.payload.get("text", "") for d in dels if isinstance(d.payload, dict)} - {""})
-        by_patient[row.patient_id].append({"id": row.id, "data_type": row.data_type, "texts": texts,
+    offset_text = request.query_params.get("offset", "0")
+    offset = int(offset_text) if offset_text.isdigit() else 0
+    patients, total = await run_in_threadpool(views.held_patients, store, offset, APPROVAL_PATIENTS_PER_PAGE)
+    waiting = views.held_messages(store, patients)
+    texts = views.delivery_texts(store, [row.id for row in waiting])
+    by_patient: dict[str, list[dict[str, Any]]] = {pid: [] for pid in patients}  # longest waiting first
+    for row in waiting:  # oldest first within a patient
+        by_patient[row.patient_id].append({"id": row.id, "data_type": row.data_type, "texts": texts.get(row.id, []),
                                            "received_at": row.received_at, "reason": row.reason})  # fmt: skip
-    names = store.patient_basics(list(by_patient))
+    names = store.patient_basics(patients)
     store.audit([AuditEntry("console.approvals_read", pid, "approvals", f"{len(items)} items",
                             actor=session_of(request).user.name) for pid, items in by_patient.items()])  # fmt: skip
-    return render(request, "approvals.html", {"by_patient": dict(by_patient), "names": names,
+    next_offset = offset + len(patients) if offset + len(patients) < total else None
+    return render(request, "approvals.html", {"by_patient": by_patient, "names": names, "total": total,
+                                              "next_offset": next_offset,
                                               "done": request.query_params.get("done", "")})  # fmt: skip
 
 
@@ -167,14 +184,18 @@ async def decide(request: Request) -> Response:
 async def timelines(request: Request) -> Response:
     tl = BuiltinTimeline.open(request.app.state.data_dir)
     try:
-        groups = tl.list_groups()
+        every = tl.list_groups()  # newest activity first
     finally:
         tl.close()
+    offset_text = request.query_params.get("offset", "0")
+    offset = int(offset_text) if offset_text.isdigit() else 0
+    groups = every[offset : offset + TIMELINES_PER_PAGE]
+    next_offset = offset + TIMELINES_PER_PAGE if offset + TIMELINES_PER_PAGE < len(every) else None
     store = request.app.state.store
     names = store.patient_basics([g["patient_id"] for g in groups])
     store.audit([AuditEntry("console.patient_list", "", "timeline", f"{len(groups)} patients",
                             actor=session_of(request).user.name)])  # fmt: skip
-    return render(request, "timelines.html", {"groups": groups, "names": names})
+    return render(request, "timelines.html", {"groups": groups, "names": names, "next_offset": next_offset})
 
 
 @requires("timelines.view")
