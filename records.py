@@ -97,6 +97,8 @@ class Encounter(Record):
     department: str = ""
     location: str = ""
     attending: str = ""  # staff code, not a name
+    visit_number: str = ""  # PV1-19: ties the events of one stay (or visit) together
+    admitted_at: datetime | None = None  # PV1-44: the stay's start, carried by its later events too
 
 
 @dataclass(slots=True, kw_only=True)
@@ -206,7 +208,16 @@ def _jsonable(value: Any) -> Any:
 
 
 _DATE_FIELDS = {"birth_date", "onset"}
-_DATETIME_FIELDS = {"occurred_at", "start", "end", "effective", "ordered_at", "authored_at", "written_at"}
+_DATETIME_FIELDS = {
+    "admitted_at",
+    "occurred_at",
+    "start",
+    "end",
+    "effective",
+    "ordered_at",
+    "authored_at",
+    "written_at",
+}
 _CODING_FIELDS = {"code", "category", "allergen", "drug", "local_code"}
 
 

@@ -48,6 +48,10 @@ def _codings(concept: Any) -> list[dict[str, Any]]:
 
 
 def _has(resource: dict[str, Any], path: str) -> bool:
+    if path.endswith("[x]"):  # a choice element: any of its typed names
+        stem = path[:-3]
+        typed = [k for k in resource if k.startswith(stem) and len(k) > len(stem) and k[len(stem)].isupper()]
+        return any(_has(resource, k) for k in typed)
     value = resource.get(path)
     return value not in (None, "", [], {})
 
@@ -91,6 +95,17 @@ def _check(rule: dict[str, Any], res: dict[str, Any]) -> str | None:
         return None if len(_codings(res.get(path))) >= int(rule["min"]) else f"needs at least {rule['min']} coding(s)"
     if kind == "status_in":
         return None if res.get(path) in rule["values"] else "not in the required value set"
+    if kind == "system_in":
+        wrong = [c.get("system", "") for c in _codings(res.get(path)) if c.get("system") not in rule["systems"]]
+        return f"coding system must be {' or '.join(rule['systems'])}" if wrong else None
+    if kind == "identifier_prefix":
+        outer, _, inner = path.partition(".")
+        items = res.get(outer) or []
+        for item in items if isinstance(items, list) else [items]:
+            ident = ((item or {}).get(inner) or {}).get("identifier") if inner else (item or {}).get("identifier")
+            if ident and not str(ident.get("system", "")).startswith(rule["prefix"]):
+                return f"identifier system must start with {rule['prefix']}"
+        return None
     return f"unknown rule kind {kind!r}"
 
 

@@ -43,6 +43,16 @@ DISEASE_OUTCOME = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_C
 HL70241 = "http://jpfhir.jp/fhir/core/CodeSystem/HL70241"  # PRB-14 outcome codes (JP Core's HL7 table 0241)
 POSTFIX_MODIFIER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseasePostfixModifier"
 
+# JP Core: a facility's doctor id, `urn:oid:1.2.392.100495.20.3.41.1` + 10-digit facility code (JP_Practitioner;
+# jp-core-v1x invariant valid-system-local-doctorID).
+PRACTITIONER_ID_OID_PREFIX = "urn:oid:1.2.392.100495.20.3.41.1"
+# SS-MIX2 clinical department codes: JP Core 1.2 writes the URL, 1.1.x the OID
+# (jp-core-v1x input/fsh/aliases-jpcore.fsh $JP_Department_SsMix_CS, the OID in its comment).
+DEPARTMENT_SSMIX2 = {
+    "1.1.2": "urn:oid:1.2.392.200250.2.2.2",
+    "1.2.0": "http://jami.jp/SS-MIX2/CodeSystem/ClinicalDepartment",
+}
+
 # JP Core: the patient id of a facility, `urn:oid:1.2.392.100495.20.3.51.1` + 10-digit facility code.
 PATIENT_ID_OID_PREFIX = "urn:oid:1.2.392.100495.20.3.51.1"
 
@@ -71,9 +81,9 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 RECORD_ID = "urn:renkei:record-id"  # value: the deterministic resource id; the conditional-update key
 RECORD_KEY = "urn:renkei:record-key"  # value: the canonical record_key, so a read-back restores it
 ORDER_NO = "urn:renkei:order-no"
-STAFF = "urn:renkei:staff"
 DEVICE = "urn:renkei:device"
 ENCOUNTER_EVENT = "urn:renkei:encounter-event"
+VISIT_NUMBER = "urn:renkei:visit-number"  # PV1-19 of the source; JP Core names no system for it
 ALLERGY_TYPE_EXT = "urn:renkei:allergy-type"  # extension: the HL7 v2 table 0127 allergy type
 LOCAL_CS_PREFIX = "urn:renkei:v2-cs:"  # + the HL7 v2 coding-system name, for local/unknown systems
 
@@ -102,6 +112,10 @@ def v2_name(url: str) -> str:
     if url.startswith(LOCAL_CS_PREFIX):
         return url[len(LOCAL_CS_PREFIX) :]
     return url
+
+
+def department_system(jp_core_version: str) -> str:
+    return DEPARTMENT_SSMIX2.get(jp_core_version, DEPARTMENT_SSMIX2[DEFAULT_JP_CORE_VERSION])
 
 
 def pinned(profile_url: str, version: str) -> str:

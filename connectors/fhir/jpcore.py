@@ -36,6 +36,7 @@ from renkei.connectors.fhir._codes import (
     mdc_context_free,
     observation_status,
 )
+from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
@@ -65,17 +66,6 @@ class UnsupportedRecord(InputError):
 _GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown"}
 _SEVERITY = {"MI": "mild", "MO": "moderate", "SV": "severe"}
 _CLINICAL = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
-_ENCOUNTER_STATUS = {
-    "admission_planned": "planned",
-    "discharge_planned": "in-progress",
-    "admission": "in-progress",
-    "transfer": "in-progress",
-    "leave": "onleave",
-    "return": "in-progress",
-    "discharge": "finished",
-    "visit": "finished",
-}
-_CLASS = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency")}
 _RANGE = re.compile(r"^\s*([-+]?\d*\.?\d+)?\s*[-~～〜]\s*([-+]?\d*\.?\d+)?\s*$")
 _FACILITY_CODE = re.compile(r"[0-9]{10}")
 NO_REACTION_TEXT = "unspecified"  # AllergyIntolerance.reaction.manifestation is 1..*: placeholder text
@@ -101,7 +91,7 @@ class JPCoreConverter:
             Condition: self._condition,
             Allergy: self._allergy,
             Medication: self._medication,
-            Encounter: self._encounter,
+            Encounter: lambda e: encounter(self, e),
             Document: self._document,
             Order: self._order,
         }
@@ -377,26 +367,6 @@ class JPCoreConverter:
                 res["dosageInstruction"] = [dosage]
         if m.order_no:
             res["identifier"].append({"system": S.ORDER_NO, "value": m.order_no})
-        return res
-
-    def _encounter(self, e: Encounter) -> dict[str, Any]:
-        res = self._base("Encounter", e, S.PROFILE["Encounter"])
-        res["status"] = (
-            "entered-in-error" if e.status == RecordStatus.DELETED else _ENCOUNTER_STATUS.get(e.event, "unknown")
-        )
-        code, display = _CLASS.get(e.patient_class.upper(), ("AMB", "ambulatory"))
-        res["class"] = {"system": S.ACT_CODE, "code": code, "display": display}
-        res["type"] = [{"coding": [{"system": S.ENCOUNTER_EVENT, "code": e.event}]}]
-        if e.department:
-            res["serviceType"] = {"coding": [{"system": S.LOCAL_CS_PREFIX + "department", "code": e.department}]}
-        res["subject"] = self.patient_reference(e.patient_id)
-        if e.attending:
-            res["participant"] = [{"individual": {"identifier": {"system": S.STAFF, "value": e.attending}}}]
-        if e.occurred_at:
-            edge = "end" if e.event == "discharge" else "start"
-            res["period"] = {edge: to_fhir_datetime(e.occurred_at)}
-        if e.location:
-            res["location"] = [{"location": {"display": e.location}}]
         return res
 
     def _document(self, d: Document) -> dict[str, Any]:
