@@ -103,7 +103,12 @@ def system_url(v2_name: str) -> str:
         return ""
     if "://" in v2_name or v2_name.startswith("urn:"):
         return v2_name
-    return V2_TO_FHIR.get(v2_name.upper(), LOCAL_CS_PREFIX + v2_name)
+    name = v2_name.upper()
+    return V2_TO_FHIR.get(_V2_ALIASES.get(name, name), LOCAL_CS_PREFIX + v2_name)
+
+
+# Other spellings senders use for a system the table knows (CWE-3 "LOINC", a CDA codeSystem OID).
+_V2_ALIASES = {"LOINC": "LN", "2.16.840.1.113883.6.1": "LN"}
 
 
 def v2_name(url: str) -> str:

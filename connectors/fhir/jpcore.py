@@ -382,7 +382,11 @@ class JPCoreConverter:
         if d.media_type:
             attachment["contentType"] = d.media_type
         if d.text:
-            attachment["contentType"] = d.media_type or "text/plain; charset=utf-8"
+            # The text is what renkei read out of the file (a CDA's narrative, a note), not the file itself:
+            # label it as the plain text it is, never as the CDA/PDF it came from.
+            attachment["contentType"] = (
+                d.media_type if d.media_type.startswith("text/") else "text/plain; charset=utf-8"
+            )
             attachment["data"] = base64.b64encode(d.text.encode("utf-8")).decode("ascii")
         res["content"] = [{"attachment": attachment}]
         return res

@@ -140,3 +140,25 @@ def test_parsed_adt_events_carry_the_visit_number_and_admission_date() -> None:
         "V123",
         datetime.fromisoformat("2024-04-01T10:00:00+09:00"),
     )
+
+
+@pytest.mark.parametrize("system", ["LN", "LOINC", "2.16.840.1.113883.6.1"])
+def test_document_types_are_loinc_and_cda_narrative_is_labelled_as_text(system: str) -> None:
+    import base64
+
+    from renkei.records import Coding, Document
+
+    doc = Document(
+        patient_id="9999013",
+        record_key="d1",
+        title="退院時サマリー",
+        code=Coding("18842-5", "Discharge summary", system),
+        media_type="application/hl7-cda+xml",
+        text="経過良好にて退院",
+    )
+    res = JPCoreConverter(FACILITY, "ssmix2").convert(doc)
+    check_resource(res)
+    assert res["type"]["coding"] == [{"system": "http://loinc.org", "code": "18842-5", "display": "Discharge summary"}]
+    attachment = res["content"][0]["attachment"]
+    assert attachment["contentType"] == "text/plain; charset=utf-8"
+    assert base64.b64decode(attachment["data"]).decode("utf-8") == "経過良好にて退院"
