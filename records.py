@@ -132,6 +132,12 @@ class Medication(Record):
     start: datetime | None = None
     end: datetime | None = None
     order_no: str = ""
+    rp_number: str = ""  # ORC-4: the RP (剤グループ) the drug belongs to
+    order_in_rp: int = 0  # 1-based place of the drug within its RP; 0 unknown
+    authored_at: datetime | None = None  # ORC-9: when the order was written
+    usage: Coding | None = None  # TQ1-3 usage code (JAMISDP01 …); `timing` keeps its text
+    dose_unit_system: str = ""  # coding system of dose_unit (MR9P: MERIT-9)
+    supply_days: str = ""  # TQ1-6 in days (投与日数)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -218,7 +224,7 @@ _DATETIME_FIELDS = {
     "authored_at",
     "written_at",
 }
-_CODING_FIELDS = {"code", "category", "allergen", "drug", "local_code"}
+_CODING_FIELDS = {"code", "category", "allergen", "drug", "local_code", "usage"}
 
 
 def _from_jsonable(target: type[Record], name: str, value: Any) -> Any:

@@ -95,6 +95,12 @@ def _check(rule: dict[str, Any], res: dict[str, Any]) -> str | None:
         return None if len(_codings(res.get(path))) >= int(rule["min"]) else f"needs at least {rule['min']} coding(s)"
     if kind == "status_in":
         return None if res.get(path) in rule["values"] else "not in the required value set"
+    if kind == "identifier_slice":
+        n = sum(1 for i in res.get("identifier") or [] if i.get("system") == rule["system"] and i.get("value"))
+        low, high = int(rule.get("min", 0)), rule.get("max")
+        if n < low or (high is not None and n > int(high)):
+            return f"needs {low}..{high if high is not None else '*'} identifier(s) of system {rule['system']}, has {n}"
+        return None
     if kind == "system_in":
         wrong = [c.get("system", "") for c in _codings(res.get(path)) if c.get("system") not in rule["systems"]]
         return f"coding system must be {' or '.join(rule['systems'])}" if wrong else None

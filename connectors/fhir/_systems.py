@@ -53,6 +53,24 @@ DEPARTMENT_SSMIX2 = {
     "1.2.0": "http://jami.jp/SS-MIX2/CodeSystem/ClinicalDepartment",
 }
 
+# Prescription identifiers and codes, 1.1.x OIDs / 1.2 URLs (jp-core-v1x input/fsh/aliases-jpcore.fsh:
+# $JP_Medication_RPGroupNumber, $JP_MedicationAdministrationIndex, $JP_MedicationUnitMERIT9_CS,
+# $JP_MedicationUsageJAMI_CS, each URL with its OID in the comment).
+RP_NUMBER = {
+    "1.1.2": "urn:oid:1.2.392.100495.20.3.81",
+    "1.2.0": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/Medication-RPGroupNumber",
+}
+ORDER_IN_RP = {
+    "1.1.2": "urn:oid:1.2.392.100495.20.3.82",
+    "1.2.0": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/MedicationAdministrationIndex",
+}
+MERIT9_UNIT = {
+    "1.1.2": "urn:oid:1.2.392.100495.20.2.101",
+    "1.2.0": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationUnitMERIT9Code",
+}
+JAMI_USAGE = {"1.1.2": "urn:oid:1.2.392.200250.2.2.20.20", "1.2.0": "http://jami.jp/CodeSystem/MedicationUsage"}
+MEDICATION_PROFILE = JP + "JP_Medication"
+
 # JP Core: the patient id of a facility, `urn:oid:1.2.392.100495.20.3.51.1` + 10-digit facility code.
 PATIENT_ID_OID_PREFIX = "urn:oid:1.2.392.100495.20.3.51.1"
 

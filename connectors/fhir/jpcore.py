@@ -39,6 +39,7 @@ from renkei.connectors.fhir._codes import (
 from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
+from renkei.connectors.fhir._medication import medication
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
@@ -90,7 +91,7 @@ class JPCoreConverter:
             Observation: self._observation,
             Condition: self._condition,
             Allergy: self._allergy,
-            Medication: self._medication,
+            Medication: lambda m: medication(self, m),
             Encounter: lambda e: encounter(self, e),
             Document: self._document,
             Order: self._order,
@@ -325,48 +326,6 @@ class JPCoreConverter:
             if a.severity.upper() in _SEVERITY:
                 reaction["severity"] = _SEVERITY[a.severity.upper()]
             res["reaction"] = [reaction]
-        return res
-
-    def _medication(self, m: Medication) -> dict[str, Any]:
-        dosage: dict[str, Any] = {}
-        if m.timing:
-            dosage["text"] = m.timing
-        if m.start or m.end:
-            period = {k: to_fhir_datetime(v) for k, v in (("start", m.start), ("end", m.end)) if v}
-            dosage["timing"] = {"repeat": {"boundsPeriod": period}}
-        if m.route:
-            dosage["route"] = self.concept(Coding(m.route, "", "HL70162"))
-        dose = number(m.dose)
-        if dose is not None:
-            dosage["doseAndRate"] = [{"doseQuantity": quantity(dose, m.dose_unit)}]
-        elif m.dose:
-            dosage["text"] = (dosage.get("text", "") + f" {m.dose}{m.dose_unit}").strip()
-        deleted = m.status == RecordStatus.DELETED
-        if m.activity == "administration":
-            res = self._base("MedicationAdministration", m, S.PROFILE["MedicationAdministration"])
-            res["status"] = "entered-in-error" if deleted else "completed"
-            res["medicationCodeableConcept"] = self.concept(m.drug)
-            res["subject"] = self.patient_reference(m.patient_id)
-            when = m.start or m.end
-            if when is None:
-                raise InputError(f"fhir: administration {m.record_key or m.order_no}: no administration time")
-            res["effectiveDateTime"] = to_fhir_datetime(when)
-            admin_dosage = {k: v for k, v in dosage.items() if k in ("text", "route")}
-            if "doseAndRate" in dosage:
-                admin_dosage["dose"] = dosage["doseAndRate"][0]["doseQuantity"]
-            if admin_dosage:
-                res["dosage"] = admin_dosage
-        else:
-            key = "MedicationRequest.injection" if m.activity == "injection" else "MedicationRequest"
-            res = self._base("MedicationRequest", m, S.PROFILE[key])
-            res["status"] = "entered-in-error" if deleted else "active"
-            res["intent"] = "order"
-            res["medicationCodeableConcept"] = self.concept(m.drug)
-            res["subject"] = self.patient_reference(m.patient_id)
-            if dosage:
-                res["dosageInstruction"] = [dosage]
-        if m.order_no:
-            res["identifier"].append({"system": S.ORDER_NO, "value": m.order_no})
         return res
 
     def _document(self, d: Document) -> dict[str, Any]:

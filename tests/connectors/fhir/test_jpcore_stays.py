@@ -12,7 +12,7 @@ from renkei.connectors.fhir._rules import profile_problems
 from renkei.connectors.fhir.validate import check_resource
 from renkei.connectors.ssmix2.message import parse_message
 from renkei.errors import InputError
-from renkei.records import Encounter, Observation, RecordStatus
+from renkei.records import Coding, Encounter, Medication, Observation, RecordStatus
 
 FACILITY = "1311234567"
 
@@ -45,7 +45,6 @@ def test_adt00_body_measurement_takes_the_event_time_else_the_message_time(evn: 
 
 def test_a_body_measurement_without_a_time_breaks_the_rule_table() -> None:
     conv = JPCoreConverter(FACILITY, "ssmix2")
-    from renkei.records import Coding
 
     height = Observation(patient_id="9999013", code=Coding("9N001000000000001", "身長", "JC10"), value="170", unit="cm")
     res = conv.convert(height)
@@ -146,7 +145,7 @@ def test_parsed_adt_events_carry_the_visit_number_and_admission_date() -> None:
 def test_document_types_are_loinc_and_cda_narrative_is_labelled_as_text(system: str) -> None:
     import base64
 
-    from renkei.records import Coding, Document
+    from renkei.records import Document
 
     doc = Document(
         patient_id="9999013",
@@ -162,3 +161,90 @@ def test_document_types_are_loinc_and_cda_narrative_is_labelled_as_text(system: 
     attachment = res["content"][0]["attachment"]
     assert attachment["contentType"] == "text/plain; charset=utf-8"
     assert base64.b64decode(attachment["data"]).decode("utf-8") == "経過良好にて退院"
+
+
+def omp01_record(**kw) -> Medication:
+    # RXE||108665201^ダーゼン錠（５mg)^HOT9|1||TAB^錠^MR9P …, TQ1|1||1013044400000000&…&JAMISDP01|||14^d|…
+    base = dict(
+        patient_id="9999013",
+        record_key="9999013/OMP-01/000000011000185/1/108665201",
+        activity="prescription",
+        drug=Coding("108665201", "ダーゼン錠（５mg)", "HOT9"),
+        dose="1",
+        dose_unit="TAB",
+        dose_unit_system="MR9P",
+        route="PO",
+        timing="１日３回朝昼夕食後",
+        usage=Coding("1013044400000000", "１日３回朝昼夕食後", "JAMISDP01"),
+        supply_days="14",
+        start=datetime(2024, 4, 2),
+        authored_at=datetime(2024, 4, 1, 10, 30),
+        order_no="000000011000185",
+        rp_number="1",
+        order_in_rp=1,
+    )
+    base.update(kw)
+    return Medication(**base)
+
+
+@pytest.mark.parametrize(
+    ("version", "rp", "place", "merit9", "usage"),
+    [
+        (
+            "1.1.2",
+            "urn:oid:1.2.392.100495.20.3.81",
+            "urn:oid:1.2.392.100495.20.3.82",
+            "urn:oid:1.2.392.100495.20.2.101",
+            "urn:oid:1.2.392.200250.2.2.20.20",
+        ),
+        (
+            "1.2.0",
+            "http://jpfhir.jp/fhir/core/mhlw/IdSystem/Medication-RPGroupNumber",
+            "http://jpfhir.jp/fhir/core/mhlw/IdSystem/MedicationAdministrationIndex",
+            "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationUnitMERIT9Code",
+            "http://jami.jp/CodeSystem/MedicationUsage",
+        ),
+    ],
+)
+def test_prescription_carries_rp_order_in_rp_authored_on_merit9_usage_and_days(
+    version: str, rp: str, place: str, merit9: str, usage: str
+) -> None:
+    res = JPCoreConverter(FACILITY, "ssmix2", jp_core_version=version).convert(omp01_record())
+    check_resource(res)
+    assert {"system": rp, "value": "1"} in res["identifier"]
+    assert {"system": place, "value": "1"} in res["identifier"]
+    assert res["authoredOn"] == "2024-04-01T10:30:00+09:00"
+    dosage = res["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "TAB", "system": merit9, "code": "TAB"}
+    assert dosage["timing"]["code"]["coding"] == [
+        {"system": usage, "code": "1013044400000000", "display": "１日３回朝昼夕食後"}
+    ]
+    assert res["dispenseRequest"]["expectedSupplyDuration"] == {
+        "value": 14,
+        "unit": "日",
+        "system": "http://unitsofmeasure.org",
+        "code": "d",
+    }
+
+
+def test_a_prescription_without_its_rp_number_is_refused_with_the_reason() -> None:
+    conv = JPCoreConverter(FACILITY, "ssmix2")
+    resources, refused = conv.convert_partitioned([omp01_record(rp_number=""), omp01_record(record_key="other")])
+    assert len(resources) == 1 and [i for i, _ in refused] == [0]
+    assert "urn:oid:1.2.392.100495.20.3.81" in str(refused[0][1]) and "rpNumber" in str(refused[0][1])
+
+
+def test_injection_names_its_drug_by_a_contained_jp_medication() -> None:
+    conv = JPCoreConverter(FACILITY, "ssmix2", jp_core_version="1.2.0")
+    inj = omp01_record(activity="injection", rp_number="000000011000185_01_001", order_in_rp=2, usage=None)
+    res = conv.convert(inj)
+    check_resource(res)
+    assert res["meta"]["profile"] == [S.PROFILE["MedicationRequest.injection"] + "|1.2.0"]
+    assert "medicationCodeableConcept" not in res
+    assert res["medicationReference"] == {"reference": "#medication"}
+    (drug,) = res["contained"]
+    assert drug["meta"]["profile"] == [S.MEDICATION_PROFILE + "|1.2.0"]
+    assert drug["code"]["coding"][0]["code"] == "108665201"
+    assert {"system": S.ORDER_IN_RP["1.2.0"], "value": "2"} in res["identifier"]
+    res["medicationCodeableConcept"] = res.pop("medicationReference") and drug["code"]
+    assert [p[0] for p in profile_problems(res)] == ["MedicationRequest.medication[x]"]
