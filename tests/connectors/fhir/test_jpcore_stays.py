@@ -231,7 +231,7 @@ def test_a_prescription_without_its_rp_number_is_refused_with_the_reason() -> No
     conv = JPCoreConverter(FACILITY, "ssmix2")
     resources, refused = conv.convert_partitioned([omp01_record(rp_number=""), omp01_record(record_key="other")])
     assert len(resources) == 1 and [i for i, _ in refused] == [0]
-    assert "urn:oid:1.2.392.100495.20.3.81" in str(refused[0][1]) and "rpNumber" in str(refused[0][1])
+    assert "urn:oid:1.2.392.100495.20.3.81" in str(refused[0][1]) and "rpNumber 1..1" in str(refused[0][1])
 
 
 def test_injection_names_its_drug_by_a_contained_jp_medication() -> None:
