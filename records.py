@@ -123,7 +123,7 @@ class Allergy(Record):
 @dataclass(slots=True, kw_only=True)
 class Medication(Record):
     kind: ClassVar[RecordKind] = RecordKind.MEDICATION
-    activity: str  # prescription, injection, administration
+    activity: str  # prescription, injection, administration (oral, OMP-11), injection_administration (OMP-12)
     drug: Coding  # HOT9 where the source has it
     dose: str = ""
     dose_unit: str = ""

@@ -64,13 +64,28 @@ def _dosage(conv: JPCoreConverter, m: Medication) -> dict[str, Any]:
     return dosage
 
 
+def _contained_drug(conv: JPCoreConverter, m: Medication) -> dict[str, Any]:
+    return {
+        "resourceType": "Medication",
+        "id": "medication",
+        "meta": {"profile": [S.pinned(S.MEDICATION_PROFILE, conv.jp_core_version)]},
+        "code": conv.concept(m.drug),
+    }
+
+
 def medication(conv: JPCoreConverter, m: Medication) -> dict[str, Any]:
     dosage = _dosage(conv, m)
     deleted = m.status == RecordStatus.DELETED
-    if m.activity == "administration":
-        res = conv._base("MedicationAdministration", m, S.PROFILE["MedicationAdministration"])
+    if m.activity in ("administration", "injection_administration"):
+        injection = m.activity == "injection_administration"
+        key = "MedicationAdministration.injection" if injection else "MedicationAdministration"
+        res = conv._base("MedicationAdministration", m, S.PROFILE[key])
         res["status"] = "entered-in-error" if deleted else "completed"
-        res["medicationCodeableConcept"] = conv.concept(m.drug)
+        if injection:
+            res["contained"] = [_contained_drug(conv, m)]
+            res["medicationReference"] = {"reference": "#medication"}
+        else:
+            res["medicationCodeableConcept"] = conv.concept(m.drug)
         res["subject"] = conv.patient_reference(m.patient_id)
         when = m.start or m.end
         if when is None:
@@ -95,13 +110,7 @@ def medication(conv: JPCoreConverter, m: Medication) -> dict[str, Any]:
         if injection:
             # JP_MedicationRequest_Injection: medication[x] only Reference(JP_Medication); the drug travels with
             # the request as a contained Medication.
-            drug = {
-                "resourceType": "Medication",
-                "id": "medication",
-                "meta": {"profile": [S.pinned(S.MEDICATION_PROFILE, conv.jp_core_version)]},
-                "code": conv.concept(m.drug),
-            }
-            res["contained"] = [drug]
+            res["contained"] = [_contained_drug(conv, m)]
             res["medicationReference"] = {"reference": "#medication"}
         else:
             res["medicationCodeableConcept"] = conv.concept(m.drug)

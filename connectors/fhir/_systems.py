@@ -32,6 +32,7 @@ PROFILE = {
     "MedicationRequest": JP + "JP_MedicationRequest",
     "MedicationRequest.injection": JP + "JP_MedicationRequest_Injection",
     "MedicationAdministration": JP + "JP_MedicationAdministration",
+    "MedicationAdministration.injection": JP + "JP_MedicationAdministration_Injection",
     "Encounter": JP + "JP_Encounter",
     "DocumentReference": JP + "JP_DocumentReference",
     "ServiceRequest": JP + "JP_ServiceRequest_Common",

@@ -133,7 +133,8 @@ def omp_administration(p: SynthPatient, rng: random.Random, day: date, dtype: st
         )
         records.append(
             Medication(
-                patient_id=p.pid, activity="administration", drug=Coding(hot, name, "HOT9"), dose=dose,
+                patient_id=p.pid, activity="administration" if oral else "injection_administration",
+                drug=Coding(hot, name, "HOT9"), dose=dose,
                 dose_unit=unit, route=route[0], start=parse_dtm(start), end=parse_dtm(end), order_no=order_no,
                 record_key=f"{p.pid}/{dtype}/{order_no}/{rp}/{hot}/{start}",
             )

@@ -147,8 +147,10 @@ def _med(
 
 
 def omp_administration(ctx: Ctx) -> list[Record]:
-    """RAS^O17: one Medication (administration) per RXA; RXA-3/4 start/end, route from the RXR after it."""
+    """RAS^O17: one Medication (administration) per RXA; RXA-3/4 start/end, route from the RXR after it.
+    OMP-12 (injections) are `injection_administration`, so the FHIR side picks the injection profile."""
     m = ctx.msg
+    activity = "injection_administration" if ctx.data_type == "OMP-12" else "administration"
     out: list[Medication] = []
     order_no = rp = ""
     pending: list[Medication] = []
@@ -162,7 +164,7 @@ def omp_administration(ctx: Ctx) -> list[Record]:
             start = m.c(seg, 3, 1)
             med = Medication(
                 patient_id=ctx.pid,
-                activity="administration",
+                activity=activity,
                 drug=drug,
                 dose=m.f(seg, 6),
                 dose_unit=m.c(seg, 7, 1),

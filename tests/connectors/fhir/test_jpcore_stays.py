@@ -248,3 +248,19 @@ def test_injection_names_its_drug_by_a_contained_jp_medication() -> None:
     assert {"system": S.ORDER_IN_RP["1.2.0"], "value": "2"} in res["identifier"]
     res["medicationCodeableConcept"] = res.pop("medicationReference") and drug["code"]
     assert [p[0] for p in profile_problems(res)] == ["MedicationRequest.medication[x]"]
+
+
+def test_injection_administration_uses_the_injection_profile_and_oral_keeps_a_code() -> None:
+    conv = JPCoreConverter(FACILITY, "ssmix2")
+    given = datetime(2024, 4, 2, 9, 0)
+    inj = conv.convert(omp01_record(activity="injection_administration", start=given, usage=None))
+    oral = conv.convert(omp01_record(activity="administration", start=given, usage=None))
+    for res in (inj, oral):
+        check_resource(res)
+        assert res["resourceType"] == "MedicationAdministration"
+        assert res["effectiveDateTime"] == "2024-04-02T09:00:00+09:00"
+    assert inj["meta"]["profile"] == [S.PROFILE["MedicationAdministration.injection"] + "|1.1.2"]
+    assert inj["medicationReference"] == {"reference": "#medication"}
+    assert inj["contained"][0]["code"]["coding"][0]["code"] == "108665201"
+    assert oral["meta"]["profile"] == [S.PROFILE["MedicationAdministration"] + "|1.1.2"]
+    assert oral["medicationCodeableConcept"]["coding"][0]["code"] == "108665201"
