@@ -43,6 +43,12 @@ def _applies(rule: dict[str, Any], rtype: str, profiles: list[tuple[str, str]]) 
     return False
 
 
+@cache
+def _applicable(rtype: str, profiles: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    """The rules for one resource type and meta.profile list, looked up once per combination."""
+    return [rule for rule in rules() if _applies(rule, rtype, list(profiles))]
+
+
 def _codings(concept: Any) -> list[dict[str, Any]]:
     return [c for c in (concept or {}).get("coding", []) if isinstance(c, dict)] if isinstance(concept, dict) else []
 
@@ -120,9 +126,7 @@ def profile_problems(resource: dict[str, Any]) -> list[tuple[str, str]]:
     rtype = str(resource.get("resourceType", "?"))
     profiles = _profiles(resource)
     problems = []
-    for rule in rules():
-        if not _applies(rule, rtype, profiles):
-            continue
+    for rule in _applicable(rtype, tuple(profiles)):
         reason = _check(rule, resource)
         if reason:
             where = f"{rtype}.{rule.get('path') or rule.get('at') or ''}".rstrip(".")
