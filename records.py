@@ -97,6 +97,8 @@ class Encounter(Record):
     department: str = ""
     location: str = ""
     attending: str = ""  # staff code, not a name
+    visit_number: str = ""  # PV1-19: ties the events of one stay (or visit) together
+    admitted_at: datetime | None = None  # PV1-44: the stay's start, carried by its later events too
 
 
 @dataclass(slots=True, kw_only=True)
@@ -121,7 +123,7 @@ class Allergy(Record):
 @dataclass(slots=True, kw_only=True)
 class Medication(Record):
     kind: ClassVar[RecordKind] = RecordKind.MEDICATION
-    activity: str  # prescription, injection, administration
+    activity: str  # prescription, injection, administration (oral, OMP-11), injection_administration (OMP-12)
     drug: Coding  # HOT9 where the source has it
     dose: str = ""
     dose_unit: str = ""
@@ -130,6 +132,12 @@ class Medication(Record):
     start: datetime | None = None
     end: datetime | None = None
     order_no: str = ""
+    rp_number: str = ""  # ORC-4: the RP (剤グループ) the drug belongs to
+    order_in_rp: int = 0  # 1-based place of the drug within its RP; 0 unknown
+    authored_at: datetime | None = None  # ORC-9: when the order was written
+    usage: Coding | None = None  # TQ1-3 usage code (JAMISDP01 …); `timing` keeps its text
+    dose_unit_system: str = ""  # coding system of dose_unit (MR9P: MERIT-9)
+    supply_days: str = ""  # TQ1-6 in days (投与日数)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -206,8 +214,17 @@ def _jsonable(value: Any) -> Any:
 
 
 _DATE_FIELDS = {"birth_date", "onset"}
-_DATETIME_FIELDS = {"occurred_at", "start", "end", "effective", "ordered_at", "authored_at", "written_at"}
-_CODING_FIELDS = {"code", "category", "allergen", "drug", "local_code"}
+_DATETIME_FIELDS = {
+    "admitted_at",
+    "occurred_at",
+    "start",
+    "end",
+    "effective",
+    "ordered_at",
+    "authored_at",
+    "written_at",
+}
+_CODING_FIELDS = {"code", "category", "allergen", "drug", "local_code", "usage"}
 
 
 def _from_jsonable(target: type[Record], name: str, value: Any) -> Any:

@@ -85,10 +85,16 @@ def records(n_patients: int) -> list[Record]:
                 activity="prescription",
                 drug=Coding("108665201", "ダーゼン錠（５mg)", "HOT9"),
                 dose="1",
-                dose_unit="錠",
+                dose_unit="TAB",
+                dose_unit_system="MR9P",
                 route="PO",
                 timing="１日３回朝昼夕食後",
+                usage=Coding("1013044400000000", "１日３回朝昼夕食後", "JAMISDP01"),
+                supply_days="14",
                 start=t0,
+                authored_at=t0,
+                rp_number="1",
+                order_in_rp=1,
             )
         )
     return out

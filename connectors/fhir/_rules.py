@@ -43,11 +43,21 @@ def _applies(rule: dict[str, Any], rtype: str, profiles: list[tuple[str, str]]) 
     return False
 
 
+@cache
+def _applicable(rtype: str, profiles: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    """The rules for one resource type and meta.profile list, looked up once per combination."""
+    return [rule for rule in rules() if _applies(rule, rtype, list(profiles))]
+
+
 def _codings(concept: Any) -> list[dict[str, Any]]:
     return [c for c in (concept or {}).get("coding", []) if isinstance(c, dict)] if isinstance(concept, dict) else []
 
 
 def _has(resource: dict[str, Any], path: str) -> bool:
+    if path.endswith("[x]"):  # a choice element: any of its typed names
+        stem = path[:-3]
+        typed = [k for k in resource if k.startswith(stem) and len(k) > len(stem) and k[len(stem)].isupper()]
+        return any(_has(resource, k) for k in typed)
     value = resource.get(path)
     return value not in (None, "", [], {})
 
@@ -91,6 +101,23 @@ def _check(rule: dict[str, Any], res: dict[str, Any]) -> str | None:
         return None if len(_codings(res.get(path))) >= int(rule["min"]) else f"needs at least {rule['min']} coding(s)"
     if kind == "status_in":
         return None if res.get(path) in rule["values"] else "not in the required value set"
+    if kind == "identifier_slice":
+        n = sum(1 for i in res.get("identifier") or [] if i.get("system") == rule["system"] and i.get("value"))
+        low, high = int(rule.get("min", 0)), rule.get("max")
+        if n < low or (high is not None and n > int(high)):
+            return f"needs {low}..{high if high is not None else '*'} identifier(s) of system {rule['system']}, has {n}"
+        return None
+    if kind == "system_in":
+        wrong = [c.get("system", "") for c in _codings(res.get(path)) if c.get("system") not in rule["systems"]]
+        return f"coding system must be {' or '.join(rule['systems'])}" if wrong else None
+    if kind == "identifier_prefix":
+        outer, _, inner = path.partition(".")
+        items = res.get(outer) or []
+        for item in items if isinstance(items, list) else [items]:
+            ident = ((item or {}).get(inner) or {}).get("identifier") if inner else (item or {}).get("identifier")
+            if ident and not str(ident.get("system", "")).startswith(rule["prefix"]):
+                return f"identifier system must start with {rule['prefix']}"
+        return None
     return f"unknown rule kind {kind!r}"
 
 
@@ -99,9 +126,7 @@ def profile_problems(resource: dict[str, Any]) -> list[tuple[str, str]]:
     rtype = str(resource.get("resourceType", "?"))
     profiles = _profiles(resource)
     problems = []
-    for rule in rules():
-        if not _applies(rule, rtype, profiles):
-            continue
+    for rule in _applicable(rtype, tuple(profiles)):
         reason = _check(rule, resource)
         if reason:
             where = f"{rtype}.{rule.get('path') or rule.get('at') or ''}".rstrip(".")

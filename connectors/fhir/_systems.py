@@ -32,6 +32,7 @@ PROFILE = {
     "MedicationRequest": JP + "JP_MedicationRequest",
     "MedicationRequest.injection": JP + "JP_MedicationRequest_Injection",
     "MedicationAdministration": JP + "JP_MedicationAdministration",
+    "MedicationAdministration.injection": JP + "JP_MedicationAdministration_Injection",
     "Encounter": JP + "JP_Encounter",
     "DocumentReference": JP + "JP_DocumentReference",
     "ServiceRequest": JP + "JP_ServiceRequest_Common",
@@ -42,6 +43,34 @@ PREFIX_MODIFIER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_C
 DISEASE_OUTCOME = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseaseOutcome"
 HL70241 = "http://jpfhir.jp/fhir/core/CodeSystem/HL70241"  # PRB-14 outcome codes (JP Core's HL7 table 0241)
 POSTFIX_MODIFIER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Condition_DiseasePostfixModifier"
+
+# JP Core: a facility's doctor id, `urn:oid:1.2.392.100495.20.3.41.1` + 10-digit facility code (JP_Practitioner;
+# jp-core-v1x invariant valid-system-local-doctorID).
+PRACTITIONER_ID_OID_PREFIX = "urn:oid:1.2.392.100495.20.3.41.1"
+# SS-MIX2 clinical department codes: JP Core 1.2 writes the URL, 1.1.x the OID
+# (jp-core-v1x input/fsh/aliases-jpcore.fsh $JP_Department_SsMix_CS, the OID in its comment).
+DEPARTMENT_SSMIX2 = {
+    "1.1.2": "urn:oid:1.2.392.200250.2.2.2",
+    "1.2.0": "http://jami.jp/SS-MIX2/CodeSystem/ClinicalDepartment",
+}
+
+# Prescription identifiers and codes, 1.1.x OIDs / 1.2 URLs (jp-core-v1x input/fsh/aliases-jpcore.fsh:
+# $JP_Medication_RPGroupNumber, $JP_MedicationAdministrationIndex, $JP_MedicationUnitMERIT9_CS,
+# $JP_MedicationUsageJAMI_CS, each URL with its OID in the comment).
+RP_NUMBER = {
+    "1.1.2": "urn:oid:1.2.392.100495.20.3.81",
+    "1.2.0": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/Medication-RPGroupNumber",
+}
+ORDER_IN_RP = {
+    "1.1.2": "urn:oid:1.2.392.100495.20.3.82",
+    "1.2.0": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/MedicationAdministrationIndex",
+}
+MERIT9_UNIT = {
+    "1.1.2": "urn:oid:1.2.392.100495.20.2.101",
+    "1.2.0": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationUnitMERIT9Code",
+}
+JAMI_USAGE = {"1.1.2": "urn:oid:1.2.392.200250.2.2.20.20", "1.2.0": "http://jami.jp/CodeSystem/MedicationUsage"}
+MEDICATION_PROFILE = JP + "JP_Medication"
 
 # JP Core: the patient id of a facility, `urn:oid:1.2.392.100495.20.3.51.1` + 10-digit facility code.
 PATIENT_ID_OID_PREFIX = "urn:oid:1.2.392.100495.20.3.51.1"
@@ -71,9 +100,9 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 RECORD_ID = "urn:renkei:record-id"  # value: the deterministic resource id; the conditional-update key
 RECORD_KEY = "urn:renkei:record-key"  # value: the canonical record_key, so a read-back restores it
 ORDER_NO = "urn:renkei:order-no"
-STAFF = "urn:renkei:staff"
 DEVICE = "urn:renkei:device"
 ENCOUNTER_EVENT = "urn:renkei:encounter-event"
+VISIT_NUMBER = "urn:renkei:visit-number"  # PV1-19 of the source; JP Core names no system for it
 ALLERGY_TYPE_EXT = "urn:renkei:allergy-type"  # extension: the HL7 v2 table 0127 allergy type
 LOCAL_CS_PREFIX = "urn:renkei:v2-cs:"  # + the HL7 v2 coding-system name, for local/unknown systems
 
@@ -93,7 +122,12 @@ def system_url(v2_name: str) -> str:
         return ""
     if "://" in v2_name or v2_name.startswith("urn:"):
         return v2_name
-    return V2_TO_FHIR.get(v2_name.upper(), LOCAL_CS_PREFIX + v2_name)
+    name = v2_name.upper()
+    return V2_TO_FHIR.get(_V2_ALIASES.get(name, name), LOCAL_CS_PREFIX + v2_name)
+
+
+# Other spellings senders use for a system the table knows (CWE-3 "LOINC", a CDA codeSystem OID).
+_V2_ALIASES = {"LOINC": "LN", "2.16.840.1.113883.6.1": "LN"}
 
 
 def v2_name(url: str) -> str:
@@ -102,6 +136,10 @@ def v2_name(url: str) -> str:
     if url.startswith(LOCAL_CS_PREFIX):
         return url[len(LOCAL_CS_PREFIX) :]
     return url
+
+
+def department_system(jp_core_version: str) -> str:
+    return DEPARTMENT_SSMIX2.get(jp_core_version, DEPARTMENT_SSMIX2[DEFAULT_JP_CORE_VERSION])
 
 
 def pinned(profile_url: str, version: str) -> str:

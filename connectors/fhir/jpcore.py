@@ -36,8 +36,10 @@ from renkei.connectors.fhir._codes import (
     mdc_context_free,
     observation_status,
 )
+from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
+from renkei.connectors.fhir._medication import medication
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
@@ -65,17 +67,6 @@ class UnsupportedRecord(InputError):
 _GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown"}
 _SEVERITY = {"MI": "mild", "MO": "moderate", "SV": "severe"}
 _CLINICAL = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
-_ENCOUNTER_STATUS = {
-    "admission_planned": "planned",
-    "discharge_planned": "in-progress",
-    "admission": "in-progress",
-    "transfer": "in-progress",
-    "leave": "onleave",
-    "return": "in-progress",
-    "discharge": "finished",
-    "visit": "finished",
-}
-_CLASS = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency")}
 _RANGE = re.compile(r"^\s*([-+]?\d*\.?\d+)?\s*[-~～〜]\s*([-+]?\d*\.?\d+)?\s*$")
 _FACILITY_CODE = re.compile(r"[0-9]{10}")
 NO_REACTION_TEXT = "unspecified"  # AllergyIntolerance.reaction.manifestation is 1..*: placeholder text
@@ -100,8 +91,8 @@ class JPCoreConverter:
             Observation: self._observation,
             Condition: self._condition,
             Allergy: self._allergy,
-            Medication: self._medication,
-            Encounter: self._encounter,
+            Medication: lambda m: medication(self, m),
+            Encounter: lambda e: encounter(self, e),
             Document: self._document,
             Order: self._order,
         }
@@ -337,68 +328,6 @@ class JPCoreConverter:
             res["reaction"] = [reaction]
         return res
 
-    def _medication(self, m: Medication) -> dict[str, Any]:
-        dosage: dict[str, Any] = {}
-        if m.timing:
-            dosage["text"] = m.timing
-        if m.start or m.end:
-            period = {k: to_fhir_datetime(v) for k, v in (("start", m.start), ("end", m.end)) if v}
-            dosage["timing"] = {"repeat": {"boundsPeriod": period}}
-        if m.route:
-            dosage["route"] = self.concept(Coding(m.route, "", "HL70162"))
-        dose = number(m.dose)
-        if dose is not None:
-            dosage["doseAndRate"] = [{"doseQuantity": quantity(dose, m.dose_unit)}]
-        elif m.dose:
-            dosage["text"] = (dosage.get("text", "") + f" {m.dose}{m.dose_unit}").strip()
-        deleted = m.status == RecordStatus.DELETED
-        if m.activity == "administration":
-            res = self._base("MedicationAdministration", m, S.PROFILE["MedicationAdministration"])
-            res["status"] = "entered-in-error" if deleted else "completed"
-            res["medicationCodeableConcept"] = self.concept(m.drug)
-            res["subject"] = self.patient_reference(m.patient_id)
-            when = m.start or m.end
-            if when is None:
-                raise InputError(f"fhir: administration {m.record_key or m.order_no}: no administration time")
-            res["effectiveDateTime"] = to_fhir_datetime(when)
-            admin_dosage = {k: v for k, v in dosage.items() if k in ("text", "route")}
-            if "doseAndRate" in dosage:
-                admin_dosage["dose"] = dosage["doseAndRate"][0]["doseQuantity"]
-            if admin_dosage:
-                res["dosage"] = admin_dosage
-        else:
-            key = "MedicationRequest.injection" if m.activity == "injection" else "MedicationRequest"
-            res = self._base("MedicationRequest", m, S.PROFILE[key])
-            res["status"] = "entered-in-error" if deleted else "active"
-            res["intent"] = "order"
-            res["medicationCodeableConcept"] = self.concept(m.drug)
-            res["subject"] = self.patient_reference(m.patient_id)
-            if dosage:
-                res["dosageInstruction"] = [dosage]
-        if m.order_no:
-            res["identifier"].append({"system": S.ORDER_NO, "value": m.order_no})
-        return res
-
-    def _encounter(self, e: Encounter) -> dict[str, Any]:
-        res = self._base("Encounter", e, S.PROFILE["Encounter"])
-        res["status"] = (
-            "entered-in-error" if e.status == RecordStatus.DELETED else _ENCOUNTER_STATUS.get(e.event, "unknown")
-        )
-        code, display = _CLASS.get(e.patient_class.upper(), ("AMB", "ambulatory"))
-        res["class"] = {"system": S.ACT_CODE, "code": code, "display": display}
-        res["type"] = [{"coding": [{"system": S.ENCOUNTER_EVENT, "code": e.event}]}]
-        if e.department:
-            res["serviceType"] = {"coding": [{"system": S.LOCAL_CS_PREFIX + "department", "code": e.department}]}
-        res["subject"] = self.patient_reference(e.patient_id)
-        if e.attending:
-            res["participant"] = [{"individual": {"identifier": {"system": S.STAFF, "value": e.attending}}}]
-        if e.occurred_at:
-            edge = "end" if e.event == "discharge" else "start"
-            res["period"] = {edge: to_fhir_datetime(e.occurred_at)}
-        if e.location:
-            res["location"] = [{"location": {"display": e.location}}]
-        return res
-
     def _document(self, d: Document) -> dict[str, Any]:
         res = self._base("DocumentReference", d, S.PROFILE["DocumentReference"])
         res["status"] = "entered-in-error" if d.status == RecordStatus.DELETED else "current"
@@ -412,7 +341,11 @@ class JPCoreConverter:
         if d.media_type:
             attachment["contentType"] = d.media_type
         if d.text:
-            attachment["contentType"] = d.media_type or "text/plain; charset=utf-8"
+            # The text is what renkei read out of the file (a CDA's narrative, a note), not the file itself:
+            # label it as the plain text it is, never as the CDA/PDF it came from.
+            attachment["contentType"] = (
+                d.media_type if d.media_type.startswith("text/") else "text/plain; charset=utf-8"
+            )
             attachment["data"] = base64.b64encode(d.text.encode("utf-8")).decode("ascii")
         res["content"] = [{"attachment": attachment}]
         return res

@@ -39,8 +39,10 @@ def encounter(ctx: Ctx) -> list[Record]:
         evn = m.first("EVN")
         when = (m.c(evn, 6, 1) or m.c(evn, 2, 1)) if evn is not None else ""
     pv1 = m.first("PV1")
-    patient_class = department = location = attending = ""
+    patient_class = department = location = attending = visit_number = admitted = ""
     if pv1 is not None:
+        visit_number = m.c(pv1, 19, 1)
+        admitted = m.c(pv1, 44, 1)
         patient_class = m.f(pv1, 2)
         department = m.c(pv1, 10, 1)
         location = "-".join(p for p in m.comps(m.raw(pv1, 3).split(m.rs, 1)[0])[:3] if p)
@@ -55,6 +57,8 @@ def encounter(ctx: Ctx) -> list[Record]:
             department=department,
             location=location,
             attending=attending,
+            visit_number=visit_number,
+            admitted_at=parse_dtm(admitted),
             record_key=ctx.record_key(ctx.name.order_no, event),
             status=status,
             source=ctx.key,
@@ -85,13 +89,17 @@ def adt00(ctx: Ctx) -> list[Record]:
         patient.status = RecordStatus.DELETED
     out.append(patient)
     m = ctx.msg
+    # Body measurements in ADT-00 OBX rarely carry OBX-14; the event (EVN-2), else the message time
+    # (MSH-7), is when they were recorded (JP Core VitalSigns/BodyMeasurement need effective[x]).
+    evn = m.first("EVN")
+    recorded = (m.c(evn, 2, 1) if evn is not None else "") or m.c(m.segments[0], 7, 1)
     n_obx = 0
     for seg in m.segments:
         if seg[0] == "AL1":
             out.append(_allergy(ctx, ctx.coding(seg, 2), ctx.coding(seg, 3), m.c(seg, 4, 1), m.f(seg, 5)))
         elif seg[0] == "OBX":
             n_obx += 1
-            out.append(observation(ctx, seg, "", "", n_obx))
+            out.append(observation(ctx, seg, "", recorded, n_obx))
     return out
 
 

@@ -71,12 +71,23 @@ def _timing(ctx: Ctx, tq1: Segment | None) -> tuple[str, str, str]:
     return timing, m.c(tq1, 7, 1), m.c(tq1, 8, 1)
 
 
+def _usage_and_days(ctx: Ctx, tq1: Segment | None) -> tuple[Coding | None, str]:
+    """(TQ1-3 usage as a coding when it names its system, TQ1-6 service duration when given in days)."""
+    if tq1 is None:
+        return None, ""
+    m = ctx.msg
+    subs = [*m.subs(m.raw(tq1, 3).split(m.rs, 1)[0].split(m.cs, 1)[0]), "", "", ""]
+    usage = Coding(subs[0], subs[1], subs[2]) if subs[0] and subs[2] else None
+    days = m.c(tq1, 6, 1) if m.c(tq1, 6, 2).lower() in ("d", "day", "days") else ""
+    return usage, days
+
+
 def omp_orders(ctx: Ctx) -> list[Record]:
     """RDE^O11: one Medication per RXE (OMP-01 prescription) or per RXC component (OMP-02 injection)."""
     m = ctx.msg
     activity = "prescription" if ctx.data_type == "OMP-01" else "injection"
     out: list[Medication] = []
-    order_no = rp = route = ""
+    order_no = rp = route = authored = ""
     group: list[Medication] = []
     tq1: Segment | None = None
     rxe: Segment | None = None
@@ -85,8 +96,10 @@ def omp_orders(ctx: Ctx) -> list[Record]:
         # The group's RXR comes before its RXC components (RDE^O11: ORC RXE TQ1 RXR RXC…), so the route
         # is applied to the whole group once it is complete.
         timing, start, end = _timing(ctx, tq1)
-        for med in group:
+        usage, days = _usage_and_days(ctx, tq1)
+        for place, med in enumerate(group, start=1):
             med.timing, med.start, med.end = timing, parse_dtm(start), parse_dtm(end)
+            med.usage, med.supply_days, med.order_in_rp = usage, days, place
             med.route = med.route or route
         out.extend(group)
         group.clear()
@@ -96,30 +109,37 @@ def omp_orders(ctx: Ctx) -> list[Record]:
         if name == "ORC":
             finish()
             order_no, rp, tq1, rxe, route = m.c(seg, 2, 1), m.c(seg, 4, 1), None, None, ""
+            authored = m.c(seg, 9, 1)
         elif name == "TQ1" and tq1 is None:
             tq1 = seg
         elif name == "RXE":
             rxe = seg
             drug = ctx.coding(seg, 2)
             if activity == "prescription" or (drug.code and drug.system.startswith("HOT")):
-                group.append(_med(ctx, activity, drug, m.f(seg, 3), m.c(seg, 5, 1), order_no, rp))
+                group.append(_med(ctx, activity, drug, m.f(seg, 3), (m.c(seg, 5, 1), m.c(seg, 5, 3)), order_no, rp))
+                group[-1].authored_at = parse_dtm(authored)
         elif name == "RXR":
             route = route or m.c(seg, 1, 1)
         elif name == "RXC" and rxe is not None and activity == "injection":
             drug = ctx.coding(seg, 2)
-            group.append(_med(ctx, activity, drug, m.f(seg, 3), m.c(seg, 4, 1), order_no, rp))
+            group.append(_med(ctx, activity, drug, m.f(seg, 3), (m.c(seg, 4, 1), m.c(seg, 4, 3)), order_no, rp))
+            group[-1].authored_at = parse_dtm(authored)
     finish()
     return list(out)
 
 
-def _med(ctx: Ctx, activity: str, drug: Coding, dose: str, unit: str, order_no: str, rp: str) -> Medication:
+def _med(
+    ctx: Ctx, activity: str, drug: Coding, dose: str, unit: tuple[str, str], order_no: str, rp: str
+) -> Medication:
     return Medication(
         patient_id=ctx.pid,
         activity=activity,
         drug=drug,
         dose=dose,
-        dose_unit=unit,
+        dose_unit=unit[0],
+        dose_unit_system=unit[1],
         order_no=order_no,
+        rp_number=rp,
         record_key=ctx.record_key(order_no or ctx.name.order_no, rp, drug.code or drug.display),
         status=ctx.status,
         source=ctx.key,
@@ -127,8 +147,10 @@ def _med(ctx: Ctx, activity: str, drug: Coding, dose: str, unit: str, order_no: 
 
 
 def omp_administration(ctx: Ctx) -> list[Record]:
-    """RAS^O17: one Medication (administration) per RXA; RXA-3/4 start/end, route from the RXR after it."""
+    """RAS^O17: one Medication (administration) per RXA; RXA-3/4 start/end, route from the RXR after it.
+    OMP-12 (injections) are `injection_administration`, so the FHIR side picks the injection profile."""
     m = ctx.msg
+    activity = "injection_administration" if ctx.data_type == "OMP-12" else "administration"
     out: list[Medication] = []
     order_no = rp = ""
     pending: list[Medication] = []
@@ -142,7 +164,7 @@ def omp_administration(ctx: Ctx) -> list[Record]:
             start = m.c(seg, 3, 1)
             med = Medication(
                 patient_id=ctx.pid,
-                activity="administration",
+                activity=activity,
                 drug=drug,
                 dose=m.f(seg, 6),
                 dose_unit=m.c(seg, 7, 1),

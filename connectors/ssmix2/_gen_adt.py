@@ -47,7 +47,7 @@ def adt00(p: SynthPatient, rng: random.Random, when: datetime) -> Spec:
         spec.records.append(
             Observation(
                 patient_id=p.pid, code=Coding(code, name, "JC10"), value=value, value_type="NM", unit=unit,
-                result_status="F", record_key=f"{p.pid}/ADT-00/@-/{code}",
+                result_status="F", effective=parse_dtm(ts(when, 12)), record_key=f"{p.pid}/ADT-00/@-/{code}",
             )
         )  # fmt: skip
     if rng.random() < 0.5:
@@ -128,7 +128,7 @@ def encounters(p: SynthPatient, rng: random.Random, start: date, types: frozense
         spec.records.append(
             Encounter(
                 patient_id=p.pid, event=event, occurred_at=parse_dtm(when), patient_class=cls, department=dept,
-                location="-".join(c for c in comps if c), attending=doc_code,
+                location="-".join(c for c in comps if c), attending=doc_code, admitted_at=parse_dtm(pv1.get(44, "")),
                 record_key=f"{p.pid}/{dtype}/@{care}/{event}",
             )
         )  # fmt: skip

@@ -72,6 +72,8 @@ def omp01(p: SynthPatient, rng: random.Random, day: date) -> Spec:
                 patient_id=p.pid, activity="prescription", drug=Coding(hot, name, "HOT9"), dose=dose,
                 dose_unit=unit, route="PO", timing=usage_text, start=parse_dtm(start), end=parse_dtm(end),
                 order_no=order_no, record_key=f"{p.pid}/OMP-01/{order_no}/{rp}/{hot}",
+                rp_number=str(rp), order_in_rp=1, authored_at=parse_dtm(ts(ordered)),
+                usage=Coding(usage, usage_text, "JAMISDP01"), dose_unit_system="MR9P", supply_days=str(days),
             )
         )  # fmt: skip
     return Spec("OMP-01", f"{day:%Y%m%d}", order_no, _sent(rng, ordered), p.dept[0], "RDE^O11^RDE_O11", body, records)
@@ -93,13 +95,16 @@ def omp02(p: SynthPatient, rng: random.Random, day: date) -> Spec:
             f"TQ1|1||||||{start}|{end}",
             "RXR|IV^静脈内^HL70162||IVP^点滴ポンプ^HL70164",
         ]
-        for mark, (hot, name, dose, unit, unit_name) in zip("BA", V.INJECTIONS[: rng.randint(1, 2)], strict=False):
+        for place, (mark, (hot, name, dose, unit, unit_name)) in enumerate(
+            zip("BA", V.INJECTIONS[: rng.randint(1, 2)], strict=False), start=1
+        ):
             body.append(f"RXC|{mark}|{hot}^{esc(name)}^HOT9|{dose}|{unit}^{unit_name}^MR9P")
             records.append(
                 Medication(
                     patient_id=p.pid, activity="injection", drug=Coding(hot, name, "HOT9"), dose=dose,
                     dose_unit=unit, route="IV", start=parse_dtm(start), end=parse_dtm(end), order_no=order_no,
                     record_key=f"{p.pid}/OMP-02/{order_no}/{rp}/{hot}",
+                    rp_number=rp, order_in_rp=place, authored_at=parse_dtm(ts(ordered)), dose_unit_system="MR9P",
                 )
             )  # fmt: skip
     return Spec("OMP-02", f"{day:%Y%m%d}", order_no, _sent(rng, ordered), p.dept[0], "RDE^O11^RDE_O11", body, records)
@@ -128,7 +133,8 @@ def omp_administration(p: SynthPatient, rng: random.Random, day: date, dtype: st
         )
         records.append(
             Medication(
-                patient_id=p.pid, activity="administration", drug=Coding(hot, name, "HOT9"), dose=dose,
+                patient_id=p.pid, activity="administration" if oral else "injection_administration",
+                drug=Coding(hot, name, "HOT9"), dose=dose,
                 dose_unit=unit, route=route[0], start=parse_dtm(start), end=parse_dtm(end), order_no=order_no,
                 record_key=f"{p.pid}/{dtype}/{order_no}/{rp}/{hot}/{start}",
             )

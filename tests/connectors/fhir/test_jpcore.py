@@ -91,6 +91,8 @@ def prescription() -> Medication:
         timing="内服・経口・１日３回朝昼夕食後",
         start=datetime(2011, 7, 1),
         order_no="000000011000185",
+        rp_number="1",
+        order_in_rp=1,
     )
 
 

@@ -1,0 +1,88 @@
+"""Encounter (JP_Encounter): one resource per stay, not one per ADT event.
+
+The events of one stay (admission, transfers, leave and return, discharge) are keyed to one Encounter id:
+by the visit number (PV1-19) when the source gives one, else by the admission date (PV1-44) and patient
+class. Each event updates that Encounter: an admission is `in-progress` until its discharge arrives, then
+`finished` with period.end. An event with neither key keeps its own Encounter (as before).
+
+Department codes go under the SS-MIX2 clinical department code system and the attending doctor under the
+facility's practitioner-id OID (`urn:oid:1.2.392.100495.20.3.41.1` + the 10-digit facility code), as
+JP Core names them (jp-core-v1x input/fsh/aliases-jpcore.fsh: $JP_Department_SsMix_CS).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from renkei.connectors.fhir import _systems as S
+from renkei.connectors.fhir._ids import record_key, resource_id
+from renkei.connectors.fhir._time import to_fhir_datetime
+from renkei.records import Encounter, RecordStatus
+
+if TYPE_CHECKING:
+    from renkei.connectors.fhir.jpcore import JPCoreConverter
+
+STATUS = {
+    "admission_planned": "planned",
+    "admission": "in-progress",
+    "transfer_planned": "in-progress",
+    "transfer": "in-progress",
+    "discharge_planned": "in-progress",
+    "leave": "onleave",
+    "return": "in-progress",
+    "attending": "in-progress",
+    "discharge": "finished",
+    "visit": "finished",
+}
+CLASS = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency")}
+
+
+def stay_key(e: Encounter) -> str:
+    """What ties the events of one stay together: PV1-19, else the admission date, else the event's own key."""
+    if e.visit_number:
+        return f"{e.patient_id}|visit|{e.visit_number}"
+    admitted = e.admitted_at or (e.occurred_at if e.event in ("admission", "visit") else None)
+    if admitted is not None:
+        return f"{e.patient_id}|admitted|{e.patient_class.upper()}|{admitted.date().isoformat()}"
+    return record_key(e)
+
+
+def _status(e: Encounter) -> str:
+    if e.status != RecordStatus.DELETED:
+        return STATUS.get(e.event, "unknown")
+    # A cancelled admission (A11) or visit retracts the stay; a cancelled discharge (A13), transfer or
+    # leave only undoes that event, so the stay is ongoing again.
+    return "entered-in-error" if e.event in ("admission", "admission_planned", "visit") else "in-progress"
+
+
+def encounter(conv: JPCoreConverter, e: Encounter) -> dict[str, Any]:
+    res = conv._base("Encounter", e, S.PROFILE["Encounter"])
+    rid = resource_id(conv.facility_code, conv.source_system, "Encounter", stay_key(e))
+    res["id"] = rid
+    res["identifier"][0] = {"system": S.RECORD_ID, "value": rid}
+    if e.visit_number:
+        res["identifier"].append({"system": S.VISIT_NUMBER, "value": e.visit_number})
+    res["status"] = _status(e)
+    code, display = CLASS.get(e.patient_class.upper(), ("AMB", "ambulatory"))
+    res["class"] = {"system": S.ACT_CODE, "code": code, "display": display}
+    res["type"] = [{"coding": [{"system": S.ENCOUNTER_EVENT, "code": e.event}]}]
+    if e.department:
+        system = S.department_system(conv.jp_core_version)
+        res["serviceType"] = {"coding": [{"system": system, "code": e.department}]}
+    res["subject"] = conv.patient_reference(e.patient_id)
+    if e.attending:
+        staff = {"system": S.PRACTITIONER_ID_OID_PREFIX + conv.facility_code, "value": e.attending}
+        res["participant"] = [{"individual": {"type": "Practitioner", "identifier": staff}}]
+    period: dict[str, str] = {}
+    start = e.admitted_at or (e.occurred_at if e.event in ("admission", "visit") else None)
+    if start is not None:
+        period["start"] = to_fhir_datetime(start)
+    if e.event == "discharge" and e.occurred_at and e.status != RecordStatus.DELETED:
+        period["end"] = to_fhir_datetime(e.occurred_at)
+    if not period and e.occurred_at:  # an event of no known stay: when it happened, as before
+        period["start"] = to_fhir_datetime(e.occurred_at)
+    if period:
+        res["period"] = period
+    if e.location:
+        res["location"] = [{"location": {"display": e.location}}]
+    return res
