@@ -8,6 +8,7 @@ Lookup order: the site's own template folder (config), then the templates shippe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from renkei.errors import ConfigError, InputError
 from renkei.mappings.phrases import PhraseLibrary, load_phrases
 
 SHIPPED = Path(__file__).with_name("templates")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
 def _jdate(value: Any, fmt: str = "%Y/%m/%d") -> str:
@@ -29,6 +31,11 @@ def _jdate(value: Any, fmt: str = "%Y/%m/%d") -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
     return value.strftime(fmt)
+
+
+def _number_text(value: Any) -> bool:
+    """Whether a value's text reads as a finite decimal number (HL7 NM), e.g. "7.2", "-0.5", "+3"."""
+    return isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
 
 
 class Renderer:
@@ -41,6 +48,7 @@ class Renderer:
             loader=loader, autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
         )
         self.env.filters["jdate"] = _jdate
+        self.env.tests["number_text"] = _number_text  # NM values that are not numbers are never shown as one
         self.phrases = phrases if phrases is not None else load_phrases()
         self._cache: dict[str, jinja2.Template] = {}
 
