@@ -73,7 +73,8 @@ def _expected_bits(r: dict[str, Any]) -> list[str]:
         drug = r["drug"]
         bits = [drug["display"] or drug["code"], drug["code"]]
         if r["dose"]:
-            bits.append(f"　{r['dose']} {r['dose_unit']}".rstrip())
+            per = "1回 " if r["activity"] == "prescription" else ""  # RXE-3 of a prescription: the dose per time
+            bits.append(f"　{per}{r['dose']} {r['dose_unit']}".rstrip())
         if r["route"]:
             bits.append(f"（{r['route']}）")
         if r["timing"]:
@@ -174,11 +175,11 @@ def test_nho_prescription_summary_names_drug_code_dose_route_and_usage() -> None
     lines = text.splitlines()
     assert lines[0] == "【処方】2011/07/01"
     assert lines[1] == (
-        "・ダーゼン錠（５mg)（HOT9 108665201）　1 TAB（錠）　経口（PO）"
+        "・ダーゼン錠（５mg)（HOT9 108665201）　1回 1 TAB（錠）　経口（PO）"
         "　内服・経口・１日３回朝昼夕食後　期間 2011/07/01"
     )
     assert lines[3].startswith(
-        "・アレピアチン１０倍散（HOT9 100607002）　50 MG（mg）　経口（PO）　内服・経口・１日２回朝夕食後"
+        "・アレピアチン１０倍散（HOT9 100607002）　1回 50 MG（mg）　経口（PO）　内服・経口・１日２回朝夕食後"
     )
     assert lines[-1] == "□処方"
 
@@ -258,3 +259,18 @@ def test_problems_and_allergies_name_their_codes() -> None:
                "allergen": {"code": "106824501", "display": "アリナミン", "system": "HOT9"},
                "severity": "MO", "reaction": ""}  # fmt: skip
     assert _render("ADT-61", [allergy])[1] == "・アリナミン（HOT9 106824501）　薬剤アレルギー　重症度 中等度"
+
+
+def test_other_data_types_are_summarised_by_record_kind_not_counted() -> None:
+    med = {"kind": "medication", "status": "current", "activity": "injection",
+           "drug": {"code": "620002559", "display": "アドナ注（静脈用）50mg", "system": "HOT9"}, "dose": "1",
+           "dose_unit": "AMP", "route": "IV", "timing": "", "start": None, "end": None, "order_no": ""}  # fmt: skip
+    lines = _render("FHIR-MedicationRequest", [med, _obs("ccc")])
+    assert lines == [
+        "【FHIR-MedicationRequest】",
+        "・アドナ注（静脈用）50mg（HOT9 620002559）　1 AMP（アンプル）　静注（IV）",
+        "・クレアチニン　値「ccc」（数値として読めません）",
+    ]
+    # A kind with nothing to say (a note without text) is the only case left for a count.
+    note = {"kind": "note", "status": "current", "text": "", "tags": [], "author": "", "written_at": None}
+    assert _render("SITE-X", [note]) == ["【SITE-X】1 件の記録を受け取りました"]
