@@ -9,6 +9,7 @@ Lookup order: the site's own template folder (config), then the templates shippe
 from __future__ import annotations
 
 import operator
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ from renkei.errors import ConfigError, InputError
 from renkei.mappings.phrases import Phrase, PhraseLibrary, load_phrases
 
 SHIPPED = Path(__file__).with_name("templates")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 # A site template is edited by clinic staff: it must not be able to hang a pipeline run or fill memory.
 RENDER_SECONDS = 2.0  # wall clock per render
@@ -127,6 +129,11 @@ def _jdate(value: Any, fmt: str = "%Y/%m/%d") -> str:
     return value.strftime(fmt)
 
 
+def _number_text(value: Any) -> bool:
+    """Whether a value's text reads as a finite decimal number (HL7 NM), e.g. "7.2", "-0.5", "+3"."""
+    return isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
+
+
 class Renderer:
     """Templates see `data_type`, `records` (record dicts), `patient` (patient basics or {}) and
     `phrases` (the fixed-phrase library: `{{ phrases["new-care-plan"] }}`, `phrases.tag_line([...])`)."""
@@ -141,6 +148,7 @@ class Renderer:
         self.env.globals.pop("lipsum", None)
         for name in ("center", "indent"):  # the filters that pad to a width the template chooses
             self.env.filters[name] = _capped(self.env.filters[name], 1)
+        self.env.tests["number_text"] = _number_text  # NM values that are not numbers are never shown as one
         self.phrases = phrases if phrases is not None else load_phrases()
         self._cache: dict[str, jinja2.Template] = {}
 
