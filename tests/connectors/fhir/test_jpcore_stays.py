@@ -10,7 +10,7 @@ from renkei.connectors.fhir import JPCoreConverter
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir._rules import profile_problems
 from renkei.connectors.fhir.validate import check_resource
-from renkei.connectors.ssmix2.message import parse_message
+from renkei.connectors.hl7v2 import parse_message
 from renkei.errors import InputError
 from renkei.records import Coding, Encounter, Medication, Observation, RecordStatus
 
