@@ -120,7 +120,7 @@ def test_matrix_down_does_not_stop_the_webhook_and_matrix_backs_off(
     heads = [r for r in _deliveries(engine, "matrix") if r.state == DeliveryState.ERROR]
     assert len({r.patient_id for r in heads}) == 3
     assert {r.attempts for r in heads} == {1}
-    assert all(r.last_error.startswith("RetryableDeliveryError: Matrix") for r in heads)
+    assert all(r.last_error.startswith("HttpRetryableError: Matrix") for r in heads)  # connectors/http_errors.py
     assert all(r.id == min(x.id for x in _deliveries(engine, "matrix") if x.patient_id == r.patient_id) for r in heads)
     reached = len(matrix_down.requests)
     assert reached >= 1
