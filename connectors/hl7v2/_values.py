@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 JST = timezone(timedelta(hours=9), "JST")
 
@@ -17,6 +18,7 @@ def parse_dt(value: str) -> date | None:
         return None
 
 
+@lru_cache(maxsize=8192)  # one message repeats its times (MSH-7, EVN-2, ORC-9, OBX-14…); datetimes are immutable
 def parse_dtm(value: str) -> datetime | None:
     """`YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]` to an aware datetime (JST unless an offset is given)."""
     if not value:
