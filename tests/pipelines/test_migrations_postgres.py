@@ -42,15 +42,29 @@ def _sqlite_from_fixture(name: str, path: Path) -> Path:
 
 
 def _store_010_on_postgres(pg_url: str, tmp_path: Path) -> None:
-    """What 0.1.0 left on PostgreSQL: its tables made with create_all (no version), here filled with the
-    0.1.0 fixture's rows, sequences advanced as its own inserts would have."""
+    """What 0.1.0 left on PostgreSQL: its tables (the baseline revision, then no version at all, as its
+    create_all made them), here filled with the 0.1.0 fixture's rows, sequences advanced as its own
+    inserts would have."""
+    from alembic import command
+
+    from renkei.pipelines.migrations import runner
+
     source = sa.create_engine(f"sqlite:///{_sqlite_from_fixture('renkei.sqlite', tmp_path / 'v010.sqlite')}")
     target = sa.create_engine(pg_url)
     try:
-        STORE_SCHEMA.metadata.create_all(target)
+        cfg = runner.alembic_config("store")
+        with target.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "store_0001")
+            conn.execute(sa.text("DROP TABLE alembic_version"))
+        v010 = sa.MetaData()
+        v010.reflect(target)
         with source.connect() as src, target.begin() as dst:
-            for table in STORE_SCHEMA.metadata.sorted_tables:
-                rows = [dict(r) for r in src.execute(sa.select(table)).mappings()]
+            for table in v010.sorted_tables:
+                rows = [
+                    dict(r)
+                    for r in src.execute(sa.select(sa.Table(table.name, sa.MetaData(), autoload_with=src))).mappings()
+                ]
                 if rows:
                     dst.execute(sa.insert(table), rows)
             for table in ("messages", "deliveries"):
