@@ -2,8 +2,7 @@
 
 This table is the one source of `docs/conformance.md` and of `renkei conformance`; a test checks that the
 doc equals `render_markdown()` and that every named test exists. Support is "full", "partial" or "not".
-A row's tests are "file::function" under tests/. Sections for SS-MIX2, HL7 v2.5 (JAHIS) and FHIR JP Core
-list what exists today; their owners extend them.
+A row's tests are "file::function" under tests/; a row without a test is "not" supported.
 """
 
 from __future__ import annotations
@@ -123,41 +122,88 @@ SECTIONS: tuple[Section, ...] = (
         Row("Malformed values only raise DeviceCodecError (fuzz)", "full",
             (D + "test_gatt.py::test_malformed", D + "test_fuzz.py::test_fuzz_gatt_bp")),
     )),
-    Section("SS-MIX2 standardized and extended storage (what exists today)", (
+    Section("SS-MIX2 standardized and extended storage", (
         Row("Storage round trip of every data type", "full", ("connectors/ssmix2/test_roundtrip_full.py::"
             "test_storage_covers_every_data_type_record_kind_and_flag",)),
         Row("Folder and file naming rules, defects reported", "full",
             ("connectors/ssmix2/test_defects.py::test_wrong_folder_and_bad_name",)),
         Row("ISO-2022-JP with NEC special characters and half-width katakana", "full",
             ("connectors/ssmix2/test_decode.py::test_nec_special_characters_decode_through_cp932",)),
-        Row("Extended storage (CDA, PDF)", "full",
-            ("connectors/ssmix2/test_extended.py::test_cda_becomes_a_document_with_flattened_narrative",)),
-        Row("A real sample storage (NHO) checked", "partial",
+        Row("Extended storage (CDA, PDF)", "partial",
+            ("connectors/ssmix2/test_extended.py::test_cda_becomes_a_document_with_flattened_narrative",),
+            "read and summarised; not yet posted to timelines as downloadable files"),
+        Row("One message per file: a second MSH quarantines the file", "full",
+            ("connectors/ssmix2/test_framing_rules.py::test_a_file_holding_a_second_message_is_quarantined_whole",)),
+        Row("Every standard data type summarised for the care team", "full",
+            ("mappings/test_render_ssmix2.py::test_a_generated_storage_with_every_type_renders_each_specifically",
+             "mappings/test_render_ssmix2.py::test_every_data_type_in_the_nho_sample_renders_a_specific_summary")),
+        Row("A real sample storage (NHO) checked", "full",
             ("connectors/ssmix2/test_conformance_nho.py::test_check_reports_exactly_the_defects_in_the_sample",),
-            "needs the shared sample; segment framing by evidence is issue 15's HL7 part"),
+            "needs the reference sample beside the repository"),
     )),
-    Section("HL7 v2.5 as JAHIS uses it (what exists today)", (
+    Section("HL7 v2.5 as JAHIS uses it", (
         Row("MLLP framing, chunking, oversize frames", "full",
             ("connectors/mllp/test_framing.py::test_every_split_point_of_the_stream",)),
         Row("ACK AA/AE/AR, duplicate control ids", "full",
             ("connectors/mllp/test_listener.py::test_aa_ack_contents_and_message_stored",
              "connectors/mllp/test_listener.py::test_duplicate_control_id_is_acknowledged_but_stored_once")),
+        Row("AR for corrupted encoding characters in the default separators", "full",
+            ("connectors/mllp/test_one_message.py::test_corrupted_msh2_is_answered_ar_in_the_default_separators",)),
         Row("MSH-18 character sets (ISO-2022-JP)", "full",
             ("connectors/mllp/test_listener.py::test_iso_2022_jp_message_per_msh18_parses_to_records",)),
         Row("Lab results (OUL/ORU) to observations", "full",
             ("connectors/mllp/test_listener.py::test_lab_results_become_observations",)),
-        Row("Segment terminator variants (LF, CRLF) reported; unescaped delimiters flagged", "not", (),
-            "issue 15's HL7 part"),
+        Row("CR terminates segments; LF and CRLF accepted and reported; final terminator optional", "full",
+            ("connectors/ssmix2/test_framing_rules.py::"
+             "test_storage_with_other_separators_reads_every_record_with_one_warning_per_file",
+             "connectors/mllp/test_one_message.py::"
+             "test_lf_separated_payload_without_final_terminator_is_read_with_one_warning")),
+        Row("Truncation decided by evidence (open escape, cut JIS sequence, missing required fields)", "partial",
+            ("connectors/ssmix2/test_framing_rules.py::test_cut_inside_a_jis_escape_is_truncated_with_the_offset",
+             "connectors/mllp/test_one_message.py::test_a_payload_cut_inside_a_segment_is_ae_with_the_evidence"),
+            "required fields known for the common segments; a cut exactly at a segment end leaves no evidence"),
+        Row("Unescaped delimiters inside ST/TX/FT values flagged", "full",
+            ("connectors/ssmix2/test_framing_rules.py::test_unescaped_component_separator_in_a_text_value_is_flagged",)),
+        Row("One message per frame: a second MSH is AR, stored and quarantined", "full",
+            ("connectors/mllp/test_one_message.py::"
+             "test_a_frame_with_two_messages_is_stored_quarantined_and_answered_ar",)),
+        Row("Corrections ordered by source version (MSH-7), not by content", "full",
+            ("connectors/mllp/test_corrections.py::test_timeline_after_each_arrival",)),
+        Row("Code shapes per system (JLAC10, YJ, HOT, MEDIS) flagged, never dropped", "full",
+            ("connectors/hl7v2/test_input_rules.py::test_code_shapes_per_system",
+             "connectors/hl7v2/test_input_rules.py::test_a_16_character_jlac10_result_is_flagged_and_kept")),
+        Row("One patient-id rule for every intake and command", "full",
+            ("connectors/mllp/test_one_message.py::test_patient_ids_outside_the_rule_are_ae_naming_pid3_never_the_value",
+             "connectors/hl7v2/test_input_rules.py::test_patient_id_rule_refuses_paths_markup_quotes")),
     )),
-    Section("FHIR JP Core (what exists today)", (
+    Section("FHIR JP Core", (
         Row("Patient with kanji and kana names", "full",
             ("connectors/fhir/test_jpcore.py::test_patient_has_kanji_and_kana_names_and_facility_identifier",)),
         Row("Laboratory Observation: JLAC10, UCUM, reference range", "full",
             ("connectors/fhir/test_jpcore.py::test_lab_result_has_jlac10_ucum_quantity_and_reference_range",)),
-        Row("Condition (MEDIS, ICD-10), MedicationRequest (HOT9)", "full",
-            ("connectors/fhir/test_jpcore.py::test_condition_has_medis_and_icd10_codes_and_modifier",
-             "connectors/fhir/test_jpcore.py::test_prescription_is_hot9_medication_request")),
-        Row("Vital-sign Observations from devices (MDC codes)", "not", (), "devices reach FHIR only as records"),
+        Row("Observation category slice; LabResult / VitalSigns / BodyMeasurement by code", "full",
+            ("connectors/fhir/test_jpcore_profiles.py::test_profile_and_categories_per_code",)),
+        Row("Device readings: 32-bit MDC codes and UCUM units", "full",
+            ("connectors/fhir/test_jpcore_profiles.py::test_device_reading_uses_32_bit_mdc_code_and_ucum",)),
+        Row("OBX-11 and table 0127 per the HL7 v2-to-FHIR ConceptMaps", "full",
+            ("connectors/fhir/test_code_tables.py::test_obx11_per_code_in_connector_and_spec",
+             "connectors/fhir/test_code_tables.py::test_table_0127_per_code")),
+        Row("meta.profile pinned to the configured JP Core version (1.1.x or 1.2)", "full",
+            ("connectors/fhir/test_jpcore_profiles.py::test_version_is_pinned_from_the_config",)),
+        Row("Condition (MEDIS, ICD-10): modifiers on code, outcome, clinicalStatus", "full",
+            ("connectors/fhir/test_jpcore_profiles.py::test_condition_modifiers_sit_on_code_and_clinical_status_is_set",)),
+        Row("MedicationRequest: rpNumber, orderInRp, authoredOn, MERIT-9, usage, days", "full",
+            ("connectors/fhir/test_jpcore_stays.py::test_prescription_carries_rp_order_in_rp_authored_on_merit9_usage_and_days",)),
+        Row("Encounter per stay", "partial",
+            ("connectors/fhir/test_jpcore_stays.py::test_one_encounter_per_stay_in_progress_until_discharge",),
+            "each event rewrites the stay's Encounter whole"),
+        Row("Per-record refusal: one bad code refuses that resource only", "full",
+            ("connectors/fhir/test_jpcore_profiles.py::test_bad_allergen_code_quarantines_only_the_allergy",)),
+        Row("Rule table derived from the JP Core sources, checked on every emitted resource", "partial",
+            ("connectors/fhir/test_jpcore_nho.py::test_every_resource_from_the_nho_storage_keeps_the_rule_table",),
+            "value-set bindings and FHIRPath invariants are not checked"),
+        Row("DocumentReference with the document's data; Coverage, Specimen, DiagnosticReport; JP-CLINS", "not", (),
+            "not built yet"),
     )),
 )
 
