@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from renkei.bin.console.auth import refuse, requires, session_of
-from renkei.connectors.ssmix2.message import decode_iso2022jp
+from renkei.connectors.hl7v2 import decode_iso2022jp
 from renkei.errors import RenkeiError
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import MessageState
