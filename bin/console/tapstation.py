@@ -6,6 +6,10 @@ Server-Sent Events, with the patient's birth date, the nurse's display name and,
 the held readings the nurse may confirm. An event's SSE id is its end offset in the file, so a reconnecting
 EventSource (Last-Event-ID) resumes where it stopped. A stream ends after `tapstation_stream_seconds`; the
 browser reconnects at once, and the reconnection passes the session and permission check again.
+
+Watching the page is not activity (the stream does not keep the session alive), but the nurse's own taps are:
+an event naming the session's user touches the session. A stream whose session ended (logout, idle
+timeout) stops; the page then goes to the login page.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from renkei.bin.console.auth import refuse, requires, session_of
+from renkei.bin.console.auth import SESSION_COOKIE, refuse, requires, session_of
 from renkei.bin.console.pages import render
 from renkei.errors import InputError, NotFoundError
 from renkei.pipelines.audit import AuditEntry
@@ -32,6 +36,7 @@ from renkei.pipelines.connector_services import EVENTS_FILE
 
 POLL_SECONDS = 0.1  # how often the file is looked at: well inside the 1 s a nurse waits for the reading
 KEEPALIVE_SECONDS = 15.0
+SESSION_CHECK_SECONDS = 5.0
 
 
 def _events_path(request: Request) -> Path:
@@ -72,15 +77,21 @@ async def tapstation_events(request: Request) -> Response:
 
 async def _stream(request: Request, reader: str, offset: int, limit: float) -> AsyncIterator[str]:
     path = _events_path(request)
-    started = last_sent = time.monotonic()
+    started = last_sent = last_check = time.monotonic()
     yield "retry: 1000\n\n"
     while time.monotonic() - started < limit:
+        if time.monotonic() - last_check > SESSION_CHECK_SECONDS:
+            last_check = time.monotonic()
+            if not await run_in_threadpool(_session_alive, request, False):
+                return  # logged out or idle too long: the browser's reconnection is sent to the login page
         lines, offset = await run_in_threadpool(_read_new, path, offset)
         for line, end in lines:
             event = _parse(line)
             if event is None or (reader and event.get("reader") != reader):
                 continue
             shown = await run_in_threadpool(_enrich, request, event)
+            if event.get("nurse_id") == session_of(request).user.name:
+                await run_in_threadpool(_session_alive, request, True)  # the nurse's own taps are activity
             yield f"id: {end}\nevent: tap\ndata: {json.dumps(shown, ensure_ascii=False)}\n\n"
             last_sent = time.monotonic()
         if not lines:
@@ -90,6 +101,13 @@ async def _stream(request: Request, reader: str, offset: int, limit: float) -> A
                 yield ": keep-alive\n\n"
                 last_sent = time.monotonic()
             await asyncio.sleep(POLL_SECONDS)
+
+
+def _session_alive(request: Request, touch: bool) -> bool:
+    """Whether the stream's session is still live (`touch`: and keep it alive, for the nurse's own tap)."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    idle = request.app.state.settings.idle_timeout_seconds
+    return request.app.state.people.session(token, idle, touch) is not None
 
 
 def _read_new(path: Path, offset: int) -> tuple[list[tuple[str, int]], int]:

@@ -183,3 +183,19 @@ def test_a_held_reading_is_confirmed_from_the_tap_station_and_posted_once(ward) 
         actions = conn.execute(sa.select(audit_log.c.action, audit_log.c.patient_id)
                                .where(audit_log.c.actor == "nurse.sato")).all()  # fmt: skip
     assert ("bedside.confirm", "P001") in [(a.action, a.patient_id) for a in actions]
+
+
+@pytest.mark.parametrize("own_tap", [False, True])
+def test_watching_the_stream_does_not_keep_a_session_alive_but_the_nurses_own_tap_does(ward, own_tap: bool) -> None:
+    app, _engine, data = ward
+    app.state.settings.idle_timeout_seconds = 4.0
+    client = _client(app)
+    _login(client, "nurse.sato")
+    logged_in = time.monotonic()
+    time.sleep(2.5)
+    nurse = "nurse.sato" if own_tap else "nurse.ito"  # another nurse's tap on the same reader is not activity
+    with (data / EVENTS_FILE).open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"code": "badge-accepted", "reader": "ward", "nurse_id": nurse}) + "\n")
+    assert [e["nurse_id"] for e in _sse(client, "reader=ward&from=0")] == [nurse]
+    time.sleep(max(0.0, logged_in + 5.0 - time.monotonic()))  # idle since the login, not since the own tap
+    assert client.get("/tapstation").status_code == (200 if own_tap else 303)
