@@ -166,5 +166,17 @@ def test_the_tap_station_shows_the_patient_and_the_reading_within_a_second(ward:
         print(f"\ntap station: event written -> reading on screen in {latency * 1000:.0f} ms")
         assert 0 <= latency <= LATENCY_LIMIT_S, latency
         screenshot(page, "tapstation")
+
+        # a new badge tap, then a device without a wristband: refused, told with the reason and the refusal sound
+        sim = subprocess.run(
+            [*CLI, "simulate", "bp", "--nfc", f"udp:127.0.0.1:{ward.udp_port}", "--sequence", "badge,device",
+             "--wait", "30"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        page.wait_for_selector("#status.refusal", timeout=30_000)
+        assert page.locator("#status").inner_text().startswith("患者リストバンドを先にタッチしてください")
+        assert page.locator("#ts").get_attribute("data-last-sound") == "refusal"
+        assert page.locator("#patient-kanji").inner_text() == "—"  # the badge tap ended the previous patient
+        assert page.locator("#values li").count() == 0
     finally:
         context.close()
