@@ -37,6 +37,7 @@ from renkei.pipelines.connector_services import EVENTS_FILE
 POLL_SECONDS = 0.1  # how often the file is looked at: well inside the 1 s a nurse waits for the reading
 KEEPALIVE_SECONDS = 15.0
 SESSION_CHECK_SECONDS = 5.0
+READ_CHUNK = 1 << 20
 
 
 def _events_path(request: Request) -> Path:
@@ -118,7 +119,7 @@ def _read_new(path: Path, offset: int) -> tuple[list[tuple[str, int]], int]:
         offset = 0  # the file was replaced (e.g. a restored backup): start again from its beginning
     with path.open("rb") as f:
         f.seek(offset)
-        chunk = f.read()
+        chunk = f.read(READ_CHUNK)  # a page resuming far back catches up a chunk at a time
     out = []
     for raw in chunk.splitlines(keepends=True):
         if not raw.endswith(b"\n"):

@@ -135,6 +135,11 @@ def test_the_stream_sends_the_taps_written_to_the_events_file_with_names_and_val
     actions = [r.action for r in rows]
     assert "console.tapstation_open" in actions and "console.tapstation_stream" in actions
     assert ("console.tapstation_show", "P001") in [(r.action, r.patient_id) for r in rows]
+    # English on request: the page's words and the language the client picks the bilingual messages in
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert client.post("/lang", data={"csrf": csrf, "lang": "en", "next": "/tapstation"}).status_code == 303
+    english = client.get("/tapstation?reader=ward").text
+    assert 'data-lang="en"' in english and "Tap station" in english and "Tap your badge" in english
 
 
 def test_only_a_nurse_may_use_the_tap_station(ward) -> None:
