@@ -22,10 +22,10 @@ from renkei.bin.common import (
     json_option,
     open_store,
 )
-from renkei.connectors.bedside import confirmed_record
 from renkei.devices.registry import PENDING, DeviceRegistry, norm_id
 from renkei.errors import NotFoundError
 from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.bedside_confirm import confirm_held_reading
 from renkei.pipelines.store import Store
 
 
@@ -134,13 +134,9 @@ def confirm(message_id: int, nurse: str, config_file: Path | None, data: str | N
     store, _data_dir = open_store(data)
     engine = engine_for(store, data, config_file)
     try:
-        msg, _ = store.get_message(message_id)
-        if msg is None:
-            raise NotFoundError(f"message {message_id} not found")
-        item, raw = confirmed_record(msg.source_key, msg.raw, nurse)
-        ((new_id, duplicate),) = engine.ingest(msg.pipeline, [(item, raw)])
-        engine.process_pending(msg.pipeline)
+        done = confirm_held_reading(engine, message_id, nurse)
     finally:
         engine.close()
         store.close()
-    click.echo(f"message {message_id} confirmed by {nurse}: {'already posted' if duplicate else 'posted'} as {new_id}")
+    outcome = "already posted" if done.duplicate else "posted"
+    click.echo(f"message {message_id} confirmed by {nurse}: {outcome} as {done.new_id}")

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route
 
-from renkei.bin.console import browse, pages, patients
+from renkei.bin.console import browse, pages, patients, tapstation
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.people import SESSION_IDLE_SECONDS, People
 from renkei.pipelines.store import Store
@@ -23,6 +23,7 @@ class ConsoleSettings:
     allowed_hosts: list[str] = field(default_factory=lambda: list(DEFAULT_HOSTS))
     idle_timeout_seconds: float = SESSION_IDLE_SECONDS
     tls: bool = False
+    tapstation_stream_seconds: float = 300.0  # then the browser reconnects (and the session is checked again)
 
 
 def build_app(
@@ -50,6 +51,9 @@ def build_app(
         Route("/approvals/decide", pages.decide, methods=["POST"]),
         Route("/timelines", pages.timelines),
         Route("/timelines/{patient_id}", pages.timeline),
+        Route("/tapstation", tapstation.tapstation_page),
+        Route("/tapstation/events", tapstation.tapstation_events),
+        Route("/tapstation/confirm", tapstation.tapstation_confirm, methods=["POST"]),
         Route("/users", pages.users),
         Route("/audit", pages.audit_log),
     ]

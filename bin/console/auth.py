@@ -21,6 +21,7 @@ from renkei.pipelines.people import People, WebSession
 SESSION_COOKIE = "renkei_session"
 POLL_HEADER = "x-renkei-poll"  # set by a page refreshing itself: it does not keep an idle session alive
 CSRF_FIELD = "csrf"
+STREAM_PATHS = frozenset({"/tapstation/events"})
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -34,7 +35,8 @@ def session_of(request: Request) -> WebSession | None:
     if "session" not in request.scope.setdefault("renkei", {}):
         token = request.cookies.get(SESSION_COOKIE, "")
         idle = request.app.state.settings.idle_timeout_seconds
-        touch = POLL_HEADER not in request.headers
+        # a page's own polling or event stream is not a person's activity (EventSource cannot set a header)
+        touch = POLL_HEADER not in request.headers and request.url.path not in STREAM_PATHS
         request.scope["renkei"]["session"] = people_of(request).session(token, idle, touch) if token else None
     return request.scope["renkei"]["session"]
 

@@ -87,6 +87,25 @@ TEXT: dict[str, dict[str, str]] = {
     "chart_spo2": {"ja": "SpO₂", "en": "SpO₂"},
     "chart_temperature": {"ja": "体温", "en": "Temperature"},
     "chart_weight": {"ja": "体重", "en": "Weight"},
+    # tap station
+    "tapstation": {"ja": "タップステーション", "en": "Tap station"},
+    "ts_reader": {"ja": "リーダー", "en": "Reader"},
+    "ts_all_readers": {"ja": "すべてのリーダー", "en": "all readers"},
+    "ts_nurse": {"ja": "看護師", "en": "Nurse"},
+    "ts_patient": {"ja": "患者の確認", "en": "Patient to confirm"},
+    "ts_birth": {"ja": "生年月日", "en": "Born"},
+    "ts_reading": {"ja": "測定値", "en": "Reading"},
+    "ts_waiting": {"ja": "バッジをタップしてください", "en": "Tap your badge"},
+    "ts_no_patient": {"ja": "リストバンドをタップしてください", "en": "Tap the patient's wristband"},
+    "ts_no_reading": {"ja": "機器をタップしてください", "en": "Tap the device"},
+    "ts_sound_on": {"ja": "音を鳴らす", "en": "Sound on"},
+    "ts_confirm": {"ja": "確認して投稿", "en": "Confirm and post"},
+    "ts_confirmed": {"ja": "確認済みの測定値を投稿しました", "en": "The confirmed reading was posted"},
+    "ts_confirm_failed": {"ja": "この測定値は確認できません（保留中ではありません）",
+                          "en": "This reading cannot be confirmed (it is not held)"},
+    "ts_connection": {"ja": "接続", "en": "Connection"},
+    "ts_live": {"ja": "受信中", "en": "live"},
+    "ts_offline": {"ja": "再接続中…", "en": "reconnecting…"},
 }
 
 
