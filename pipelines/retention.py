@@ -97,18 +97,21 @@ def prune(
     return report
 
 
+def _unfinished_delivery() -> sa.Exists:
+    return sa.exists().where(deliveries.c.message_id == messages.c.id, deliveries.c.state != DeliveryState.SENT)
+
+
 def _candidates(
     store: Store, pipeline: str, cutoff: float, already: str, states: tuple[str, ...]
 ) -> list[tuple[int, str, int]]:
     """(id, pruned, raw length) of the pipeline's messages in `states` last changed before `cutoff` whose
     `already` part is not yet dropped, and none of whose deliveries is anything but SENT."""
-    unfinished = sa.exists().where(deliveries.c.message_id == messages.c.id, deliveries.c.state != DeliveryState.SENT)
     q = sa.select(messages.c.id, messages.c.pruned, sa.func.length(messages.c.raw)).where(
         messages.c.pipeline == pipeline,
         messages.c.state.in_(states),
         messages.c.updated_at < cutoff,
         ~messages.c.pruned.contains(already),
-        ~unfinished,
+        ~_unfinished_delivery(),
     )
     with store.read() as conn:
         return [(r[0], r[1], r[2] or 0) for r in conn.execute(q)]
@@ -125,27 +128,34 @@ def _prune_pipeline(
 ) -> int:
     plan: dict[int, set[str]] = {}  # message id -> parts to drop now
     pruned_before: dict[int, str] = {}
+    raw_size: dict[int, int] = {}
     if raw_days is not None:
         for mid, pruned, size in _candidates(store, pipeline, now - raw_days * DAY, "raw", FINISHED_STATES):
             plan.setdefault(mid, set()).update(RAW_PARTS)
-            pruned_before[mid] = pruned
-            report.raw_messages += 1
-            report.raw_bytes += size
+            pruned_before[mid], raw_size[mid] = pruned, size
     if payload_days is not None:
         for mid, pruned, _ in _candidates(store, pipeline, now - payload_days * DAY, PAYLOAD_PART, SENT):
             plan.setdefault(mid, set()).add(PAYLOAD_PART)
             pruned_before[mid] = pruned
+    if not dry_run:
+        plan = _apply(store, plan, pruned_before, now)
     payload_ids = sorted(mid for mid, parts in plan.items() if PAYLOAD_PART in parts)
     with store.read() as conn:
         for chunk in chunked(payload_ids):
-            n = conn.execute(
+            report.deliveries += conn.execute(
                 sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.message_id.in_(chunk))
             ).scalar_one()
-            report.deliveries += n
     report.payload_messages += len(payload_ids)
+    report.raw_messages += sum(1 for parts in plan.values() if "raw" in parts)
+    report.raw_bytes += sum(raw_size.get(mid, 0) for mid, parts in plan.items() if "raw" in parts)
     report.messages += len(plan)
-    if dry_run or not plan:
-        return len(plan)
+    return len(plan)
+
+
+def _apply(store: Store, plan: dict[int, set[str]], pruned_before: dict[int, str], now: float) -> dict[int, set[str]]:
+    """Drop the planned parts, batch by batch; returns what was dropped. Each update checks again, under
+    the write lock, that the message is still as planned: one reprocessed since is left alone."""
+    done: dict[int, set[str]] = {}
     order = (*RAW_PARTS, PAYLOAD_PART)
     ids = sorted(plan)
     for i in range(0, len(ids), _BATCH):
@@ -156,11 +166,23 @@ def _prune_pipeline(
                 values: dict[str, object] = {"pruned": ",".join(p for p in order if p in parts), "pruned_at": now}
                 if "raw" in plan[mid]:
                     values.update(raw=b"", records=None)
-                conn.execute(messages.update().where(messages.c.id == mid).values(**values))
-            drop = [mid for mid in batch if PAYLOAD_PART in plan[mid]]
+                states = SENT if PAYLOAD_PART in plan[mid] else FINISHED_STATES
+                hit = conn.execute(
+                    messages.update()
+                    .where(
+                        messages.c.id == mid,
+                        messages.c.state.in_(states),
+                        messages.c.pruned == pruned_before[mid],
+                        ~_unfinished_delivery(),
+                    )
+                    .values(**values)
+                ).rowcount
+                if hit:
+                    done[mid] = plan[mid]
+            drop = [mid for mid in batch if PAYLOAD_PART in done.get(mid, ())]
             for chunk in chunked(drop):
                 conn.execute(deliveries.update().where(deliveries.c.message_id.in_(chunk)).values(payload={}))
-    return len(plan)
+    return done
 
 
 def _sqlite_file(store: Store) -> Path | None:

@@ -151,3 +151,16 @@ def test_retention_setting_defaults_and_keep_forever() -> None:
     assert (p.retention.raw_days, p.retention.payload_days) == (None, 90)
     with pytest.raises(ValueError, match="raw_days"):
         PipelineConfig(name="sync", source="ehr", destinations=["t"], retention={"raw_days": -1})
+
+
+def test_a_message_changed_since_planning_is_left_alone(tmp_path: Path, make_engine) -> None:
+    """The write re-checks under the lock: a message reprocessed (or failed) after the plan keeps its content."""
+    from renkei.pipelines.retention import _apply
+
+    engine = _synced(tmp_path, make_engine)
+    ((dead, _),) = _by_state(engine)["DEAD"]
+    (sent, _), *_ = _by_state(engine)["SENT"]
+    plan = {dead.id: {"raw", "records", "payloads"}, sent.id: {"raw", "records", "payloads"}}
+    done = _apply(engine.store, plan, {dead.id: "", sent.id: ""}, time.time())
+    assert list(done) == [sent.id]
+    assert engine.store.get_message(dead.id)[0].raw == dead.raw and engine.store.get_message(dead.id)[1][0].payload
