@@ -7,6 +7,12 @@ data folder with the built-in timeline (as bench_sync.py), then prunes with the 
 as expired (`older_than_days=0`, i.e. `renkei prune --older-than 0`). Prints the size of the raw files,
 of every file in the data folder and of the biggest tables and indexes (SQLite's dbstat), before and
 after, and the two ratios data folder / raw files (the target after pruning is <= 3).
+
+Measured 2026-12-02 on the shared 2-core machine, 100,000 files (119.2 MB): after the sync 843 MB (7.07x;
+messages 516 MB: raw bytes plus parsed records, which are ~3x the raw; audit log 85; deliveries 74;
+timeline.sqlite 67), after pruning 278 MB (2.34x; audit log 85, timeline posts 67, source ledger and
+its key index 28, messages 23 and their source-key index 11, deliveries 14, patients 10, idempotency 10).
+Prune + VACUUM took 88 s; a rescan afterwards read no file again.
 """
 
 from __future__ import annotations
