@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "mllp": "renkei.bin.cmd_mllp:mllp",
     "patients": "renkei.bin.cmd_patients:patients",
     "phrases": "renkei.bin.cmd_levels:phrases",
+    "prune": "renkei.bin.cmd_prune:prune",
     "push": "renkei.bin.cmd_levels:push",
     "render": "renkei.bin.cmd_levels:render",
     "reprocess": "renkei.bin.cmd_ops:reprocess",

@@ -18,11 +18,12 @@ from renkei.bin.common import (
     json_option,
     open_store,
 )
-from renkei.errors import NotFoundError
+from renkei.errors import NotFoundError, RefusedError
 from renkei.pipelines import audit as audit_chain
 from renkei.pipelines import audit_anchors
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import MessageState
+from renkei.pipelines.store.operators import pruned_note
 
 
 @click.command()
@@ -129,7 +130,10 @@ def show_message(message_id: int, raw: bool, data: str | None, as_json: bool) ->
             for d in dels
         ],
     }
-    if raw:
+    if msg.pruned:  # retention dropped the content: say what and when instead of an empty raw view
+        note = pruned_note(msg.pruned, msg.pruned_at)
+        out["pruned"] = {"what": msg.pruned.split(","), "at": iso(msg.pruned_at), "note": note}
+    elif raw:
         out["raw"] = msg.raw.decode("iso2022_jp", errors="backslashreplace").replace("\r", "\n")
     emit_json(out) if as_json else click.echo(_plain(out))
 
@@ -138,13 +142,16 @@ def _plain(out: dict) -> str:
     lines = [f"message {out['id']} [{out['state']}] {out['pipeline']} {out['source_key']}"]
     if out["reason"]:
         lines.append(f"reason: {out['reason']}")
+    if "pruned" in out:
+        lines.append(out["pruned"]["note"])
     for w in out["warnings"]:
         lines.append(f"warning: {w}")
     for d in out["deliveries"]:
         lines.append(
             f"delivery {d['id']} -> {d['destination']}: {d['state']} after {d['attempts']} attempt(s) {d['last_error']}"
         )
-        lines.append("  " + d["payload"].get("text", "").replace("\n", "\n  "))
+        if d["payload"]:
+            lines.append("  " + d["payload"].get("text", "").replace("\n", "\n  "))
     if "raw" in out:
         lines.append(out["raw"])
     return "\n".join(lines)
@@ -207,6 +214,10 @@ def reprocess(
     missing = [mid for mid in ids if store.get_message(mid)[0] is None]
     if missing:
         raise NotFoundError(f"no message {', '.join(map(str, missing))} (`renkei messages list` shows the ids)")
+    for mid in ids:  # refused before anything runs: a pruned message has no input left to run
+        msg = store.get_message(mid)[0]
+        if msg.pruned:
+            raise RefusedError(f"message {mid} cannot be reprocessed: {pruned_note(msg.pruned, msg.pruned_at)}")
     engine = engine_for(store, data, config_file)
     if all_failed:
         assert pipeline is not None

@@ -38,6 +38,16 @@ class RetrySettings(BaseModel):
     jitter_seconds: float = Field(1.0, ge=0)
 
 
+class RetentionSettings(BaseModel):
+    """How long a finished message keeps its content (see pipelines/retention.py). Counted from the message's
+    last change (SENT or FILTERED); `null` keeps forever. Ids, states, receipts and the audit log stay."""
+
+    model_config = {"extra": "forbid"}
+
+    raw_days: float | None = Field(30, ge=0, description="drop the raw input and parsed records after N days")
+    payload_days: float | None = Field(30, ge=0, description="drop the delivered payloads after N days")
+
+
 class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
@@ -186,6 +196,7 @@ class PipelineConfig(BaseModel):
     trigger: TriggerConfig = Field(default_factory=lambda: TriggerConfig(interval_seconds=300))
     retry: RetrySettings = Field(default_factory=RetrySettings)
     gates: GatesConfig = Field(default_factory=GatesConfig)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
 
 class RenkeiConfig(BaseModel):

@@ -18,6 +18,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from renkei.connectors.base import PushSource
 from renkei.errors import ConfigError, RenkeiError
@@ -27,6 +28,7 @@ from renkei.pipelines.engine import Engine
 log = logging.getLogger("renkei.scheduler")
 
 RETRY_POLL_SECONDS = 2.0
+PRUNE_HOUR = 3
 
 
 def run_forever(engine: Engine) -> None:
@@ -46,6 +48,9 @@ def run_forever(engine: Engine) -> None:
     scheduler.add_job(engine.deliver_due, IntervalTrigger(seconds=RETRY_POLL_SECONDS), id="deliveries")
     scheduler.add_job(_anchor, IntervalTrigger(hours=1), args=(engine,), id="audit-anchor")
     scheduler.add_job(_anchor, args=(engine,), id="audit-anchor-start")
+    # Retention once a day, at night in the site's time zone (its VACUUM holds the write lock a while).
+    prune_at = CronTrigger(hour=PRUNE_HOUR, minute=30, timezone=engine.config.timezone)
+    scheduler.add_job(_prune, prune_at, args=(engine,), id="retention-prune")
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after the running jobs finish", signum)
@@ -87,6 +92,18 @@ def _anchor(engine: Engine) -> None:
             anchor_if_due(conn, engine.store.url)
     except OSError as exc:
         log.error("audit anchor not written: %s (%s)", exc.strerror, exc.filename)
+
+
+def _prune(engine: Engine) -> None:
+    """Drop the content of finished messages past their pipeline's retention (pipelines/retention.py)."""
+    from renkei.pipelines.retention import prune
+
+    try:
+        report = prune(engine.store, {p.name: p.retention for p in engine.config.pipelines})
+    except (RenkeiError, OSError, SQLAlchemyError) as exc:  # tomorrow's run tries again
+        log.error("retention: prune failed: %s", type(exc).__name__)
+        return
+    log.info("retention: pruned %s (%.1fs)", report.summary(), report.seconds)
 
 
 def _run_one(engine: Engine, name: str) -> None:

@@ -54,6 +54,9 @@ messages = sa.Table(
     sa.Column("warnings", sa.JSON, nullable=False, default=list),
     sa.Column("raw", sa.LargeBinary, nullable=False),
     sa.Column("records", sa.JSON, nullable=True),
+    # Retention (pipelines/retention.py): when the content was dropped, and what ("raw,records,payloads").
+    sa.Column("pruned_at", sa.Float, nullable=True),
+    sa.Column("pruned", sa.String(40), nullable=False, default="", server_default=""),
     sa.Index("ix_messages_pipeline_state", "pipeline", "state"),
     sa.Index("ix_messages_source_key", "pipeline", "source_key"),
     sa.Index("ix_messages_patient", "patient_id"),
@@ -186,4 +189,4 @@ web_sessions = sa.Table(
 
 # The Alembic revision (history "store": pipelines/migrations/versions/store/) these definitions are at. A changed
 # table needs a new revision and this bumped to it: docs/schema.md.
-SCHEMA = DbSchema("store", "store_0002", metadata)
+SCHEMA = DbSchema("store", "store_0003", metadata)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from renkei.errors import RefusedError
 from renkei.pipelines import audit
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import DeliveryState, MessageState, deliveries, messages, source_ledger
 from renkei.pipelines.store.connection import StoreConnection
+
+
+def pruned_note(pruned: str, pruned_at: float | None) -> str:
+    """What retention dropped from a message and when, e.g. "raw, records, payloads pruned on
+    2026-12-02T03:30:00+00:00 (retention)"."""
+    when = datetime.fromtimestamp(pruned_at or 0, UTC).isoformat(timespec="seconds")
+    return f"{pruned.replace(',', ', ')} pruned on {when} (retention)"
 
 
 class Decisions(StoreConnection):
@@ -20,10 +29,15 @@ class Decisions(StoreConnection):
         now = time.time()
         with self.write() as conn:
             msg = conn.execute(
-                sa.select(messages.c.state, messages.c.patient_id).where(messages.c.id == message_id)
+                sa.select(messages.c.state, messages.c.patient_id, messages.c.pruned, messages.c.pruned_at).where(
+                    messages.c.id == message_id
+                )
             ).first()
             if msg is None:
                 raise KeyError(message_id)
+            if msg.pruned:  # its input (or payloads) is gone: running it again would deliver nothing true
+                note = pruned_note(msg.pruned, msg.pruned_at)
+                raise RefusedError(f"message {message_id} cannot be reprocessed: {note}")
             if msg.state in (MessageState.DEAD, MessageState.ERROR):
                 conn.execute(
                     deliveries.update()
