@@ -13,19 +13,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
-pytest.importorskip("aiosmtpd")
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
-
-from renkei.connectors.ssmix2.generator import generate  # noqa: E402
-from renkei.errors import ConfigError  # noqa: E402
-from renkei.pipelines.digests import send_digests, set_contact  # noqa: E402
-from renkei.pipelines.people import People  # noqa: E402
-from renkei.pipelines.registry import PatientRegistry  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-
-from renkei.pipelines.schema import MessageState, audit_log  # noqa: E402
+from renkei.connectors.ssmix2.generator import generate
+from renkei.errors import ConfigError
+from renkei.pipelines.digests import send_digests, set_contact
+from renkei.pipelines.people import People
+from renkei.pipelines.registry import PatientRegistry
+from renkei.pipelines.schema import MessageState, audit_log
 
 SMTP_USER, SMTP_PASSWORD = "renkei", "smtp secret for tests"
 
@@ -56,7 +53,7 @@ class Inbox:
     def __init__(self) -> None:
         self.mails: list[tuple[list[str], EmailMessage]] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook name
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
         self.mails.append((list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
         return "250 OK"
