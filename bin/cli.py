@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "db": "renkei.bin.cmd_db:db",
     "demo": "renkei.bin.cmd_run:demo",
     "device": "renkei.bin.cmd_device:device",
+    "digest": "renkei.bin.cmd_digest:digest",
     "devices": "renkei.bin.cmd_bedside:devices",
     "link": "renkei.bin.cmd_levels:link",
     "mapping": "renkei.bin.cmd_mapping:mapping",

@@ -1,4 +1,4 @@
-"""`renkei users add|passwd|disable|enable|list`: the people who use renkei and their roles.
+"""`renkei users add|passwd|disable|enable|list|contact`: the people who use renkei and their roles.
 
 The first user of a data folder (there is none yet) may be added by whoever runs the command there; from
 then on adding users, disabling them and resetting others' passwords needs an admin (`--as`).
@@ -106,3 +106,26 @@ def list_users(data: str | None, as_json: bool) -> None:
     for r in rows:
         state = " (disabled)" if r["disabled"] else ""
         click.echo(f"{r['name']:<20} {','.join(r['roles']):<24} {r['display_name']}{state}")
+
+
+@users.command("contact")
+@click.argument("name")
+@click.option("--email", default=None, help="where digests are mailed ('' clears it)")
+@click.option("--matrix-id", default=None, help="Matrix id for digest notices, e.g. @sato:example.jp ('' clears it)")
+@click.option("--lang", type=click.Choice(["ja", "en"]), default=None, help="the digest's language")
+@as_option
+@data_option
+@handle_errors
+def contact(
+    name: str, email: str | None, matrix_id: str | None, lang: str | None, as_user: str | None, data: str | None
+) -> None:
+    """Where NAME gets daily digests (your own, or anyone's as an admin)."""
+    from renkei.pipelines.digests import set_contact
+
+    store, people = _people(data)
+    if as_user and as_user != name:
+        actor = acting_user(store, as_user, "users.manage")
+    else:  # one's own contact: prove who you are
+        actor = people.authenticate(name, read_password(f"password for {name}"), channel="cli")
+    now = set_contact(store, name, email=email, matrix_id=matrix_id, lang=lang, actor=actor.name)
+    click.echo(f"user {name}: e-mail {now.email or '-'}, Matrix {now.matrix_id or '-'}, {now.lang}")

@@ -24,6 +24,8 @@ from typing import Any, Literal
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from renkei.config.notifications import NotificationsConfig
+
 
 class RetrySettings(BaseModel):
     model_config = {"extra": "forbid"}
@@ -210,6 +212,7 @@ class RenkeiConfig(BaseModel):
     sensitivity: list[SensitivityRule] = Field(default_factory=lambda: list(DEFAULT_SENSITIVITY))
     viewers: dict[str, ViewerConfig] = Field(default_factory=dict)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    notifications: NotificationsConfig | None = Field(None, description="digests by e-mail and Matrix notice")
     connectors: dict[str, ConnectorConfig]
     pipelines: list[PipelineConfig] = Field(default_factory=list)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
@@ -223,4 +226,7 @@ class RenkeiConfig(BaseModel):
         unknown = sorted(set(self.privacy.destinations) - set(self.connectors))
         if unknown:
             raise ValueError(f"privacy.destinations names unknown connectors: {', '.join(unknown)}")
+        notice = self.notifications.matrix if self.notifications else None
+        if notice and (notice.connector not in self.connectors or self.connectors[notice.connector].type != "matrix"):
+            raise ValueError(f"notifications.matrix.connector: {notice.connector!r} is not a connector of type matrix")
         return self

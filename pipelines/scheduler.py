@@ -51,6 +51,10 @@ def run_forever(engine: Engine) -> None:
     # Retention once a day, at night in the site's time zone (its VACUUM holds the write lock a while).
     prune_at = CronTrigger(hour=PRUNE_HOUR, minute=30, timezone=engine.config.timezone)
     scheduler.add_job(_prune, prune_at, args=(engine,), id="retention-prune")
+    if engine.config.notifications:  # the day's digests (pipelines/digests.py), each person once a day
+        hour, minute = engine.config.notifications.send_at.split(":")
+        digest_at = CronTrigger(hour=int(hour), minute=int(minute), timezone=engine.config.timezone)
+        scheduler.add_job(_digests, digest_at, args=(engine,), id="digests")
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after the running jobs finish", signum)
@@ -104,6 +108,19 @@ def _prune(engine: Engine) -> None:
         log.error("retention: prune failed: %s", type(exc).__name__)
         return
     log.info("retention: pruned %s (%.1fs)", report.summary(), report.seconds)
+
+
+def _digests(engine: Engine) -> None:
+    from renkei.pipelines.digests import send_digests
+
+    try:
+        report, _ = send_digests(engine, actor="renkei")
+    except (RenkeiError, OSError, SQLAlchemyError) as exc:  # tomorrow's run tries again
+        log.error("digests: not sent: %s", type(exc).__name__)
+        return
+    log.info("digests: %d sent, %d failed", len(report.sent), len(report.failed))
+    for user, channel, reason in report.failed:  # user names are staff logins, never patients
+        log.warning("digests: %s (%s) failed: %s", user, channel, reason)
 
 
 def _run_one(engine: Engine, name: str) -> None:

@@ -187,6 +187,29 @@ web_sessions = sa.Table(
     sa.Index("ix_web_sessions_user", "user_name"),
 )
 
+# -- notifications: where each person wants their digest, and which digests went (pipelines/digests.py) ----
+user_contacts = sa.Table(
+    "user_contacts",
+    metadata,
+    sa.Column("user_name", sa.String(100), sa.ForeignKey("users.name"), primary_key=True),
+    sa.Column("email", sa.Text, nullable=False, default=""),
+    sa.Column("matrix_id", sa.Text, nullable=False, default=""),
+    sa.Column("lang", sa.String(8), nullable=False, default="ja"),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# One row per (person, day, channel) once the channel accepted the digest: a rerun or a second host
+# sends nothing twice. `counts` keeps what was said (numbers only), for "what did I get told".
+digests_sent = sa.Table(
+    "digests_sent",
+    metadata,
+    sa.Column("user_name", sa.String(100), primary_key=True),
+    sa.Column("period", sa.String(10), primary_key=True),  # the site's date, YYYY-MM-DD
+    sa.Column("channel", sa.String(10), primary_key=True),  # email | matrix
+    sa.Column("sent_at", sa.Float, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+)
+
 # The Alembic revision (history "store": pipelines/migrations/versions/store/) these definitions are at. A changed
 # table needs a new revision and this bumped to it: docs/schema.md.
-SCHEMA = DbSchema("store", "store_0003", metadata)
+SCHEMA = DbSchema("store", "store_0004", metadata)

@@ -331,3 +331,10 @@ class MatrixTimeline:
         receipt = self._redact_post(room_id, previous[0], key, reason="retracted at the source") or previous[1]
         self._store.forget_post(room_id, post.record_key)
         return receipt
+
+    # -- notices to one person (connectors/matrix/_notices.py) ---------------------------------------
+    def notify(self, user_id: str, text: str, idempotency_key: str) -> str:
+        """An m.notice to one person in the bot's direct room with them (not a patient room)."""
+        from renkei.connectors.matrix._notices import send_notice
+
+        return send_notice(self, user_id, text, idempotency_key)
