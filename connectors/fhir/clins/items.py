@@ -79,6 +79,7 @@ class ClinsItems:
 
     def build(self, records: list[Record]) -> Built:
         out = Built()
+        seen: dict[str, Any] = {}  # Encounter id -> occurred_at of the event it shows
         for i, record in enumerate(records):
             if record.kind.value == "note" or record.status == RecordStatus.DELETED:
                 continue
@@ -94,7 +95,12 @@ class ClinsItems:
                 out.refused.append((i, record.kind.value, str(exc)))
                 continue
             bucket = out.items.setdefault(kind, [])
-            if kind == "encounter":  # one Encounter per stay: a later event replaces the earlier one
+            if kind == "encounter":  # one Encounter per stay: the chronologically last event's state holds
+                when = getattr(record, "occurred_at", None)
+                earlier = [r for r in bucket if r["id"] == resource["id"]]
+                if earlier and when is not None and seen.get(resource["id"]) and seen[resource["id"]] > when:
+                    continue
+                seen[resource["id"]] = when
                 bucket[:] = [r for r in bucket if r["id"] != resource["id"]]
             bucket.append(resource)
         return out
