@@ -81,8 +81,10 @@ class ClinsItems:
         out = Built()
         seen: dict[str, Any] = {}  # Encounter id -> occurred_at of the event it shows
         for i, record in enumerate(records):
-            if record.kind.value == "note" or record.status == RecordStatus.DELETED:
-                continue
+            if record.kind.value in ("note", "order") or record.status == RecordStatus.DELETED:
+                continue  # not part of a JP-CLINS document (orders are requests, not results)
+            if isinstance(record, Medication) and record.activity != "prescription":
+                continue  # injections and administrations are not 処方情報
             try:
                 resource = self.converter.convert(record)
                 check_resource(resource)
