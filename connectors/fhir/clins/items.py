@@ -104,6 +104,8 @@ class ClinsItems:
                     continue
                 seen[resource["id"]] = when
                 bucket[:] = [r for r in bucket if r["id"] != resource["id"]]
+            else:  # the same record read twice (two files, an update) is one resource: the later reading holds
+                bucket[:] = [r for r in bucket if r["id"] != resource["id"]]
             bucket.append(resource)
         return out
 

@@ -119,6 +119,9 @@ def _check(rule: dict[str, Any], bundle: dict[str, Any], where: str, res: dict[s
         )
         return f"entries of type {', '.join(wrong)} are not allowed here" if wrong else None
     if kind == "entry_elements":
+        urls = [e.get("fullUrl") for e in _entries(bundle)]
+        if len(set(urls)) != len(urls):
+            return "every entry needs its own fullUrl (FHIR R4 bdl-7)"
         for i, e in enumerate(_entries(bundle)):
             if not str(e.get("fullUrl", "")).startswith(rule["full_url_prefix"]):
                 return f"entry[{i}].fullUrl must start with {rule['full_url_prefix']}"

@@ -168,6 +168,7 @@ def test_a_referral_without_any_condition_or_purpose_is_refused_with_the_reason(
         (lambda b: b["entry"][0]["resource"]["subject"].update(reference="urn:uuid:nobody"), "subject.reference"),
         (lambda b: b["entry"][0]["resource"].pop("extension"), "composition-clinicaldocument-versionNumber"),
         (lambda b: b["entry"][3].update(fullUrl="Organization/1"), "fullUrl must start with urn:uuid:"),
+        (lambda b: b["entry"].append(copy.deepcopy(b["entry"][-1])), "its own fullUrl"),
     ],
 )
 def test_the_rule_table_catches_a_broken_document(breakage, why: str) -> None:
