@@ -48,3 +48,12 @@ def _parsed(seed: int) -> tuple[Record, ...]:
 
 def storage_records(seed: int = 1) -> list[Record]:
     return list(_parsed(seed))
+
+
+def hl7_messages(seed: int = 1, types: tuple[str, ...] = ("ADT-00", "PPR-01", "OML-11", "OMP-01")) -> list[bytes]:
+    """The (edited) HL7 v2 files of those data types, as the bytes a sender would frame for MLLP."""
+    out = []
+    for key, raw, _ in iter_full_storage(1, seed=seed):
+        if any(f"/{t}/" in key for t in types):
+            out += [data for _, data in _edit(key, raw)]
+    return out
