@@ -68,7 +68,7 @@ def six_item_bundles(
     patients = built.of("patient")
     if len(patients) != 1:
         raise InputError(f"fhir-clins: 6情報 need the patient's Patient record (ADT-00), found {len(patients)}")
-    patient = with_insured_id(patients[0], insured_id)
+    patient = with_insured_id(patients[0], insured_id, items.converter.facility_code)
     facility = items.converter.facility_code
     spec = load_mapping("clins_six_items_bundle")
     out = []

@@ -7,6 +7,8 @@ Config (connector settings, `FhirClinsSettings`):
     facility_code     10-digit 医療機関番号; jp_core_version "1.1.2" | "1.2.0"; source_system
     organization_name, author_name, author_id   the issuing facility and the signing doctor
     contraindication_severities  AL1-4 severities of a drug allergy that make it a 薬剤禁忌 (default [SV])
+    default_document  what a payload without "document" becomes (default six_items): the engine's own
+                      payloads ({"patient_id", "data_type", "records"} per source file) carry none
 
 Payload: {"document": "ereferral" | "discharge_summary" | "checkup_report" | "six_items", "patient_id": …,
 "records": [Record.to_dict(), …], "issued_at": ISO 8601 (default: now), and the document's own facts:
@@ -74,6 +76,9 @@ class FhirClinsSettings(BaseModel):
     author_name: str = Field(min_length=1, description="the signing doctor (文書作成責任者)")
     author_id: str = Field("", description="the doctor's staff code at the facility")
     contraindication_severities: list[str] = Field(default_factory=lambda: ["SV"])
+    default_document: Literal["ereferral", "discharge_summary", "checkup_report", "six_items"] = Field(
+        "six_items", description="what a payload without `document` (e.g. the engine's per-file records) becomes"
+    )
 
     @model_validator(mode="after")
     def _target(self) -> FhirClinsSettings:
@@ -123,7 +128,7 @@ class FhirClinsDestination:
     def bundles_for(self, payload: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]]]:
         """(checked bundles, refused records); raises PermanentDeliveryError when no bundle can be made."""
         try:
-            kind = payload.get("document")
+            kind = payload.get("document") or self.settings.default_document
             patient_id = str(payload.get("patient_id") or "")
             if not patient_id:
                 raise InputError("fhir-clins: payload has no patient_id")
@@ -154,7 +159,7 @@ class FhirClinsDestination:
         receipts = [self._server(b) if self.client is not None else self._file(b) for b in bundles]
         receipt = " ".join(receipts)
         if self.context is not None:
-            kind = payload.get("document")
+            kind = payload.get("document") or self.settings.default_document
             self.context.audit("fhir-clins.deliver", str(payload.get("patient_id")), f"{self.name}: {kind} {receipt}")
         if refused:
             raise FhirPartialDelivery(f"fhir-clins: delivered {receipt}; {_refused_text(refused)}", receipt, refused)

@@ -112,13 +112,16 @@ def rewrite_references(node: Any, local: dict[str, str]) -> Any:
     return node
 
 
-def with_insured_id(patient: dict[str, Any], insured_id: str) -> dict[str, Any]:
-    """The Patient with its 被保険者個人識別子 (JP_Patient_eCS valid-system-insurance-patientIdentifier)."""
-    if not insured_id:
-        return patient
+def with_insured_id(patient: dict[str, Any], insured_id: str, facility_code: str) -> dict[str, Any]:
+    """The Patient as JP_Patient_eCS asks: its 被保険者個人識別子 (valid-system-insurance-patientIdentifier) when
+    known, and the JP_eCS_InstitutionNumber its facility patient-id system is checked against
+    (valid-system-local-patientID)."""
     out = copy.deepcopy(patient)
-    out["identifier"] = [i for i in out.get("identifier", []) if i.get("system") != C.INSURED_ID]
-    out["identifier"].append({"system": C.INSURED_ID, "value": insured_id})
+    out["extension"] = [x for x in out.get("extension", []) if x.get("url") != C.INSTITUTION_NUMBER]
+    out["extension"].append({"url": C.INSTITUTION_NUMBER, "valueIdentifier": {"value": facility_code}})
+    if insured_id:
+        out["identifier"] = [i for i in out.get("identifier", []) if i.get("system") != C.INSURED_ID]
+        out["identifier"].append({"system": C.INSURED_ID, "value": insured_id})
     return out
 
 
@@ -150,7 +153,7 @@ class ClinsDocuments:
             raise InputError(
                 f"fhir-clins: {req.kind} needs the patient's Patient record (ADT-00), found {len(patients)}"
             )
-        patient = with_insured_id(patients[0], req.insured_id)
+        patient = with_insured_id(patients[0], req.insured_id, self.converter.facility_code)
         conv = self.converter
         own_org = organization(conv, self.author.organization_name, own=True)
         own_doc = practitioner(conv, self.author.practitioner_name, self.author.practitioner_id, own=True)

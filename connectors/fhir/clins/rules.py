@@ -167,6 +167,21 @@ def _check(rule: dict[str, Any], bundle: dict[str, Any], where: str, res: dict[s
         refs = values(res, path)
         missing = [r for r in refs if r not in urls]
         return f"{path} must reference an entry of this Bundle by its fullUrl" if missing or not refs else None
+    if kind == "identifier":
+        found = [i for i in res.get("identifier") or [] if i.get("system") == rule["system"] and i.get("value")]
+        problem = _count_problem(len(found), rule, f"identifier(s) of system {rule['system']}")
+        if problem:
+            return problem
+        bad = [i for i in found if "regex" in rule and not re.fullmatch(rule["regex"], str(i["value"]))]
+        return f"identifier of system {rule['system']} must match {rule['regex']}" if bad else None
+    if kind == "local_patient_id":
+        prefix = rule["prefix"]
+        local = [
+            str(i.get("system", "")) for i in res.get("identifier") or [] if str(i.get("system", "")).startswith(prefix)
+        ]
+        numbers = values(res, "extension.valueIdentifier.value")
+        ok = all(sys_[len(prefix) :] == "1" + str(n) for sys_ in local for n in numbers[:1]) and (not local or numbers)
+        return None if ok else "the facility patient-id system must be the prefix + 1 + the JP_eCS_InstitutionNumber"
     if kind == "extension":
         n = sum(
             1

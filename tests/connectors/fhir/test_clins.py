@@ -244,6 +244,11 @@ def test_six_item_bundles_one_per_type_patient_first_stable_identifiers() -> Non
     assert [b["identifier"] for b in again] == [b["identifier"] for b in bundles]
     with pytest.raises(InputError, match="insured_id"):
         six_item_bundles(_docs().items, records[0].patient_id, records, insured_id="12345", at=AT)
+    patient = bundles[0]["entry"][0]["resource"]
+    patient["identifier"] = [i for i in patient["identifier"] if not i["system"].endswith("JP_Insurance_memberID")]
+    patient["extension"][0]["valueIdentifier"]["value"] = "2712345678"  # another facility than the patient id's
+    problems = [why for _, why in bundle_problems(bundles[0])]
+    assert any("JP_Insurance_memberID" in p for p in problems) and any("InstitutionNumber" in p for p in problems)
 
 
 def test_every_rule_cites_its_source_and_the_table_is_not_the_fsh() -> None:

@@ -76,6 +76,11 @@ def test_six_items_go_as_four_files(tmp_path: Path) -> None:
     assert tags == ["Condition", "AllergyIntolerance", "Observation", "MedicationRequest"]
 
 
+def test_an_engine_payload_without_document_becomes_the_default(tmp_path: Path) -> None:
+    payload = {k: v for k, v in _payload().items() if k != "document"}
+    assert len(_dest(tmp_path).deliver(payload, "k8").split()) == 4  # six_items: four collection bundles
+
+
 def test_partial_delivery_quarantines_the_refused_records_with_their_reasons(tmp_path: Path) -> None:
     records = storage_records()
     stranger = records[1].to_dict() | {"patient_id": "999999999", "record_key": "other/x"}
