@@ -20,7 +20,7 @@ import copy
 import hashlib
 import html
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -76,7 +76,6 @@ class DocumentRequest:
     report_category: str = ""  # 報告区分 (健診結果報告書)
     program_service: str = ""  # 健診プログラムサービスコード (健診結果報告書)
     version: str = "1"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def xhtml(text: str) -> str:
@@ -175,6 +174,14 @@ class ClinsDocuments:
         entries = self._entries(req, built, facts, parties)
         facts["id"] = str(uuid.uuid5(RENKEI_NS, "clins-composition|" + facts["identifier"]))
         facts["entries"] = [{"ref": urn(r), "item": kind} for kind, r in entries]
+        if req.kind == "discharge_summary":
+            # 入院時診断: the conditions already present on the admission day (PRB-16 onset on or before it);
+            # SS-MIX2 marks no diagnosis as the admission's, so the onset date is what tells.
+            facts["entries"] += [
+                {"ref": urn(r), "item": "admission_condition"}
+                for kind, r in entries
+                if kind == "condition" and str(r.get("onsetDateTime", "9999"))[:10] <= facts["admitted"]
+            ]
         composition = load_mapping(SPEC[req.kind]).apply(facts)
         resources = [composition, patient, *parties, *(r for _, r in entries)]
         bundle = self._bundle(req, resources, number)

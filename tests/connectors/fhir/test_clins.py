@@ -205,6 +205,11 @@ def test_discharge_summary_holds_the_stay_and_its_course() -> None:
     course = [urls[e["reference"]]["resourceType"] for e in _section(comp, "300", "333")["entry"]]
     assert course == ["DocumentReference", "DocumentReference"]
     assert _section(comp, "300", "360")["emptyReason"]["coding"][0]["code"] == "unavailable"
+    at_discharge = [urls[e["reference"]] for e in _section(comp, "300", "344")["entry"]]
+    at_admission = [urls[e["reference"]] for e in _section(comp, "300", "342").get("entry", [])]
+    assert len(at_discharge) == len([r for r in records if isinstance(r, Condition)])
+    assert all(c["onsetDateTime"][:10] <= "2024-06-02" for c in at_admission)
+    assert {c["id"] for c in at_admission} == {c["id"] for c in at_discharge if c["onsetDateTime"][:10] <= "2024-06-02"}
 
 
 def test_checkup_report_needs_the_insured_id_and_carries_the_results() -> None:
