@@ -118,3 +118,31 @@ def test_settings_need_a_target() -> None:
         FhirClinsDestination.Settings(facility_code=FACILITY, organization_name="x", author_name="y")
     with pytest.raises(ValueError, match="folder"):
         FhirClinsDestination.Settings(mode="folder", facility_code=FACILITY, organization_name="x", author_name="y")
+
+
+def test_the_documented_config_validates(tmp_path: Path) -> None:
+    from renkei.connectors.registry import connector_class, settings_model
+
+    assert connector_class("fhir-clins") is FhirClinsDestination
+    settings = settings_model("fhir-clins").model_validate(
+        {
+            "mode": "folder",
+            "folder": str(tmp_path / "clins-upload"),
+            "facility_code": "1311234567",
+            "organization_name": "静岡テスト病院",
+            "author_name": "医師 一郎",
+            "author_id": "D0001",
+            "jp_core_version": "1.1.2",
+        }
+    )
+    assert settings.default_document == "six_items" and settings.contraindication_severities == ["SV"]
+    with pytest.raises(ValueError, match="facility_code"):
+        settings_model("fhir-clins").model_validate(
+            {
+                "mode": "folder",
+                "folder": "x",
+                "facility_code": "9911234567",
+                "organization_name": "x",
+                "author_name": "y",
+            }
+        )
