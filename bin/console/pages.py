@@ -202,16 +202,19 @@ async def timelines(request: Request) -> Response:
 async def timeline(request: Request) -> Response:
     patient_id = request.path_params["patient_id"]
     tl = BuiltinTimeline.open(request.app.state.data_dir)
+    user = session_of(request).user
     try:
         gid = tl.group_for_patient(patient_id)
-        posts = list(reversed(tl.read(gid)))
+        # A team member reads as themself (their audience, read receipts); anyone else only whole-team posts.
+        member = user.name if tl.is_member(gid, user.name) else None
+        posts = list(reversed(tl.read(gid, member, whole_team_only=member is None)))
     except NotFoundError:
         return await refuse(request, 404, "not_found")
     finally:
         tl.close()
     store = request.app.state.store
-    store.audit([AuditEntry("console.timeline_read", patient_id, f"timeline-group:{gid}", "",
-                            actor=session_of(request).user.name)])  # fmt: skip
+    store.audit([AuditEntry("console.timeline_read", patient_id, f"timeline-group:{gid}",
+                            "as member" if member else "whole-team posts", actor=user.name)])  # fmt: skip
     name = store.patient_basics([patient_id]).get(patient_id, {})
     return render(request, "timeline.html", {"patient_id": patient_id, "name": name, "posts": posts})
 
