@@ -33,8 +33,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from renkei.audiences import TEAM, audience_roles, normalize_audience
+from renkei.audiences import TEAM
 from renkei.connectors.base import ConnectorContext, TimelinePost
+from renkei.connectors.builtin_timeline_audience import post_audience, visible_to
 from renkei.connectors.builtin_timeline_settings import BuiltinTimelineSettings
 from renkei.db import chunked, make_engine, upsert
 from renkei.db_version import DbSchema, ensure_current
@@ -191,7 +192,7 @@ class BuiltinTimeline:
                 role = ""
             q = sa.select(posts).where(posts.c.group_id == gid).order_by(posts.c.id)
             if role is not None:
-                q = q.where(_visible_to(role))
+                q = q.where(visible_to(posts.c.audience, role))
             rows = conn.execute(q).all()
             if member is not None and rows:
                 now = time.time()
@@ -221,7 +222,7 @@ class BuiltinTimeline:
         if member is not None:
             mine = members.alias("mine")
             role = sa.select(mine.c.role).where(mine.c.group_id == groups.c.id, mine.c.member == member)
-            joined = sa.and_(joined, _visible_to(role.scalar_subquery()))
+            joined = sa.and_(joined, visible_to(posts.c.audience, role.scalar_subquery()))
         q = (
             sa.select(groups.c.id, groups.c.patient_id, groups.c.title, sa.func.count(posts.c.id).label("posts"), last)
             .select_from(groups.outerjoin(posts, joined))
@@ -237,7 +238,7 @@ class BuiltinTimeline:
                     conn.execute(
                         sa.select(posts.c.group_id, sa.func.count())
                         .select_from(posts.join(members, members.c.group_id == posts.c.group_id))
-                        .where(members.c.member == member, _visible_to(members.c.role))
+                        .where(members.c.member == member, visible_to(posts.c.audience, members.c.role))
                         .where(~sa.exists().where(reads.c.post_id == posts.c.id, reads.c.member == member))
                         .group_by(posts.c.group_id)
                     ).all()
@@ -355,7 +356,7 @@ class BuiltinTimeline:
                     "attachments": stored,
                     "record_key": post.record_key,
                     "source_version": post.source_version,
-                    "audience": normalize_audience(post.audience),
+                    "audience": post_audience(post, key),
                     "created_at": now,
                     "retracted_at": now if post.retracts else None,
                 }
@@ -406,19 +407,6 @@ def _older(version: str, than: str) -> bool:
 def _target_group(payload: dict[str, Any], group_of: dict[str, int]) -> int:
     """The group the engine's registry linked (payload["group_id"]), else the patient's own."""
     return int(payload["group_id"]) if payload.get("group_id") else group_of[payload["patient_id"]]
-
-
-def _visible_to(role: Any) -> sa.ColumnElement[bool]:
-    """SQL: a post is visible to a member with team role `role` (a value, or a column or subquery): its
-    audience is the whole team, physicians (any physician role) or roles:… naming the role (SQLite instr)."""
-    role = sa.literal(role) if isinstance(role, str) else role
-    listed = sa.literal(",") + sa.func.substr(posts.c.audience, len("roles:") + 1) + sa.literal(",")
-    return sa.or_(
-        posts.c.audience == TEAM,
-        sa.and_(posts.c.audience == "physicians", role.in_(sorted(audience_roles("physicians") or ()))),
-        sa.and_(posts.c.audience.startswith("roles:"), role != "",
-                sa.func.instr(listed, sa.literal(",") + role + sa.literal(",")) > 0),
-    )  # fmt: skip
 
 
 def _insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
