@@ -132,7 +132,9 @@ def test_team_section_add_and_remove_with_roles_enforced(console) -> None:
     assert bad.status_code == 400
 
     with store.read() as conn:
-        q = sa.select(audit_log.c.action, audit_log.c.detail, audit_log.c.actor).where(audit_log.c.patient_id == patient)
+        q = sa.select(audit_log.c.action, audit_log.c.detail, audit_log.c.actor).where(
+            audit_log.c.patient_id == patient
+        )
         rows = [tuple(r) for r in conn.execute(q)]
     assert ("team.add", "cm.suzuki member", "it.admin") in rows
     assert ("team.remove", "nurse.sato removed", "it.admin") in rows
