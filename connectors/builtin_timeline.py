@@ -214,11 +214,13 @@ class BuiltinTimeline:
             raise NotFoundError(f"no timeline group for patient {patient_id}")
         return str(gid)
 
-    def list_groups(self, member: str | None = None) -> list[dict[str, Any]]:
+    def list_groups(self, member: str | None = None, *, whole_team_only: bool = False) -> list[dict[str, Any]]:
         """Groups newest activity first, with post counts and (for a member) unread counts, both counting
-        only the posts the member's role may see."""
+        only the posts the member's role may see (`whole_team_only`: only whole-team posts, for others)."""
         last = sa.func.max(posts.c.id).label("last_post")
         joined = posts.c.group_id == groups.c.id
+        if member is None and whole_team_only:
+            joined = sa.and_(joined, visible_to(posts.c.audience, ""))
         if member is not None:
             mine = members.alias("mine")
             role = sa.select(mine.c.role).where(mine.c.group_id == groups.c.id, mine.c.member == member)

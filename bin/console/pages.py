@@ -184,7 +184,9 @@ async def decide(request: Request) -> Response:
 async def timelines(request: Request) -> Response:
     tl = BuiltinTimeline.open(request.app.state.data_dir)
     try:
-        every = tl.list_groups()  # newest activity first
+        # Counts as this user may see them: their own groups by their audience, the others' whole-team posts.
+        mine = {g["id"]: g for g in tl.list_groups(session_of(request).user.name)}
+        every = [mine.get(g["id"], g) for g in tl.list_groups(whole_team_only=True)]  # newest activity first
     finally:
         tl.close()
     offset_text = request.query_params.get("offset", "0")

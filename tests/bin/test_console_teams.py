@@ -97,6 +97,15 @@ def test_a_physician_sees_lab_posts_a_nurse_does_not(console) -> None:
         assert first_line in doctor.text
         assert first_line not in nurse.text and first_line not in admin.text
     assert len(_post_texts(nurse.text)) == len(_post_texts(admin.text)) == len(team_posts)
+    # the timelines list counts only what each one may see
+    counts = {
+        who: _listed_posts(_client(app, who).get("/timelines").text, patient) for who in ("dr.tanaka", "nurse.sato")
+    }
+    assert counts == {"dr.tanaka": len(every), "nurse.sato": len(team_posts)}
+
+
+def _listed_posts(html: str, patient: str) -> int:
+    return int(re.search(rf">{re.escape(patient)}</a></td>\s*<td>[^<]*</td><td>(\d+)</td>", html).group(1))
 
 
 def test_team_section_add_and_remove_with_roles_enforced(console) -> None:

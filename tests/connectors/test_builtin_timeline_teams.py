@@ -64,6 +64,8 @@ def test_each_member_sees_only_the_posts_of_their_audience(tl: BuiltinTimeline) 
     assert _texts(tl.read(gid, "cm.suzuki")) == ["体温 36.8", "福祉用具の相談"]
     assert _texts(tl.read(gid, "dr.kato")) == ["体温 36.8"]  # no known role: whole-team posts only
     assert _texts(tl.read(gid, whole_team_only=True)) == ["体温 36.8"]
+    assert [g["posts"] for g in tl.list_groups(whole_team_only=True)] == [1]
+    assert [g["posts"] for g in tl.list_groups()] == [4]  # the connector's own account counts every post
 
     every = {p["text"]: p for p in tl.read(gid)}  # the connector's own account: every post
     assert every["福祉用具の相談"]["audience"] == "roles:comedical,linked_physician"
