@@ -59,7 +59,7 @@ def audience_room(tl: MatrixTimeline, main_room: str, audience: str) -> str:
     audience = normalize_audience(audience)
     if audience == TEAM:
         return main_room
-    patient_id = tl._store.patient_of(main_room)
+    patient_id = _patient_of(tl, main_room)
     if not patient_id:
         raise MatrixRequestError(f"room {main_room} is not a known patient room", 404, "M_NOT_FOUND")
     known = tl._store.audience_room(patient_id, audience)
@@ -102,9 +102,19 @@ def _rescan_audience(tl: MatrixTimeline, patient_id: str, audience: str) -> str 
     return tl._store.audience_room(patient_id, audience)
 
 
+def _patient_of(tl: MatrixTimeline, room_id: str) -> str:
+    """The patient a main room is for; a room unknown here (the local map was lost) is looked up again,
+    with every audience room tagged on the homeserver, so a removal still reaches all of them."""
+    patient_id = tl._store.patient_of(room_id)
+    if not patient_id:
+        tl._rescan("")
+        patient_id = tl._store.patient_of(room_id)
+    return patient_id
+
+
 def rooms_of_patient(tl: MatrixTimeline, main_room: str) -> list[str]:
-    """The patient's main room and every audience room of theirs known here."""
-    patient_id = tl._store.patient_of(main_room)
+    """The patient's main room and every audience room of theirs known here (or found again)."""
+    patient_id = _patient_of(tl, main_room)
     return [main_room, *(tl._store.audience_rooms(patient_id).values() if patient_id else [])]
 
 

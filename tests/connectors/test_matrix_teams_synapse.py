@@ -140,7 +140,11 @@ def test_a_physicians_only_post_is_not_visible_to_a_nurse(synapse, matrix_user, 
     assert again.ensure_group("P7001") == room
     assert again._store.audience_room("P7001", "physicians") == restricted
 
-    # Removing the physician from the team kicks him from both rooms.
+    # Removing the physician from the team kicks him from both rooms, even with the local map lost again.
+    again.close()
+    for f in tmp_path.glob("matrix-care.sqlite*"):
+        f.unlink()
+    again = _connector(synapse, bot, tmp_path, monkeypatch, team, audits)
     assert again.remove_member(room, doctor.user_id) is True
     for r in (room, restricted):
         m = requests.get(
