@@ -99,6 +99,7 @@ class BuiltinTimeline:
     """The embedded timeline: a real Timeline connector on SQLite."""
 
     Settings = BuiltinTimelineSettings
+    supports_audiences = True  # a post for an audience reaches only its members (docs/teams.md)
 
     def __init__(self, name: str, settings: Settings, context: ConnectorContext) -> None:
         self.name = name

@@ -99,6 +99,7 @@ class MatrixTimeline:
     """A Timeline on a Matrix homeserver, through the client-server API."""
 
     Settings = MatrixSettings
+    supports_audiences = True  # a post for an audience reaches only its members (docs/teams.md)
 
     def __init__(self, name: str, settings: MatrixSettings, context: ConnectorContext) -> None:
         self.name = name
