@@ -155,13 +155,15 @@ class BuiltinTimeline:
         with self._writer.begin() as conn:
             return {p: str(g) for p, g in self._ensure_groups(conn, patient_ids).items()}
 
-    def invite(self, group_id: str, member: str, role: str = "") -> None:
-        """Make `member` a member of the group (with their team role; a second invite updates the role)."""
+    def invite(self, group_id: str, member: str, role: str | None = None) -> None:
+        """Make `member` a member of the group with their team role (None: keep the one they have, "" if new)."""
         with self._writer.begin() as conn:
             self._require_group(conn, int(group_id))
             self._invite(conn, int(group_id), member, role)
 
-    add_member = invite
+    def add_member(self, group_id: str, member: str, role: str = "") -> None:
+        """A care team member joins (or changes role): `role` replaces the one they had."""
+        self.invite(group_id, member, role)
 
     def remove_member(self, group_id: str, member: str) -> bool:
         """Take `member` out of the group: from now on they read nothing of it. False if they were not in it."""
@@ -319,9 +321,9 @@ class BuiltinTimeline:
         return None if row is None else (row[0] or "")
 
     @staticmethod
-    def _invite(conn: sa.Connection, gid: int, member: str, role: str = "") -> None:
-        row = {"group_id": gid, "member": member, "invited_at": time.time(), "role": role}
-        upsert(conn, members, [row], ("group_id", "member"), ("role",))
+    def _invite(conn: sa.Connection, gid: int, member: str, role: str | None = None) -> None:
+        row = {"group_id": gid, "member": member, "invited_at": time.time(), "role": role or ""}
+        upsert(conn, members, [row], ("group_id", "member"), ("role",) if role is not None else ())
 
     def _post_many(self, conn: sa.Connection, entries: Sequence[tuple[int, TimelinePost, str]]) -> list[int]:
         """Post each (group, post, key) once per key, in order, with a handful of statements per batch."""

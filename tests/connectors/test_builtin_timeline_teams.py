@@ -92,6 +92,8 @@ def test_a_removed_member_reads_nothing_and_lists_no_group(tl: BuiltinTimeline) 
     tl.deliver(_post("病状説明", "physicians"), "k2")
     tl.add_member(gid, "cm.suzuki", "linked_physician")
     assert _texts(tl.read(gid, "cm.suzuki")) == ["体温 36.8", "病状説明"]
+    tl.invite(gid, "cm.suzuki")  # the plain Timeline invite keeps the role a member has
+    assert tl.member_roles(gid)["cm.suzuki"] == "linked_physician"
 
 
 def test_an_unknown_audience_is_refused_never_posted_to_the_team(tl: BuiltinTimeline) -> None:
