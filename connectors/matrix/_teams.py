@@ -71,6 +71,25 @@ def audience_room(tl: MatrixTimeline, main_room: str, audience: str) -> str:
         return known if known is not None else _create_audience_room(tl, patient_id, audience)
 
 
+def current_post(
+    tl: MatrixTimeline, main_room: str, room: str, record_key: str
+) -> tuple[str, tuple[str, str, str] | None]:
+    """(room, its current post) of a record: in `room`, else in another room of the patient (the record was
+    posted for another audience before), so a new version or a retraction replaces it wherever it is."""
+    if not record_key:
+        return room, None
+    found = tl._store.latest_post(room, record_key)
+    if found is not None:
+        return room, found
+    patient_id = tl._store.patient_of(main_room)
+    for other in [main_room, *(tl._store.audience_rooms(patient_id).values() if patient_id else [])]:
+        if other != room:
+            found = tl._store.latest_post(other, record_key)
+            if found is not None:
+                return other, found
+    return room, None
+
+
 def _create_audience_room(tl: MatrixTimeline, patient_id: str, audience: str) -> str:
     body: dict[str, Any] = {
         "preset": "private_chat",

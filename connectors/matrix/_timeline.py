@@ -186,16 +186,19 @@ class MatrixTimeline:
         done = self._store.receipt(idempotency_key)
         if done is not None:
             return done
-        group_id = _teams.audience_room(self, group_id, post.audience)
-        previous = self._store.latest_post(group_id, post.record_key) if post.record_key else None
+        main_room, group_id = group_id, _teams.audience_room(self, group_id, post.audience)
+        # the record's current post, in this room or (posted for another audience) in another of the patient's
+        prev_room, previous = _teams.current_post(self, main_room, group_id, post.record_key)
         if post.retracts:
-            receipt = self._retract(group_id, post, idempotency_key, previous)
+            receipt = self._retract(prev_room, post, idempotency_key, previous)
         elif previous is not None and post.source_version and previous[2] and post.source_version < previous[2]:
             receipt = previous[1]  # an older version arriving late never replaces the newer post: nothing sent
         else:
             receipt = self._send_post(group_id, post, idempotency_key)
             if previous is not None and previous[0] != idempotency_key:
-                self._redact_post(group_id, previous[0], idempotency_key, reason="replaced by a newer version")
+                self._redact_post(prev_room, previous[0], idempotency_key, reason="replaced by a newer version")
+                if prev_room != group_id:
+                    self._store.forget_post(prev_room, post.record_key)
             if post.record_key:
                 self._store.remember_post(group_id, post.record_key, idempotency_key, receipt, post.source_version)
         self._store.remember_delivery(idempotency_key, group_id, receipt)

@@ -152,3 +152,35 @@ def test_a_physicians_only_post_is_not_visible_to_a_nurse(synapse, matrix_user, 
         ).json()
         assert m["membership"] == "leave"
     again.close()
+
+
+def test_a_new_version_for_another_audience_replaces_the_post_where_it_was(
+    synapse, matrix_user, tmp_path, monkeypatch
+) -> None:
+    bot, nurse, doctor = (matrix_user(n) for n in ("renkei-bot", "nurse", "doctor"))
+    conn = _connector(
+        synapse, bot, tmp_path, monkeypatch, [(nurse.user_id, "nurse"), (doctor.user_id, "physician")], []
+    )
+    room = conn.ensure_group("P7001")
+    assert _join(synapse, room, nurse).status_code == 200
+    first = TimelinePost(patient_id="P7001", text="病名: 高血圧症", record_key="PPR/1", source_version="20240501")
+    conn.deliver(first.to_dict(), "v1")
+    assert "病名: 高血圧症" in _texts(_messages(synapse, room, nurse))
+    # the corrected version is for physicians only: the team's copy is redacted, the new one is not in her room
+    second = TimelinePost(
+        patient_id="P7001",
+        text="病名: 悪性腫瘍疑い",
+        record_key="PPR/1",
+        source_version="20240502",
+        audience="physicians",
+    )
+    conn.deliver(second.to_dict(), "v2")
+    nurse_texts = _texts(_messages(synapse, room, nurse))
+    assert "病名: 高血圧症" not in nurse_texts and "病名: 悪性腫瘍疑い" not in nurse_texts
+    restricted = conn._store.audience_room("P7001", "physicians")
+    assert [p["text"] for p in conn.read(restricted)] == ["病名: 悪性腫瘍疑い"]
+    # and a retraction finds it in the restricted room
+    gone = TimelinePost(patient_id="P7001", text="", record_key="PPR/1", retracts=True, source_version="20240503")
+    conn.deliver(gone.to_dict(), "v3")
+    assert conn.read(restricted) == []
+    conn.close()
