@@ -81,6 +81,14 @@ def test_teams_and_audiences_through_the_cli(cli, tmp_path: Path) -> None:
     assert [m["member"] for m in after["members"]] == ["cm.suzuki", "dr.kimura", "dr.tanaka"]
     assert after["removed"] == ["nurse.sato"]
 
+    # a push for physicians only (MCS's 小部屋): the hospital physician reads it, the comedical member does not
+    cli("push", pid, "--to", "timeline", "--text", "ご家族と予後の面談 5/3", "--audience", "医師のみ")
+    assert "ご家族と予後の面談 5/3" in [
+        p["text"] for p in cli.json("timeline", "show", pid, "--member", "dr.kimura")["posts"]
+    ]
+    assert cli.json("timeline", "show", pid, "--member", "cm.suzuki")["posts"] == []
+    assert cli("push", pid, "--to", "timeline", "--text", "x", "--audience", "family", ok=False).returncode == 2
+
     # roles: a nurse may list but not change a team
     _as(cli, "nurse.sato")
     assert cli.json("patients", "team", pid, "list")["person_id"] == pid
