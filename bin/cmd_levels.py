@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from renkei.audiences import normalize_audience
 from renkei.bin.cmd_patients import check_person, config_option, open_config
 from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, json_option
 from renkei.connectors.base import Attachment
@@ -215,6 +216,9 @@ def read_attachments(paths: tuple[Path, ...]) -> list[Attachment]:
     help="a file to attach: PDF, image, video, audio, text (repeatable)",
 )
 @click.option("--author", default=None, help="who is posting (default: $RENKEI_ACTOR or the OS user)")
+@click.option(
+    "--audience", default="team", show_default=True, help="who in the team sees it: team, physicians, roles:R1,R2"
+)
 @config_option
 @data_option
 @json_option
@@ -227,6 +231,7 @@ def push(
     tags: tuple[str, ...],
     attach: tuple[Path, ...],
     author: str | None,
+    audience: str,
     config_file: Path | None,
     data: str | None,
     as_json: bool,
@@ -241,6 +246,10 @@ def push(
     attachments = read_attachments(attach)
     actor = author or current_actor()
     post = levels.user_post(person, texts, text, all_tags, attachments, actor)
+    try:
+        post.audience = normalize_audience(audience)  # docs/teams.md
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--audience") from None
     engine = _engine(config_file, data_dir)
     try:
         mid = engine.push(dest, post, actor=actor)

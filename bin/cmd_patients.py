@@ -380,3 +380,7 @@ def list_persons(data: str | None, as_json: bool) -> None:
 from renkei.bin.cmd_patients_import import import_csv  # noqa: E402  (registered here, defined there)
 
 patients.add_command(import_csv)
+
+from renkei.bin.cmd_patients_team import team  # noqa: E402  (registered here, defined there)
+
+patients.add_command(team)

@@ -37,18 +37,21 @@ def list_groups(member: str | None, data: str | None, as_json: bool) -> None:
 
 @timeline.command("show")
 @click.argument("patient_id")
-@click.option("--member", default=None, help="read as this member (records read receipts)")
+@click.option(
+    "--member", default=None, help="read as this member: the posts their role's audience includes (records receipts)"
+)
 @data_option
 @json_option
 @handle_errors
 def show(patient_id: str, member: str | None, data: str | None, as_json: bool) -> None:
-    """The posts on PATIENT_ID's timeline, oldest first."""
+    """The posts on PATIENT_ID's timeline, oldest first (posts for an audience only with --member in it)."""
     data_dir = data_dir_of(data)
     tl = BuiltinTimeline.open(data_dir)
     store = Store.in_data_dir(data_dir)
     try:
         gid = tl.group_for_patient(patient_id)
-        posts = tl.read(gid, member)
+        # Without --member: the whole-team posts only (a post for an audience is shown to its members alone).
+        posts = tl.read(gid, member, whole_team_only=member is None)
         store.audit([AuditEntry("timeline.read", patient_id, f"timeline-group:{gid}", member or "")])
         members = tl.members_of(gid)
     finally:

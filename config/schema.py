@@ -24,6 +24,7 @@ from typing import Any, Literal
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from renkei.audiences import normalize_audience
 from renkei.config.notifications import NotificationsConfig
 
 
@@ -116,6 +117,14 @@ class SensitivityRule(BaseModel):
     data_types: list[str] | None = None
     kinds: list[str] | None = None  # record kinds: observation, note, document, …
     tags: list[str] | None = None
+    # Who in the care team sees a timeline post this rule matches (renkei.audiences): team (default),
+    # physicians, or roles:R1,R2 (e.g. roles:physician,linked_physician; コメディカル etc. accepted).
+    audience: str | None = None
+
+    @field_validator("audience")
+    @classmethod
+    def _known_audience(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_audience(value)
 
 
 DEFAULT_SENSITIVITY = [

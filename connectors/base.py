@@ -31,6 +31,9 @@ class ConnectorContext:
     they can receive posts now (consent, timeline link), from the engine's patient registry; `link_tag`
     records a wristband there (config-as-code); `publish(event)` hands a JSON-able event (e.g. a bedside
     tap outcome) to the engine for the tap-station page and the log; `timezone` is the site's zone.
+    `team(patient_id)` is the care team of the person behind a patient id on this timeline, as
+    (member, team role) pairs (pipelines/teams.py), or None when the engine keeps no teams (then a
+    timeline invites its configured `members`).
     """
 
     data_dir: Path
@@ -40,6 +43,7 @@ class ConnectorContext:
     link_tag: Callable[[str, str], None] = lambda tag_id, person_id: None
     publish: Callable[[dict[str, Any]], None] = lambda event: None
     timezone: str = "Asia/Tokyo"
+    team: Callable[[str], list[tuple[str, str]] | None] = lambda patient_id: None
 
 
 @dataclass(slots=True, frozen=True)
@@ -142,9 +146,11 @@ class TimelinePost:
     # The group to post to, set by the engine's linked-group gate from the patient registry. A timeline
     # posts there when it is set and falls back to its own group for patient_id only when it is not.
     group_id: str = ""
+    # Who in the patient's team sees it (renkei.audiences): team (everyone), physicians, or roles:R1,R2.
+    audience: str = "team"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "patient_id": self.patient_id,
             "text": self.text,
             "tags": self.tags,
@@ -156,6 +162,9 @@ class TimelinePost:
             "source_version": self.source_version,
             "group_id": self.group_id,
         }
+        if self.audience != "team":  # payloads stored before audiences existed stay as they were
+            out["audience"] = self.audience
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TimelinePost:
@@ -170,6 +179,7 @@ class TimelinePost:
             retracts=bool(d.get("retracts", False)),
             source_version=d.get("source_version", ""),
             group_id=str(d.get("group_id") or ""),
+            audience=str(d.get("audience") or "team"),
         )
 
 

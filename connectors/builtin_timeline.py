@@ -9,12 +9,18 @@ Config:
     connectors:
       timeline:
         type: builtin
-        members: [nurse.sato, dr.tanaka]   # invited to every new patient group
+        members: [nurse.sato, dr.tanaka]   # invited to every new patient group (the team seed)
 
 Posting is idempotent by key (a unique index, so even two processes cannot post twice). A post carrying
 the `record_key` of an earlier one replaces it (SS-MIX2 update); `retracts` withdraws it (delete). A post
 whose `source_version` is older than the current post's is kept but never shown: an older version
 arriving late never replaces a newer one.
+
+Teams and audiences (docs/teams.md): a new group invites the patient's care team (from the engine, through
+the ConnectorContext; its configured `members` when there is none), each member with their team role;
+`remove_member` takes a member out (they read nothing of the group any more). A post has an audience
+(renkei.audiences): a member whose role is not in it never sees the post: not in `read`, not in the post
+and unread counts of `list_groups`, and their read receipts are never recorded for it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from renkei.audiences import TEAM
 from renkei.connectors.base import ConnectorContext, TimelinePost
+from renkei.connectors.builtin_timeline_audience import post_audience, visible_to
 from renkei.connectors.builtin_timeline_settings import BuiltinTimelineSettings
 from renkei.db import chunked, make_engine, upsert
 from renkei.db_version import DbSchema, ensure_current
@@ -51,6 +59,8 @@ members = sa.Table(
     sa.Column("group_id", sa.Integer, sa.ForeignKey("groups.id"), primary_key=True),
     sa.Column("member", sa.String(100), primary_key=True),
     sa.Column("invited_at", sa.Float, nullable=False),
+    # since timeline_0003: the member's team role (renkei.audiences), "" = unknown (sees whole-team posts only)
+    sa.Column("role", sa.String(40), nullable=False, server_default=""),
 )
 posts = sa.Table(
     "posts",
@@ -66,6 +76,8 @@ posts = sa.Table(
     sa.Column("record_key", sa.String(200), nullable=False),
     # since timeline_0002: the source version (TimelinePost.source_version); an older one never replaces a newer
     sa.Column("source_version", sa.String(40), nullable=False, server_default=""),
+    # since timeline_0003: who sees the post (renkei.audiences: team, physicians, roles:R1,R2)
+    sa.Column("audience", sa.String(200), nullable=False, server_default=TEAM),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("replaced_by", sa.Integer, nullable=True),
     sa.Column("retracted_at", sa.Float, nullable=True),
@@ -80,13 +92,14 @@ reads = sa.Table(
     sa.Column("read_at", sa.Float, nullable=False),
 )
 # The Alembic revision these tables are at (pipelines/migrations/versions/timeline/): see docs/schema.md.
-SCHEMA = DbSchema("timeline", "timeline_0002", _md)
+SCHEMA = DbSchema("timeline", "timeline_0003", _md)
 
 
 class BuiltinTimeline:
     """The embedded timeline: a real Timeline connector on SQLite."""
 
     Settings = BuiltinTimelineSettings
+    supports_audiences = True  # a post for an audience reaches only its members (docs/teams.md)
 
     def __init__(self, name: str, settings: Settings, context: ConnectorContext) -> None:
         self.name = name
@@ -103,6 +116,7 @@ class BuiltinTimeline:
             self.close()
             raise
         self._group_ids: dict[str, int] = {}
+        self._team = context.team
 
     @classmethod
     def open(cls, data_dir: Path, members: Sequence[str] = ()) -> BuiltinTimeline:
@@ -141,24 +155,48 @@ class BuiltinTimeline:
         with self._writer.begin() as conn:
             return {p: str(g) for p, g in self._ensure_groups(conn, patient_ids).items()}
 
-    def invite(self, group_id: str, member: str) -> None:
+    def invite(self, group_id: str, member: str, role: str | None = None) -> None:
+        """Make `member` a member of the group with their team role (None: keep the one they have, "" if new)."""
         with self._writer.begin() as conn:
             self._require_group(conn, int(group_id))
-            self._invite(conn, int(group_id), member)
+            self._invite(conn, int(group_id), member, role)
+
+    def add_member(self, group_id: str, member: str, role: str = "") -> None:
+        """A care team member joins (or changes role): `role` replaces the one they had."""
+        self.invite(group_id, member, role)
+
+    def remove_member(self, group_id: str, member: str) -> bool:
+        """Take `member` out of the group: from now on they read nothing of it. False if they were not in it."""
+        with self._writer.begin() as conn:
+            self._require_group(conn, int(group_id))
+            n = conn.execute(
+                members.delete().where(members.c.group_id == int(group_id), members.c.member == member)
+            ).rowcount
+        return bool(n)
 
     def post(self, group_id: str, post: TimelinePost, idempotency_key: str) -> str:
         with self._writer.begin() as conn:
             self._require_group(conn, int(group_id))
             return str(self._post_many(conn, [(int(group_id), post, idempotency_key)])[0])
 
-    def read(self, group_id: str, member: str | None = None) -> list[dict[str, Any]]:
-        """Posts oldest first; reading as a member records a read receipt for each."""
+    def read(self, group_id: str, member: str | None = None, *, whole_team_only: bool = False) -> list[dict[str, Any]]:
+        """Posts oldest first; reading as a member shows only the posts their role's audience includes and
+        records a read receipt for each. None reads as the connector's own account (every post), or, with
+        `whole_team_only`, only the posts for the whole team (an operator who is not in the team)."""
         gid = int(group_id)
         with self._writer.begin() as conn:
             self._require_group(conn, gid)
-            if member is not None and not self._is_member(conn, gid, member):
-                raise RefusedError(f"{member} is not a member of timeline group {gid}")
-            rows = conn.execute(sa.select(posts).where(posts.c.group_id == gid).order_by(posts.c.id)).all()
+            role: str | None = None
+            if member is not None:
+                role = self._role(conn, gid, member)
+                if role is None:
+                    raise RefusedError(f"{member} is not a member of timeline group {gid}")
+            elif whole_team_only:
+                role = ""
+            q = sa.select(posts).where(posts.c.group_id == gid).order_by(posts.c.id)
+            if role is not None:
+                q = q.where(visible_to(posts.c.audience, role))
+            rows = conn.execute(q).all()
             if member is not None and rows:
                 now = time.time()
                 _insert_ignore(conn, reads, [{"post_id": r.id, "member": member, "read_at": now} for r in rows])
@@ -179,12 +217,20 @@ class BuiltinTimeline:
             raise NotFoundError(f"no timeline group for patient {patient_id}")
         return str(gid)
 
-    def list_groups(self, member: str | None = None) -> list[dict[str, Any]]:
-        """Groups newest activity first, with post counts and (for a member) unread counts."""
+    def list_groups(self, member: str | None = None, *, whole_team_only: bool = False) -> list[dict[str, Any]]:
+        """Groups newest activity first, with post counts and (for a member) unread counts, both counting
+        only the posts the member's role may see (`whole_team_only`: only whole-team posts, for others)."""
         last = sa.func.max(posts.c.id).label("last_post")
+        joined = posts.c.group_id == groups.c.id
+        if member is None and whole_team_only:
+            joined = sa.and_(joined, visible_to(posts.c.audience, ""))
+        if member is not None:
+            mine = members.alias("mine")
+            role = sa.select(mine.c.role).where(mine.c.group_id == groups.c.id, mine.c.member == member)
+            joined = sa.and_(joined, visible_to(posts.c.audience, role.scalar_subquery()))
         q = (
             sa.select(groups.c.id, groups.c.patient_id, groups.c.title, sa.func.count(posts.c.id).label("posts"), last)
-            .select_from(groups.outerjoin(posts, posts.c.group_id == groups.c.id))
+            .select_from(groups.outerjoin(posts, joined))
             .group_by(groups.c.id)
             .order_by(last.desc().nulls_last(), groups.c.id)
         )
@@ -196,6 +242,8 @@ class BuiltinTimeline:
                 unread = dict(
                     conn.execute(
                         sa.select(posts.c.group_id, sa.func.count())
+                        .select_from(posts.join(members, members.c.group_id == posts.c.group_id))
+                        .where(members.c.member == member, visible_to(posts.c.audience, members.c.role))
                         .where(~sa.exists().where(reads.c.post_id == posts.c.id, reads.c.member == member))
                         .group_by(posts.c.group_id)
                     ).all()
@@ -205,12 +253,17 @@ class BuiltinTimeline:
         return out
 
     def members_of(self, group_id: str) -> list[str]:
+        return list(self.member_roles(group_id))
+
+    def member_roles(self, group_id: str) -> dict[str, str]:
+        """member -> team role ("" unknown), by name."""
         with self._reader.connect() as conn:
-            return list(
-                conn.execute(
-                    sa.select(members.c.member).where(members.c.group_id == int(group_id)).order_by(members.c.member)
-                ).scalars()
-            )
+            q = sa.select(members.c.member, members.c.role).where(members.c.group_id == int(group_id))
+            return dict(conn.execute(q.order_by(members.c.member)).all())
+
+    def is_member(self, group_id: str, member: str) -> bool:
+        with self._reader.connect() as conn:
+            return self._role(conn, int(group_id), member) is not None
 
     def attachment_bytes(self, sha256: str) -> bytes:
         return (self._attachments / sha256).read_bytes()
@@ -234,9 +287,9 @@ class BuiltinTimeline:
             result = conn.execute(groups.insert().returning(groups.c.id, sort_by_parameter_order=True), rows)
             created = dict(zip(new, (gid for (gid,) in result.all()), strict=True))
             invites = [
-                {"group_id": gid, "member": m, "invited_at": now}
-                for gid in created.values()
-                for m in (SYSTEM_ACCOUNT, *self.settings.members)
+                {"group_id": gid, "member": m, "invited_at": now, "role": role}
+                for patient_id, gid in created.items()
+                for m, role in [(SYSTEM_ACCOUNT, ""), *self._initial_team(patient_id)]
             ]
             _insert_ignore(conn, members, invites)
             self._group_ids.update(created)
@@ -255,14 +308,22 @@ class BuiltinTimeline:
         if conn.execute(sa.select(groups.c.id).where(groups.c.id == gid)).scalar() is None:
             raise NotFoundError(f"no timeline group {gid}")
 
-    @staticmethod
-    def _is_member(conn: sa.Connection, gid: int, member: str) -> bool:
-        q = sa.select(members.c.member).where(members.c.group_id == gid, members.c.member == member)
-        return conn.execute(q).first() is not None
+    def _initial_team(self, patient_id: str) -> list[tuple[str, str]]:
+        """The patient's care team from the engine; the configured members when it keeps none."""
+        team = self._team(patient_id)
+        return list(team) if team is not None else [(m, "") for m in self.settings.members]
 
     @staticmethod
-    def _invite(conn: sa.Connection, gid: int, member: str) -> None:
-        _insert_ignore(conn, members, [{"group_id": gid, "member": member, "invited_at": time.time()}])
+    def _role(conn: sa.Connection, gid: int, member: str) -> str | None:
+        """The member's team role in the group ("" unknown); None when not a member."""
+        q = sa.select(members.c.role).where(members.c.group_id == gid, members.c.member == member)
+        row = conn.execute(q).first()
+        return None if row is None else (row[0] or "")
+
+    @staticmethod
+    def _invite(conn: sa.Connection, gid: int, member: str, role: str | None = None) -> None:
+        row = {"group_id": gid, "member": member, "invited_at": time.time(), "role": role or ""}
+        upsert(conn, members, [row], ("group_id", "member"), ("role",) if role is not None else ())
 
     def _post_many(self, conn: sa.Connection, entries: Sequence[tuple[int, TimelinePost, str]]) -> list[int]:
         """Post each (group, post, key) once per key, in order, with a handful of statements per batch."""
@@ -300,6 +361,7 @@ class BuiltinTimeline:
                     "attachments": stored,
                     "record_key": post.record_key,
                     "source_version": post.source_version,
+                    "audience": post_audience(post, key),
                     "created_at": now,
                     "retracted_at": now if post.retracts else None,
                 }
@@ -368,6 +430,7 @@ def _post_dict(r: sa.Row, read_by: list[dict[str, Any]]) -> dict[str, Any]:
         "created_at": r.created_at,
         "replaced_by": r.replaced_by,
         "source_version": r.source_version,
+        "audience": r.audience,
         "retracted": r.retracted_at is not None,
         "read_by": read_by,
     }

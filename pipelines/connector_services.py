@@ -25,6 +25,7 @@ from renkei.connectors.base import ConnectorContext, PatientSummary, Timeline
 from renkei.pipelines.gates import Gates
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
+from renkei.pipelines.teams import CareTeams
 
 log = logging.getLogger("renkei.events")
 
@@ -92,7 +93,20 @@ class ConnectorServices:
             link_tag=lambda tag_id, person_id: self.registry.link(person_id, TAG_SYSTEM, norm_tag(tag_id)),
             publish=self.events.publish,
             timezone=self.engine.config.timezone,
+            team=lambda patient_id: self.team(name, patient_id),
         )
+
+    def team(self, timeline: str, patient_id: str) -> list[tuple[str, str]]:
+        """The care team on `timeline` of the person behind `patient_id`: the timeline's configured
+        members (the seed) with this person's additions and removals (pipelines/teams.py)."""
+        return [
+            (t.member, t.role)
+            for t in CareTeams(self.engine.store).team(self.person_of(patient_id), seed_members(self.engine, timeline))
+        ]
+
+    def person_of(self, patient_id: str) -> str:
+        """The person a patient id (as a timeline first sees it) belongs to: through an EHR link, else itself."""
+        return self.registry.person_by_any_ehr(patient_id)
 
     def patient_for_tag(self, source: str, tag_id: str) -> PatientSummary | None:
         person = self.registry.person_for(TAG_SYSTEM, norm_tag(tag_id))
@@ -134,6 +148,12 @@ class ConnectorServices:
                 if isinstance(conn, Timeline) and self.registry.linked_value(person, f"timeline:{dest}") is None:
                     return NO_TIMELINE
         return ""
+
+
+def seed_members(engine: Any, timeline: str) -> list[str]:
+    """A timeline's configured `members:` (invited into every group: every team's seed)."""
+    settings = getattr(getattr(engine, "loaded", None), "connector_settings", {}).get(timeline)
+    return list(getattr(settings, "members", None) or [])
 
 
 def connector_context(engine: _EngineView, name: str) -> ConnectorContext:

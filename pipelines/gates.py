@@ -4,7 +4,8 @@
   pipeline's scope and the destination's purpose (`timeline`, `external` …); withdrawing consent stops
   what is still queued. Data categories and fields are limited per consent and destination (privacy.py).
 - linked group: a timeline post goes only to the group the registry links to that person on that
-  timeline. A person with no group there yet gets one created by the timeline and linked at once
+  timeline. A post for an audience (docs/teams.md) goes only to a timeline that can restrict it
+  (`supports_audiences`). A person with no group there yet gets one created by the timeline and linked at once
   (`gates.auto_link`), so every post lands in a group the registry knows is theirs.
 
 A refusal is a RefusedError: the delivery goes DEAD (nothing reaches the destination) with the reason,
@@ -91,6 +92,13 @@ class Gates:
                 continue
             if group is None:
                 reason = f"patient {person} is not linked to a group on timeline {dest_name}"
+                refusals.append(AuditEntry("gate.refused", person, f"delivery:{d.id}", reason))
+                out.append(RefusedError(reason))
+                continue
+            audience = payload.get("audience") or "team"
+            if audience != "team" and not getattr(dest, "supports_audiences", False):
+                # a timeline that cannot keep a post from the rest of the team never gets one that must be
+                reason = f"timeline {dest_name} cannot restrict a post to an audience ({audience}) (docs/teams.md)"
                 refusals.append(AuditEntry("gate.refused", person, f"delivery:{d.id}", reason))
                 out.append(RefusedError(reason))
                 continue

@@ -12,6 +12,7 @@ Consent is decided by the one rule in gates.py, on every level as at every deliv
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from renkei.pipelines.gates import PUSH_PIPELINE, consent_refusal
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import DeliveryState, MessageState
 from renkei.pipelines.store import NewDelivery, Processed, Received, Store
-from renkei.pipelines.transform import sensitivity_of
+from renkei.pipelines.transform import matching_rule
 from renkei.records import Note
 
 if TYPE_CHECKING:
@@ -212,7 +213,10 @@ def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") 
     (mid,) = store.receive_many(PUSH_PIPELINE, f"user:{actor or current_actor()}", [item])
     note = Note(patient_id=post.patient_id, text=post.text, tags=list(post.tags), author=actor or current_actor())
     records = [note.to_dict()]
-    level = sensitivity_of(config.sensitivity, "NOTE", records, post.tags)
+    rule = matching_rule(config.sensitivity, "NOTE", records, post.tags)
+    level = rule.level if rule else "high"
+    if post.audience == "team" and rule is not None and rule.audience:  # a rule may narrow who sees it
+        post = dataclasses.replace(post, audience=rule.audience)
     approval = config.push_gates.approval
     held = approval is not None and level in approval.required_for
     store.save_processed(

@@ -43,6 +43,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "approvals.decide": frozenset({"physician"}),
     "patients.view": frozenset({"admin", "physician", "nurse"}),
     "patients.edit": frozenset({"admin"}),
+    "teams.view": frozenset({"admin", "physician", "nurse"}),
+    "teams.manage": frozenset({"admin", "physician"}),  # a patient's care team (pipelines/teams.py)
     "vitals.view": frozenset({"physician"}),
     "timelines.view": frozenset({"admin", "physician", "nurse", "care"}),
     "push": frozenset({"physician", "nurse"}),

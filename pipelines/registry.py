@@ -96,6 +96,24 @@ class PatientRegistry:
         """The person behind an EHR patient id from `source` (the id itself when not linked)."""
         return self.person_for(f"ehr:{source}", patient_id) or patient_id
 
+    def person_by_any_ehr(self, patient_id: str) -> str:
+        """The person an EHR patient id of any source is linked to (the first source by name), else the
+        id itself: for a timeline, which sees patient ids without their source."""
+        with self.store.read() as conn:
+            person = conn.execute(
+                sa.select(registry_identifiers.c.person_id)
+                .where(registry_identifiers.c.system.startswith("ehr:"), registry_identifiers.c.value == patient_id)
+                .order_by(registry_identifiers.c.system)
+                .limit(1)
+            ).scalar()
+        return person or patient_id
+
+    def persons_linked_on(self, system: str) -> list[str]:
+        """Every person with an identifier in `system` (e.g. a group on timeline:care)."""
+        with self.store.read() as conn:
+            q = sa.select(registry_identifiers.c.person_id).where(registry_identifiers.c.system == system)
+            return sorted(set(conn.execute(q).scalars()))
+
     def persons_of_patients(self, source: str, patient_ids: Sequence[str]) -> dict[str, str]:
         """Batch form of person_of_patient."""
         found = self._values_to_persons(f"ehr:{source}", patient_ids)

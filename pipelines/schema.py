@@ -159,6 +159,21 @@ registry_consent = sa.Table(
     sa.Column("note", sa.Text, nullable=False, default=""),
 )
 
+# -- care teams: each person's team, beyond the seed members a timeline's config invites (pipelines/teams.py) -
+# state "member" adds the member (with their team role); "removed" takes a seed member out of this person's
+# team. A member is a console user name (people.py) or, for a member without a renkei login, any id-like name.
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("member", sa.String(100), primary_key=True),
+    sa.Column("role", sa.String(40), nullable=False, default=""),  # teams.TEAM_ROLES, "" = from the user's roles
+    sa.Column("state", sa.String(20), nullable=False),  # member | removed
+    sa.Column("changed_at", sa.Float, nullable=False),
+    sa.Column("changed_by", sa.String(100), nullable=False),
+    sa.Index("ix_team_members_member", "member"),
+)
+
 # -- people: users with their roles (pipelines/people.py) and the console's server-side sessions --------
 # A session row keeps only the SHA-256 of its token: a copy of the database logs no one in.
 users = sa.Table(
@@ -212,4 +227,4 @@ digests_sent = sa.Table(
 
 # The Alembic revision (history "store": pipelines/migrations/versions/store/) these definitions are at. A changed
 # table needs a new revision and this bumped to it: docs/schema.md.
-SCHEMA = DbSchema("store", "store_0004", metadata)
+SCHEMA = DbSchema("store", "store_0005", metadata)

@@ -59,9 +59,11 @@ class Transformer:
         record_key = message_record_key(parsed)
         content = dumps([_content(r) for r in records])
         tags = list(p.transform.tags)
+        rule = matching_rule(self.config.sensitivity, parsed.data_type, records, tags)
+        audience = (rule.audience if rule else None) or "team"  # who in the team sees a timeline post
         try:
             for dest in p.destinations:
-                payload = self._payload(p, dest, parsed, records, patients, tags, record_key, retracts)
+                payload = self._payload(p, dest, parsed, records, patients, tags, record_key, retracts, audience)
                 if payload is None:
                     continue
                 # identity = what the records stand for + the source's version (MSH-7); content only tells
@@ -76,7 +78,7 @@ class Transformer:
         if not out.deliveries:
             out.reason = "no destination takes this message (no record of the mapping's source kind)"
             return out
-        level = sensitivity_of(self.config.sensitivity, parsed.data_type, records, tags)
+        level = rule.level if rule else "high"  # no rule matched: the most sensitive, never the least
         approval = p.gates.approval
         if approval is not None and level in approval.required_for:
             out.state, out.reason = (
@@ -97,6 +99,7 @@ class Transformer:
         tags: list[str],
         record_key: str,
         retracts: bool,
+        audience: str = "team",
     ) -> dict[str, Any] | None:
         if isinstance(self.connector(dest), Timeline):
             text = self.renderer.render(
@@ -105,7 +108,7 @@ class Transformer:
             )  # fmt: skip
             post = TimelinePost(
                 patient_id=parsed.patient_id, text=text, tags=tags, record_key=record_key, retracts=retracts,
-                source_version=parsed.version,
+                source_version=parsed.version, audience=audience,
             )  # fmt: skip
             return post.to_dict()
         if p.transform.mapping:
@@ -136,6 +139,14 @@ def filtered_out(p: PipelineConfig, parsed: Parsed) -> str:
 
 
 def sensitivity_of(rules: list[SensitivityRule], data_type: str, records: list[dict[str, Any]], tags: list[str]) -> str:
+    rule = matching_rule(rules, data_type, records, tags)
+    return rule.level if rule else "high"  # no rule matched: treat as the most sensitive, never the least
+
+
+def matching_rule(
+    rules: list[SensitivityRule], data_type: str, records: list[dict[str, Any]], tags: list[str]
+) -> SensitivityRule | None:
+    """The first sensitivity rule that matches (its level and its audience apply), None when none does."""
     kinds = {r["kind"] for r in records}
     all_tags = set(tags) | {t for r in records for t in r.get("tags", [])}
     for rule in rules:
@@ -145,8 +156,8 @@ def sensitivity_of(rules: list[SensitivityRule], data_type: str, records: list[d
             continue
         if rule.tags is not None and not all_tags & set(rule.tags):
             continue
-        return rule.level
-    return "high"  # no rule matched: treat as the most sensitive, never the least
+        return rule
+    return None
 
 
 def message_record_key(parsed: Parsed) -> str:

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route
 
-from renkei.bin.console import browse, pages, patients, tapstation
+from renkei.bin.console import browse, pages, patients, tapstation, teams
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.people import SESSION_IDLE_SECONDS, People
 from renkei.pipelines.store import Store
@@ -47,6 +47,8 @@ def build_app(
         Route("/patients/{patient_id}", patients.patient_page),
         Route("/patients/{patient_id}/consent", patients.set_consent, methods=["POST"]),
         Route("/patients/{patient_id}/vitals", patients.vitals_page),
+        Route("/patients/{patient_id}/team/add", teams.add_member, methods=["POST"]),
+        Route("/patients/{patient_id}/team/remove", teams.remove_member, methods=["POST"]),
         Route("/approvals", pages.approvals),
         Route("/approvals/decide", pages.decide, methods=["POST"]),
         Route("/timelines", pages.timelines),

@@ -184,7 +184,9 @@ async def decide(request: Request) -> Response:
 async def timelines(request: Request) -> Response:
     tl = BuiltinTimeline.open(request.app.state.data_dir)
     try:
-        every = tl.list_groups()  # newest activity first
+        # Counts as this user may see them: their own groups by their audience, the others' whole-team posts.
+        mine = {g["id"]: g for g in tl.list_groups(session_of(request).user.name)}
+        every = [mine.get(g["id"], g) for g in tl.list_groups(whole_team_only=True)]  # newest activity first
     finally:
         tl.close()
     offset_text = request.query_params.get("offset", "0")
@@ -202,16 +204,19 @@ async def timelines(request: Request) -> Response:
 async def timeline(request: Request) -> Response:
     patient_id = request.path_params["patient_id"]
     tl = BuiltinTimeline.open(request.app.state.data_dir)
+    user = session_of(request).user
     try:
         gid = tl.group_for_patient(patient_id)
-        posts = list(reversed(tl.read(gid)))
+        # A team member reads as themself (their audience, read receipts); anyone else only whole-team posts.
+        member = user.name if tl.is_member(gid, user.name) else None
+        posts = list(reversed(tl.read(gid, member, whole_team_only=member is None)))
     except NotFoundError:
         return await refuse(request, 404, "not_found")
     finally:
         tl.close()
     store = request.app.state.store
-    store.audit([AuditEntry("console.timeline_read", patient_id, f"timeline-group:{gid}", "",
-                            actor=session_of(request).user.name)])  # fmt: skip
+    store.audit([AuditEntry("console.timeline_read", patient_id, f"timeline-group:{gid}",
+                            "as member" if member else "whole-team posts", actor=user.name)])  # fmt: skip
     name = store.patient_basics([patient_id]).get(patient_id, {})
     return render(request, "timeline.html", {"patient_id": patient_id, "name": name, "posts": posts})
 

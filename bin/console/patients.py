@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from renkei.bin.console.auth import refuse, requires, session_of
 from renkei.bin.console.charts import trend_svgs
+from renkei.bin.console.teams import team_context
 from renkei.errors import RefusedError
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.registry import PatientRegistry
@@ -49,10 +50,11 @@ async def patient_page(request: Request) -> Response:
     registry = PatientRegistry(store)
     store.audit([AuditEntry("console.patient_read", patient_id, f"patient:{patient_id}", "",
                             actor=session_of(request).user.name)])  # fmt: skip
+    team = await run_in_threadpool(team_context, store, request.app.state.engine, patient_id)
     return render(request, "patient.html", {
         "patient_id": patient_id, "name": store.patient_basics([patient_id]).get(patient_id, {}),
         "consent": registry.consent(patient_id), "identifiers": registry.identifiers(patient_id),
-        "scopes": SCOPES, "today": date.today().isoformat(), "error": request.query_params.get("error", ""),
+        "scopes": SCOPES, "today": date.today().isoformat(), "error": request.query_params.get("error", ""), **team,
     })  # fmt: skip
 
 

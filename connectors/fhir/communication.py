@@ -26,6 +26,7 @@ from typing import Any
 
 from renkei.connectors.base import Attachment, ConnectorContext, TimelinePost
 from renkei.connectors.fhir import _systems as S
+from renkei.connectors.fhir import careteam
 from renkei.connectors.fhir.bundle import _token
 from renkei.connectors.fhir.client import FhirClient, FhirPermanentError
 from renkei.connectors.fhir.destination import FhirSettings
@@ -104,6 +105,12 @@ class FhirCommunicationTimeline:
                     raise
         raise PermanentDeliveryError(f"fhir-communication: {group_id}: kept changing while inviting")
 
+    def add_member(self, group_id: str, member: str, role: str = "") -> None:
+        careteam.change_member(self.client, group_id, member, role)
+
+    def remove_member(self, group_id: str, member: str) -> bool:
+        return careteam.change_member(self.client, group_id, member, None)
+
     # -- posts -------------------------------------------------------------------------------------------
     def _communication(self, team: dict[str, Any], group_id: str, post: TimelinePost, key: str) -> dict[str, Any]:
         payload: list[dict[str, Any]] = []
@@ -153,6 +160,8 @@ class FhirCommunicationTimeline:
         return withdrawn
 
     def post(self, group_id: str, post: TimelinePost, idempotency_key: str) -> str:
+        if post.audience != "team":  # a Communication reaches the whole CareTeam: never widen an audience
+            raise PermanentDeliveryError(f"{self.name}: posts for an audience ({post.audience}) are not supported")
         team = self._team(group_id)
         if post.retracts:
             withdrawn = self._withdraw_earlier(team, post.record_key, idempotency_key) if post.record_key else []

@@ -8,6 +8,7 @@ carry transaction ids), so losing it costs a rescan, never a duplicate room. Tab
     parts(idem_key, part, value)     one row per event (or upload) done for a post: resumable posts
     posts(room_id, record_key, idem_key, receipt, version)  the latest post per record, for replace/retract
     deliveries(idem_key, room_id, receipt)         finished deliveries: a repeat returns the receipt
+    audience_rooms(patient_id, audience, room_id)  a patient's restricted room per audience (matrix_0003)
 """
 
 from __future__ import annotations
@@ -52,8 +53,15 @@ sa.Table(
     sa.Column("room_id", sa.Text, nullable=False),
     sa.Column("receipt", sa.Text, nullable=False),
 )
+sa.Table(
+    "audience_rooms",
+    _md,
+    sa.Column("patient_id", sa.Text, primary_key=True),
+    sa.Column("audience", sa.Text, primary_key=True),
+    sa.Column("room_id", sa.Text, nullable=False),
+)
 # The Alembic revision these tables are at (pipelines/migrations/versions/matrix/): see docs/schema.md.
-SCHEMA = DbSchema("matrix", "matrix_0002", _md)
+SCHEMA = DbSchema("matrix", "matrix_0003", _md)
 
 
 class MatrixStore:
@@ -137,3 +145,21 @@ class MatrixStore:
     def remember_delivery(self, idem_key: str, room_id: str, receipt: str) -> None:
         sql = "INSERT OR IGNORE INTO deliveries (idem_key, room_id, receipt) VALUES (?, ?, ?)"
         self._write(sql, (idem_key, room_id, receipt))
+
+    # audience rooms
+    def audience_room(self, patient_id: str, audience: str) -> str | None:
+        sql = "SELECT room_id FROM audience_rooms WHERE patient_id = ? AND audience = ?"
+        row = self._one(sql, (patient_id, audience))
+        return row[0] if row else None
+
+    def audience_rooms(self, patient_id: str) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT audience, room_id FROM audience_rooms WHERE patient_id = ? ORDER BY audience", (patient_id,)
+            ).fetchall()
+        return {a: r for a, r in rows}
+
+    def remember_audience_room(self, patient_id: str, audience: str, room_id: str) -> None:
+        # The first room found for (patient, audience) stays theirs, as for main rooms.
+        sql = "INSERT OR IGNORE INTO audience_rooms (patient_id, audience, room_id) VALUES (?, ?, ?)"
+        self._write(sql, (patient_id, audience, room_id))

@@ -7,13 +7,15 @@ Config:
         homeserver: https://matrix.example.jp
         user_id: "@renkei:example.jp"
         token_env: RENKEI_MATRIX_TOKEN        # or token_file: /run/secrets/matrix-token
-        members: ["@nurse.sato:example.jp"]  # invited to every new patient room
+        members: ["@nurse.sato:example.jp"]  # invited to every new patient room (the team seed)
+        accounts: {dr.tanaka: "@tanaka:example.jp"}  # care team member name -> Matrix id
         room_name_template: "{patient_id}"
 
 One room per patient, found through a local map (SQLite in the data folder) and, if that is lost, through
 the `jp.renkei.patient` state event every room carries (rescanning the bot's joined rooms), so restarts
 never make a second room. Posts are sent with a transaction id derived from the idempotency key and the
 local ledger is checked first, since Synapse only remembers transaction ids for a while.
+Care teams and audience rooms (a second, restricted room per patient and audience): see `_teams`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from renkei.connectors.base import ConnectorContext, TimelinePost
-from renkei.connectors.matrix import _render
+from renkei.connectors.matrix import _render, _teams
 from renkei.connectors.matrix._http import MatrixHTTP, MatrixRequestError, q
 from renkei.connectors.matrix._store import MatrixStore
 from renkei.connectors.secrets import env_secret, file_secret
@@ -54,6 +56,9 @@ class MatrixSettings(BaseModel):
     # previews and in push notifications on members' lock screens.
     room_name_template: str = Field("{patient_id}", description="room name; may use {patient_id} only")
     members: list[str] = Field(default_factory=list, description="Matrix ids invited to every new room")
+    accounts: dict[str, str] = Field(
+        default_factory=dict, description="care team member (console user name) -> Matrix id, e.g. @sato:example.jp"
+    )
     history_visibility: Literal["shared", "invited"] = "shared"
     federate: bool = Field(True, description="allow members from other homeservers (m.federate)")
     encryption: bool = Field(False, description="not supported yet: renkei cannot send Megolm events")
@@ -94,6 +99,7 @@ class MatrixTimeline:
     """A Timeline on a Matrix homeserver, through the client-server API."""
 
     Settings = MatrixSettings
+    supports_audiences = True  # a post for an audience reaches only its members (docs/teams.md)
 
     def __init__(self, name: str, settings: MatrixSettings, context: ConnectorContext) -> None:
         self.name = name
@@ -166,20 +172,33 @@ class MatrixTimeline:
         self._http.call("POST", f"{CLIENT}/rooms/{q(group_id)}/invite", json={"user_id": member}, what="invite")
         self.context.audit("timeline.invite", self._store.patient_of(group_id), f"{self.name}: invited {member}")
 
+    def add_member(self, group_id: str, member: str, role: str = "") -> None:
+        """Invite a care team member (by name or Matrix id) to the patient's rooms their role may see."""
+        _teams.add_member(self, group_id, member, role)
+
+    def remove_member(self, group_id: str, member: str) -> bool:
+        """Kick a care team member from every room of the patient (main and audience rooms)."""
+        return _teams.remove_member(self, group_id, member)
+
     def post(self, group_id: str, post: TimelinePost, idempotency_key: str) -> str:
-        """Send the post's events once per key; a repeat (or a resumed half-done post) sends nothing twice."""
+        """Send the post's events once per key; a repeat (or a resumed half-done post) sends nothing twice.
+        A post for an audience other than the whole team goes to the patient's room for that audience."""
         done = self._store.receipt(idempotency_key)
         if done is not None:
             return done
-        previous = self._store.latest_post(group_id, post.record_key) if post.record_key else None
+        main_room, group_id = group_id, _teams.audience_room(self, group_id, post.audience)
+        # the record's current post, in this room or (posted for another audience) in another of the patient's
+        prev_room, previous = _teams.current_post(self, main_room, group_id, post.record_key)
         if post.retracts:
-            receipt = self._retract(group_id, post, idempotency_key, previous)
+            receipt = self._retract(prev_room, post, idempotency_key, previous)
         elif previous is not None and post.source_version and previous[2] and post.source_version < previous[2]:
             receipt = previous[1]  # an older version arriving late never replaces the newer post: nothing sent
         else:
             receipt = self._send_post(group_id, post, idempotency_key)
             if previous is not None and previous[0] != idempotency_key:
-                self._redact_post(group_id, previous[0], idempotency_key, reason="replaced by a newer version")
+                self._redact_post(prev_room, previous[0], idempotency_key, reason="replaced by a newer version")
+                if prev_room != group_id:
+                    self._store.forget_post(prev_room, post.record_key)
             if post.record_key:
                 self._store.remember_post(group_id, post.record_key, idempotency_key, receipt, post.source_version)
         self._store.remember_delivery(idempotency_key, group_id, receipt)
@@ -234,7 +253,7 @@ class MatrixTimeline:
             "visibility": "private",  # never published in the room directory
             "name": self.settings.room_name_template.format(patient_id=patient_id),
             "initial_state": initial_state,
-            "invite": [m for m in self.settings.members if m != self.settings.user_id],
+            "invite": _teams.team_ids(self, patient_id),
             "creation_content": {"m.federate": self.settings.federate},
         }
         # Not repeatable: a timed-out createRoom may have succeeded; the next try finds it by rescanning.
@@ -260,6 +279,10 @@ class MatrixTimeline:
                 )
                 value = content.get("patient_id")
                 tagged = value if isinstance(value, str) and value else None
+                audience = content.get("audience")
+                if tagged and isinstance(audience, str) and audience not in ("", "team"):
+                    self._store.remember_audience_room(tagged, audience, room_id)  # never the main room
+                    tagged = None
             except MatrixRequestError as exc:
                 if exc.status != 404:
                     raise
