@@ -31,22 +31,23 @@ from renkei.connectors.fhir.bundle import locations, transaction_bundle
 from renkei.connectors.fhir.client import FhirClient
 from renkei.connectors.fhir.jpcore import JPCoreConverter
 from renkei.connectors.fhir.validate import check_resource
-from renkei.errors import InputError, PermanentDeliveryError
+from renkei.errors import InputError, PartialDeliveryError, PermanentDeliveryError
 from renkei.records import Record
 
 
-class FhirPartialDelivery(PermanentDeliveryError):
+class FhirPartialDelivery(PartialDeliveryError):
     """Some records of a payload were refused, each with its reason; the others were delivered.
 
     One bad code (e.g. a malformed allergen code) quarantines that resource only: the Patient and the
     other resources of the same file still go. `receipt` is what was delivered, `refused` the
-    (record index, kind, reason) of each refused record. Reprocessing the payload re-sends the good
-    resources as the same conditional updates (no duplicates) and refuses the bad ones again until fixed.
+    (record index, kind, reason) of each refused record, `quarantined` the same as texts for the engine
+    (which records the delivery SENT and the message QUARANTINED with them). Reprocessing the payload
+    re-sends the good resources as the same conditional updates (no duplicates) and refuses the bad ones
+    again until fixed.
     """
 
     def __init__(self, message: str, receipt: str, refused: list[tuple[int, str, str]]) -> None:
-        super().__init__(message)
-        self.receipt = receipt
+        super().__init__(message, receipt, [_refused_one(*r) for r in refused])
         self.refused = refused
 
 
@@ -155,9 +156,13 @@ class FhirDestination:
 
 def _refused_text(refused: list[tuple[int, str, str]]) -> str:
     """Which records were refused and why (InputError texts name fields and rules, never values)."""
-    shown = "; ".join(f"record {i + 1} ({kind}): {reason}" for i, kind, reason in refused[:5])
+    shown = "; ".join(_refused_one(*r) for r in refused[:5])
     more = f" (+{len(refused) - 5} more)" if len(refused) > 5 else ""
     return f"refused {len(refused)} record(s): {shown}{more}"
+
+
+def _refused_one(index: int, kind: str, reason: str) -> str:
+    return f"record {index + 1} ({kind}): {reason}"
 
 
 def _patient_ids(node: Any, facility_system: str) -> list[str]:
