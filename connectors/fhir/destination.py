@@ -27,6 +27,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from renkei.connectors.base import ConnectorContext
+from renkei.connectors.fhir import _systems as S
+from renkei.connectors.fhir._encounter import merge_stay
 from renkei.connectors.fhir.bundle import locations, transaction_bundle
 from renkei.connectors.fhir.client import FhirClient
 from renkei.connectors.fhir.jpcore import JPCoreConverter
@@ -115,6 +117,10 @@ class FhirDestination:
             if not resources:
                 raise PermanentDeliveryError(_refused_text(refused) if refused else "fhir: payload holds no records")
             try:
+                resources = self._onto_stays(resources)
+            except InputError as exc:
+                raise PermanentDeliveryError(str(exc)) from exc
+            try:
                 bundles = self._bundles(resources)
             except ValueError as exc:
                 raise PermanentDeliveryError(f"fhir: {exc}") from exc
@@ -134,6 +140,27 @@ class FhirDestination:
             delivered = len(receipts)
             raise FhirPartialDelivery(f"fhir: delivered {delivered}; {_refused_text(refused)}", receipt, refused)
         return receipt
+
+    def _onto_stays(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each Encounter (one ADT event) merged into the stay the server holds (_encounter.merge_stay), so an
+        event updates the stay and a late older event never regresses it. One read per stay in the payload."""
+        stays: dict[str, dict[str, Any]] = {}
+        order: list[dict[str, Any] | str] = []
+        for res in resources:
+            if res["resourceType"] != "Encounter":
+                order.append(res)
+                continue
+            rid = res["id"]
+            if rid not in stays:
+                order.append(rid)
+                current = next(iter(self.client.search("Encounter", {"identifier": f"{S.RECORD_ID}|{rid}"})), None)
+                stays[rid] = merge_stay(current, res) if current else res
+            else:
+                stays[rid] = merge_stay(stays[rid], res)
+        merged = [stays[x] if isinstance(x, str) else x for x in order]
+        for res in stays.values():
+            check_resource(res)  # two valid events make a valid stay; a bug here must not reach the server
+        return merged
 
     def _bundles(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fac, stub, limit = self.converter.facility_system, self.converter.patient_stub, self.settings.max_bundle_entries

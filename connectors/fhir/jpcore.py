@@ -316,9 +316,8 @@ class JPCoreConverter:
             res["type"] = allergy_kind
         if category:
             res["category"] = [category]
-        if a.category.code:
-            # The HL7 v2 table 0127 type itself (LA pollen, EA environment …) is finer than FHIR's 4 values.
-            res["extension"] = [{"url": S.ALLERGY_TYPE_EXT, "valueCoding": self.coding(a.category)}]
+        # JP_AllergyIntolerance has no element or extension for the HL7 v2 table 0127 type itself (LA pollen,
+        # PA plant …): category and type above are what it defines, so only they are sent (no private URL).
         res["code"] = self.concept(a.allergen)
         res["patient"] = self.patient_reference(a.patient_id)
         if a.reaction or a.severity:
