@@ -95,7 +95,8 @@ def test_a_newer_cancelled_discharge_reopens_and_a_replayed_event_changes_nothin
 @responses.activate
 def test_the_destination_merges_an_event_into_the_stay_the_server_holds() -> None:
     current = fold(event("admission", ADMIT), event("discharge", LEAVE))
-    server_copy = {**current, "id": "server-assigned", "meta": {"versionId": "3", "lastUpdated": "2024-04-12T02:00:00Z"}}
+    server_meta = {"versionId": "3", "lastUpdated": "2024-04-12T02:00:00Z"}
+    server_copy = {**current, "id": "server-assigned", "meta": server_meta}
     responses.add(
         responses.GET, f"{BASE}/Encounter",
         json={"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": server_copy}]},
@@ -104,7 +105,7 @@ def test_the_destination_merges_an_event_into_the_stay_the_server_holds() -> Non
 
     def answer(request):
         sent.append(json.loads(request.body))
-        entries = [{"response": {"status": "200 OK", "location": f"Encounter/server-assigned/_history/{i}"}} for i in (4,)]
+        entries = [{"response": {"status": "200 OK", "location": "Encounter/server-assigned/_history/4"}}]
         return 200, {}, json.dumps({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
     responses.add_callback(responses.POST, BASE, callback=answer, content_type="application/fhir+json")
