@@ -36,6 +36,7 @@ PROFILE = {
     "Encounter": JP + "JP_Encounter",
     "DocumentReference": JP + "JP_DocumentReference",
     "ServiceRequest": JP + "JP_ServiceRequest_Common",
+    "Procedure": JP + "JP_Procedure",
 }
 
 EN_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"

@@ -40,6 +40,7 @@ from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
 from renkei.connectors.fhir._medication import medication
+from renkei.connectors.fhir._reports import fold_ecgs, lab_reports
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
@@ -58,6 +59,14 @@ from renkei.records import (
     Record,
     RecordStatus,
 )
+
+
+def _valid(resource: dict[str, Any]) -> bool:
+    try:
+        check_resource(resource)
+    except InputError:
+        return False
+    return True
 
 
 class UnsupportedRecord(InputError):
@@ -116,9 +125,15 @@ class JPCoreConverter:
         self, records: Iterable[Record]
     ) -> tuple[list[dict[str, Any]], list[tuple[int, InputError]]]:
         """(checked resources, [(index of the record, why it was refused)]): one bad record does not stop the rest."""
+        records = list(records)
+        ecgs, folded = fold_ecgs(self, records, _valid)  # JP Core 1.2: one ECG Observation per ECG order
         out: list[dict[str, Any]] = []
         refused: list[tuple[int, InputError]] = []
         for i, record in enumerate(records):
+            if i in ecgs:
+                out.append(ecgs[i])
+            if i in folded:
+                continue
             try:
                 resource = self.convert(record)
                 check_resource(resource)
@@ -126,7 +141,7 @@ class JPCoreConverter:
                 refused.append((i, exc))
                 continue
             out.append(resource)
-        return out, refused
+        return out + lab_reports(self, out, _valid), refused
 
     def patient_reference(self, pid: str) -> dict[str, Any]:
         return {
@@ -350,6 +365,8 @@ class JPCoreConverter:
         return res
 
     def _order(self, o: Order) -> dict[str, Any]:
+        if o.order_status == "performed":
+            return self._procedure(o)
         res = self._base("ServiceRequest", o, S.PROFILE["ServiceRequest"])
         res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
         res["status"] = "entered-in-error" if o.status == RecordStatus.DELETED else "active"
@@ -359,4 +376,20 @@ class JPCoreConverter:
         res["subject"] = self.patient_reference(o.patient_id)
         if o.ordered_at:
             res["authoredOn"] = to_fhir_datetime(o.ordered_at)
+        return res
+
+    def _procedure(self, o: Order) -> dict[str, Any]:
+        """A performed radiology/endoscopy order (OMG-11/12) is what was done: a JP_Procedure, based on its order
+        (by the order number: the ServiceRequest may live elsewhere), its findings as notes."""
+        res = self._base("Procedure", o, S.PROFILE["Procedure"])
+        res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
+        res["basedOn"] = [{"type": "ServiceRequest", "identifier": {"system": S.ORDER_NO, "value": o.order_no}}]
+        res["status"] = "entered-in-error" if o.status == RecordStatus.DELETED else "completed"
+        res["category"] = {"text": o.category}
+        res["code"] = self.concept(o.code) if o.code else {"text": o.category}
+        res["subject"] = self.patient_reference(o.patient_id)
+        if o.ordered_at:
+            res["performedDateTime"] = to_fhir_datetime(o.ordered_at)
+        if o.text:
+            res["note"] = [{"text": o.text}]
         return res
