@@ -37,6 +37,7 @@ PROFILE = {
     "DocumentReference": JP + "JP_DocumentReference",
     "ServiceRequest": JP + "JP_ServiceRequest_Common",
     "Procedure": JP + "JP_Procedure",
+    "Coverage": JP + "JP_Coverage",
 }
 
 EN_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"

@@ -36,6 +36,7 @@ from renkei.connectors.fhir._codes import (
     mdc_context_free,
     observation_status,
 )
+from renkei.connectors.fhir._coverage import coverages, patient_contacts
 from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
@@ -141,6 +142,14 @@ class JPCoreConverter:
                 refused.append((i, exc))
                 continue
             out.append(resource)
+            if isinstance(record, Patient):  # IN1: each insurance a Coverage, refused on its own
+                for cov in coverages(self, record):
+                    try:
+                        check_resource(cov)
+                    except InputError as exc:
+                        refused.append((i, exc))
+                        continue
+                    out.append(cov)
         return out + lab_reports(self, out, _valid), refused
 
     def patient_reference(self, pid: str) -> dict[str, Any]:
@@ -222,6 +231,10 @@ class JPCoreConverter:
             res["gender"] = _GENDER[p.sex.upper()]
         if p.birth_date:
             res["birthDate"] = to_fhir_date(p.birth_date)
+        if p.contacts:
+            contacts = patient_contacts(p)
+            if contacts:
+                res["contact"] = contacts
         if p.address or p.postcode:
             addr: dict[str, Any] = {"use": "home"}
             if p.address:
