@@ -41,12 +41,27 @@ pipelines:
 """
 
 
-def _storage(root: Path, seed: int) -> tuple[Path, str]:
-    """A one-patient storage (ADT-00 + one lab file) whose ADT-00 carries the malformed AL1; (ADT-00 path, pid)."""
+def _storage(root: Path, seed: int, pid: str = "") -> tuple[Path, str]:
+    """A one-patient storage (ADT-00 + one lab file) whose ADT-00 carries the malformed AL1; (ADT-00 path, pid).
+
+    `pid` renames the generator's patient (its ids are per index, the same every run) so a shared FHIR
+    server never holds an earlier run's patient under it."""
     written = generate(root, patients=1, labs_per_patient=1, seed=seed)
-    adt = next(w for w in written if "/ADT-00/" in w.key)
-    _set_al1(root / adt.key, BAD_AL1)
-    return root / adt.key, adt.records[0].patient_id
+    old = written[0].records[0].patient_id
+    adt = next(w.key for w in written if "/ADT-00/" in w.key)
+    if pid:
+        for w in written:
+            text = (root / w.key).read_bytes().decode("iso2022_jp").replace(old, pid)
+            parts = w.key.replace(old, pid).split("/")
+            parts[:2] = [pid[:3], pid[3:6]]
+            target = root.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(text.encode("iso2022_jp"))
+            (root / w.key).unlink()
+            if w.key == adt:
+                adt = "/".join(parts)
+    _set_al1(root / adt, BAD_AL1)
+    return root / adt, pid or old
 
 
 def _set_al1(path: Path, al1: str) -> None:
@@ -139,8 +154,7 @@ def test_against_medplum_the_patient_is_stored_and_the_allergy_waits_for_the_fix
     tmp_path: Path, medplum, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, medplum.token)
-    seed = uuid.uuid4().int % 10_000  # a fresh patient id per run on the session's server
-    adt_path, pid = _storage(tmp_path / "storage", seed=seed)
+    adt_path, pid = _storage(tmp_path / "storage", seed=3, pid=str(uuid.uuid4().int)[:10])
     engine = _engine(tmp_path, tmp_path / "storage", medplum.base_url, auth=f"env:{TOKEN_ENV}")
     system = f"urn:oid:1.2.392.100495.20.3.51.1{FACILITY}"
     try:
