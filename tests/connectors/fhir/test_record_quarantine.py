@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,24 @@ def _set_al1(path: Path, al1: str) -> None:
     path.write_bytes(("\r".join([*segments, al1]) + "\r").encode("iso2022_jp"))
 
 
-def _engine(tmp_path: Path, root: Path, base: str, auth: str = "") -> Engine:
+def _engine(tmp_path: Path, root: Path, base: str, auth: str = "", store_url: str = "") -> Engine:
     cfg = tmp_path / "renkei.yaml"
     cfg.write_text(CONFIG.format(root=root, base=base, facility=FACILITY, auth=auth), encoding="utf-8")
     data = Path(os.environ["RENKEI_DATA"])
-    return Engine(load_config(cfg), Store.in_data_dir(data), data)
+    return Engine(load_config(cfg), Store(store_url) if store_url else Store.in_data_dir(data), data)
+
+
+@pytest.fixture(params=[pytest.param("", id="sqlite"), pytest.param("pg", id="pg", marks=pytest.mark.integration)])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The store on SQLite in the data folder, or on a fresh database of a real PostgreSQL server."""
+    if not request.param:
+        yield ""
+        return
+    from support import postgres as postgres_support
+
+    with postgres_support.start_postgres() as server:
+        url = server.create_database(f"renkei_q{uuid.uuid4().hex[:8]}")
+        yield url
 
 
 def _adt_message(engine: Engine):
@@ -100,11 +114,13 @@ def _types(bundle: dict) -> list[str]:
 
 
 @responses.activate
-def test_a_bad_allergen_quarantines_the_allergy_while_the_patient_goes_and_a_fix_sends_it(tmp_path: Path) -> None:
+def test_a_bad_allergen_quarantines_the_allergy_while_the_patient_goes_and_a_fix_sends_it(
+    tmp_path: Path, store_url: str
+) -> None:
     sent: list[dict] = []
     _recording_server(sent)
     adt_path, pid = _storage(tmp_path / "storage", seed=3)
-    engine = _engine(tmp_path, tmp_path / "storage", BASE)
+    engine = _engine(tmp_path, tmp_path / "storage", BASE, store_url=store_url)
     try:
         stats = engine.run_pipeline(engine.pipeline("tofhir"))
         assert stats.sent == 2 and stats.dead == 0
@@ -122,11 +138,12 @@ def test_a_bad_allergen_quarantines_the_allergy_while_the_patient_goes_and_a_fix
         counts = engine.store.counts()["tofhir"]
         assert counts == {"QUARANTINED": 1, "SENT": 1}
 
-        shown = CliRunner().invoke(main, ["messages", "show", str(msg.id), "--data", os.environ["RENKEI_DATA"]])
-        assert shown.exit_code == 0, shown.output
-        assert "[QUARANTINED]" in shown.output
-        assert "record 2 (allergy): fhir: invalid AllergyIntolerance" in shown.output
-        assert "delivery 1 -> fhir: SENT" in shown.output
+        if not store_url:  # the CLI keeps its store open until the process ends: on SQLite only, in-process
+            shown = CliRunner().invoke(main, ["messages", "show", str(msg.id), "--data", os.environ["RENKEI_DATA"]])
+            assert shown.exit_code == 0, shown.output
+            assert "[QUARANTINED]" in shown.output
+            assert "record 2 (allergy): fhir: invalid AllergyIntolerance" in shown.output
+            assert "delivery 1 -> fhir: SENT" in shown.output
 
         # Reprocessing the unfixed file re-sends the good resources (same conditional updates) and
         # quarantines the allergy again: never DEAD, never a lost Patient.
