@@ -7,6 +7,7 @@
     ├── DeliveryError            a destination refused or failed
     │   ├── RetryableDeliveryError   back off and try again (timeouts, 5xx, locked)
     │   └── PermanentDeliveryError   retrying cannot help (4xx, unknown group): DEAD at once
+    │       └── PartialDeliveryError part was delivered, the rest refused per record: SENT, those quarantined
     ├── RefusedError             a gate said no (no consent, unlinked group, awaiting approval)
     └── NotFoundError            an operator asked for something that is not there
 
@@ -42,6 +43,21 @@ class RetryableDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     pass
+
+
+class PartialDeliveryError(PermanentDeliveryError):
+    """A destination delivered part of a payload and refused the rest, record by record.
+
+    `receipt` is what was delivered; `quarantined` the reason for each refused record (field and rule, never a
+    value). The engine records the delivery SENT and the message QUARANTINED with these reasons, so fixing
+    the input (or the mapping) and reprocessing sends the rest; an engine that does not know this class
+    treats it as the PermanentDeliveryError it is.
+    """
+
+    def __init__(self, message: str, receipt: str, quarantined: list[str]) -> None:
+        super().__init__(message)
+        self.receipt = receipt
+        self.quarantined = quarantined
 
 
 class RefusedError(RenkeiError):

@@ -60,6 +60,8 @@ class Record:
         out: dict[str, Any] = {"kind": self.kind.value}
         for name in _field_names(type(self)):
             value = getattr(self, name)
+            if not value and name in _OMITTED_WHEN_EMPTY:
+                continue
             # Plain strings and numbers (most fields) skip the conversion call: this runs per record.
             out[name] = value if value is None or type(value) in (str, int, float, bool) else _jsonable(value)
         return out
@@ -86,6 +88,10 @@ class Patient(Record):
     postcode: str = ""
     address: str = ""
     phones: list[str] = field(default_factory=list)
+    # ADT-00 NK1 / IN1 as plain string dicts (connectors/hl7v2/_kin.py names the keys); left out of to_dict
+    # when empty, so records without them keep the dicts (and delivery keys) they always had.
+    contacts: list[dict[str, str]] = field(default_factory=list)
+    coverages: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -194,6 +200,9 @@ class Note(Record):
 RECORD_TYPES: dict[RecordKind, type[Record]] = {
     cls.kind: cls for cls in (Patient, Encounter, Condition, Allergy, Medication, Observation, Order, Document, Note)
 }
+
+
+_OMITTED_WHEN_EMPTY = frozenset({"contacts", "coverages"})
 
 
 @functools.cache

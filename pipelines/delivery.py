@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from renkei.config.schema import RenkeiConfig
-from renkei.errors import PermanentDeliveryError, RefusedError, RenkeiError
+from renkei.errors import PartialDeliveryError, PermanentDeliveryError, RefusedError, RenkeiError
 from renkei.pipelines.gates import Gates
 from renkei.pipelines.holds import DeliveryHolds
 from renkei.pipelines.outages import OutageLog, describe
@@ -24,6 +24,7 @@ from renkei.pipelines.retry import RetryPolicy
 from renkei.pipelines.runstats import Progress, RunStats
 from renkei.pipelines.schema import DeliveryState
 from renkei.pipelines.store import DeliveryOutcome, DueDelivery, Store
+from renkei.pipelines.store.items import quarantine_note
 
 log = logging.getLogger("renkei.engine")
 
@@ -102,6 +103,11 @@ class Delivery:
                 "%d deliveries to %s are DEAD and hold their patients' later ones (renkei messages list --state "
                 "DEAD; renkei reprocess or --skip)", len(dead), dest_name,
             )  # fmt: skip
+        if partial := sum(o.state is DeliveryState.SENT and bool(o.error) for o in outcomes):
+            log.warning(
+                "%d deliveries to %s went with some records quarantined (renkei messages list --state QUARANTINED)",
+                partial, dest_name,
+            )  # fmt: skip
         return outcomes
 
     def _deliver(self, dest_name: str, items: list[DueDelivery]) -> list[DeliveryOutcome]:
@@ -152,7 +158,12 @@ class Delivery:
         for d, result in zip(todo, results, strict=True):
             if isinstance(result, _HeldBack):
                 continue
-            if isinstance(result, Exception):
+            if isinstance(result, PartialDeliveryError):  # SENT; the refused records quarantine the message
+                note = quarantine_note(d.destination, result.quarantined)
+                outcomes.append(
+                    DeliveryOutcome(d, DeliveryState.SENT, receipt=result.receipt, error=note, attempted_at=now)
+                )
+            elif isinstance(result, Exception):
                 outcomes.append(self._failure(d, result, now))
             else:
                 outcomes.append(DeliveryOutcome(d, DeliveryState.SENT, receipt=str(result), attempted_at=now))

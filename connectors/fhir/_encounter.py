@@ -5,6 +5,11 @@ by the visit number (PV1-19) when the source gives one, else by the admission da
 class. Each event updates that Encounter: an admission is `in-progress` until its discharge arrives, then
 `finished` with period.end. An event with neither key keeps its own Encounter (as before).
 
+Each event also writes itself into `statusHistory` (its status from its time) and, when it names a ward,
+into `location` (active from its time). The destination merges an event into the stay the server holds
+(`merge_stay`) instead of rewriting it: the newest event decides status, period.end, department and doctor,
+an older event arriving late only adds its history (and an earlier start), never regresses the state.
+
 Department codes go under the SS-MIX2 clinical department code system and the attending doctor under the
 facility's practitioner-id OID (`urn:oid:1.2.392.100495.20.3.41.1` + the 10-digit facility code), as
 JP Core names them (jp-core-v1x input/fsh/aliases-jpcore.fsh: $JP_Department_SsMix_CS).
@@ -12,11 +17,13 @@ JP Core names them (jp-core-v1x input/fsh/aliases-jpcore.fsh: $JP_Department_SsM
 
 from __future__ import annotations
 
+import copy
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir._ids import record_key, resource_id
-from renkei.connectors.fhir._time import to_fhir_datetime
+from renkei.connectors.fhir._time import from_fhir_datetime, to_fhir_datetime
 from renkei.records import Encounter, RecordStatus
 
 if TYPE_CHECKING:
@@ -83,6 +90,73 @@ def encounter(conv: JPCoreConverter, e: Encounter) -> dict[str, Any]:
         period["start"] = to_fhir_datetime(e.occurred_at)
     if period:
         res["period"] = period
+    if e.occurred_at is not None:
+        res["statusHistory"] = [{"status": res["status"], "period": {"start": to_fhir_datetime(e.occurred_at)}}]
     if e.location:
-        res["location"] = [{"location": {"display": e.location}}]
+        where: dict[str, Any] = {"location": {"display": e.location}}
+        if e.occurred_at is not None:
+            where["status"] = "completed" if res["status"] == "finished" else "active"
+            where["period"] = {"start": to_fhir_datetime(e.occurred_at)}
+        res["location"] = [where]
     return res
+
+
+def _when(text: str) -> datetime:
+    return from_fhir_datetime(text)
+
+
+def _latest(resource: dict[str, Any]) -> datetime | None:
+    times = [_when(h["period"]["start"]) for h in resource.get("statusHistory", []) if h.get("period", {}).get("start")]
+    return max(times, default=None)
+
+
+def _union(first: list[Any], second: list[Any]) -> list[Any]:
+    out = list(first)
+    out.extend(x for x in second if x not in out)
+    return out
+
+
+def merge_stay(current: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """The stay after `incoming` (one event's Encounter) is applied to `current` (what the server holds).
+
+    The event with the newest statusHistory time wins status, period.end, class, department and doctor (a
+    tie goes to the incoming one: a cancellation carries the time of what it cancels); the other fills
+    what the winner lacks. History, identifiers, event types and wards are unions; the stay starts at the
+    earliest start either knows. A current stay without history (written before) yields to the event."""
+    now, then = _latest(incoming), _latest(current)
+    newer = then is None or (now is not None and now >= then)
+    winner, other = (incoming, current) if newer else (current, incoming)
+    out = {k: copy.deepcopy(v) for k, v in winner.items() if k not in ("meta", "id")}
+    out["resourceType"], out["id"], out["meta"] = "Encounter", incoming["id"], copy.deepcopy(incoming["meta"])
+    for key in ("serviceType", "participant", "class", "subject"):
+        if key not in out and key in other:
+            out[key] = copy.deepcopy(other[key])
+    out["identifier"] = _union(incoming.get("identifier", []), current.get("identifier", []))
+    out["type"] = _union(current.get("type", []), incoming.get("type", []))
+    history = _union(current.get("statusHistory", []), incoming.get("statusHistory", []))
+    if history:
+        out["statusHistory"] = sorted(history, key=lambda h: _when(h["period"]["start"]))
+    starts = [r["period"]["start"] for r in (current, incoming) if r.get("period", {}).get("start")]
+    period = {"start": min(starts, key=_when)} if starts else {}
+    if winner.get("period", {}).get("end"):
+        period["end"] = winner["period"]["end"]
+    if period:
+        out["period"] = period
+    else:
+        out.pop("period", None)
+    wards = [w for w in _union(current.get("location", []), incoming.get("location", []))]
+    if wards:
+        out["location"] = _wards(wards, finished=out.get("status") == "finished")
+    return out
+
+
+def _wards(wards: list[dict[str, Any]], finished: bool) -> list[dict[str, Any]]:
+    """Wards in time order, one entry per (ward, since): the newest active unless the stay is finished."""
+    timed = sorted((w for w in wards if w.get("period", {}).get("start")), key=lambda w: _when(w["period"]["start"]))
+    untimed = [w for w in wards if not w.get("period", {}).get("start")]
+    out = []
+    for i, w in enumerate(timed):
+        entry = copy.deepcopy(w)
+        entry["status"] = "active" if i == len(timed) - 1 and not finished else "completed"
+        out.append(entry)
+    return out + [copy.deepcopy(w) for w in untimed if w not in out]

@@ -99,8 +99,36 @@ def _check(rule: dict[str, Any], res: dict[str, Any]) -> str | None:
         return f"extension {rule['url'].rsplit('/', 1)[-1]} belongs on {rule['at']}" if misplaced else None
     if kind == "coding_min":
         return None if len(_codings(res.get(path))) >= int(rule["min"]) else f"needs at least {rule['min']} coding(s)"
-    if kind == "status_in":
-        return None if res.get(path) in rule["values"] else "not in the required value set"
+    if kind == "status_in":  # a code, or a list of codes (AllergyIntolerance.category)
+        value = res.get(path)
+        if value is None and rule.get("optional"):
+            return None
+        values = value if isinstance(value, list) else [value]
+        return None if all(v in rule["values"] for v in values) else "not in the required value set"
+    if kind == "code_in":  # a required binding on a CodeableConcept: its codings of `system` use these codes
+        of_system = [c for c in _codings(res.get(path)) if c.get("system") == rule["system"]]
+        wrong = [c for c in of_system if c.get("code") not in rule["values"]]
+        return "code not in the required value set" if wrong else None
+    if kind == "fixed_coding":  # `path` (one CodeableConcept or a list) = this coding (exactly)
+        concepts = res.get(path)
+        concepts = concepts if isinstance(concepts, list) else [concepts] if concepts else []
+        want = {k: rule[k] for k in ("system", "code", "display") if k in rule}
+        codings = [c for concept in concepts for c in _codings(concept)]
+        if not codings or any({k: c.get(k) for k in want} != want or set(c) - set(want) for c in codings):
+            return f"must be exactly {rule['system']}#{rule['code']}"
+        return None
+    if kind == "absent_if":  # invariant: `path` absent when `if_path` is coded `if_code`
+        coded = any(c.get("code") == rule["if_code"] for c in _codings(res.get(rule["if_path"])))
+        return f"must be absent when {rule['if_path']} is {rule['if_code']}" if coded and _has(res, path) else None
+    if kind == "exclusive":  # invariant: at most one of `paths`
+        present = [p for p in rule["paths"] if _has(res, p)]
+        return f"only one of {', '.join(rule['paths'])} may be present" if len(present) > 1 else None
+    if kind == "references":  # every reference of the list `path` names a `target`
+        bad = [
+            r for r in res.get(path) or []
+            if r.get("reference") and not str(r["reference"]).startswith((f"{rule['target']}/", "urn:uuid:"))
+        ]  # fmt: skip
+        return f"must reference {rule['target']} resources only" if bad else None
     if kind == "identifier_slice":
         n = sum(1 for i in res.get("identifier") or [] if i.get("system") == rule["system"] and i.get("value"))
         low, high = int(rule.get("min", 0)), rule.get("max")

@@ -36,6 +36,8 @@ PROFILE = {
     "Encounter": JP + "JP_Encounter",
     "DocumentReference": JP + "JP_DocumentReference",
     "ServiceRequest": JP + "JP_ServiceRequest_Common",
+    "Procedure": JP + "JP_Procedure",
+    "Coverage": JP + "JP_Coverage",
 }
 
 EN_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
@@ -103,7 +105,6 @@ ORDER_NO = "urn:renkei:order-no"
 DEVICE = "urn:renkei:device"
 ENCOUNTER_EVENT = "urn:renkei:encounter-event"
 VISIT_NUMBER = "urn:renkei:visit-number"  # PV1-19 of the source; JP Core names no system for it
-ALLERGY_TYPE_EXT = "urn:renkei:allergy-type"  # extension: the HL7 v2 table 0127 allergy type
 LOCAL_CS_PREFIX = "urn:renkei:v2-cs:"  # + the HL7 v2 coding-system name, for local/unknown systems
 
 FHIR_TO_V2 = {url: name for name, url in V2_TO_FHIR.items()}

@@ -35,6 +35,10 @@ def _rewrite(node: Any, local: dict[str, str]) -> Any:
         ref = out.get("reference")
         if isinstance(ref, str) and ref in local:
             out["reference"] = local[ref]
+        elif isinstance(ref, str) and not ref.startswith(("Patient/", "#", "urn:")) and "identifier" in out:
+            # A resource of another transaction (a split payload): the server gave it its own id, so only the
+            # logical reference (its record-id identifier) can find it.
+            del out["reference"]
         return out
     if isinstance(node, list):
         return [_rewrite(v, local) for v in node]

@@ -27,26 +27,29 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from renkei.connectors.base import ConnectorContext
+from renkei.connectors.fhir import _systems as S
+from renkei.connectors.fhir._encounter import merge_stay
 from renkei.connectors.fhir.bundle import locations, transaction_bundle
 from renkei.connectors.fhir.client import FhirClient
 from renkei.connectors.fhir.jpcore import JPCoreConverter
 from renkei.connectors.fhir.validate import check_resource
-from renkei.errors import InputError, PermanentDeliveryError
+from renkei.errors import InputError, PartialDeliveryError, PermanentDeliveryError
 from renkei.records import Record
 
 
-class FhirPartialDelivery(PermanentDeliveryError):
+class FhirPartialDelivery(PartialDeliveryError):
     """Some records of a payload were refused, each with its reason; the others were delivered.
 
     One bad code (e.g. a malformed allergen code) quarantines that resource only: the Patient and the
     other resources of the same file still go. `receipt` is what was delivered, `refused` the
-    (record index, kind, reason) of each refused record. Reprocessing the payload re-sends the good
-    resources as the same conditional updates (no duplicates) and refuses the bad ones again until fixed.
+    (record index, kind, reason) of each refused record, `quarantined` the same as texts for the engine
+    (which records the delivery SENT and the message QUARANTINED with them). Reprocessing the payload
+    re-sends the good resources as the same conditional updates (no duplicates) and refuses the bad ones
+    again until fixed.
     """
 
     def __init__(self, message: str, receipt: str, refused: list[tuple[int, str, str]]) -> None:
-        super().__init__(message)
-        self.receipt = receipt
+        super().__init__(message, receipt, [_refused_one(*r) for r in refused])
         self.refused = refused
 
 
@@ -114,6 +117,10 @@ class FhirDestination:
             if not resources:
                 raise PermanentDeliveryError(_refused_text(refused) if refused else "fhir: payload holds no records")
             try:
+                resources = self._onto_stays(resources)
+            except InputError as exc:
+                raise PermanentDeliveryError(str(exc)) from exc
+            try:
                 bundles = self._bundles(resources)
             except ValueError as exc:
                 raise PermanentDeliveryError(f"fhir: {exc}") from exc
@@ -133,6 +140,27 @@ class FhirDestination:
             delivered = len(receipts)
             raise FhirPartialDelivery(f"fhir: delivered {delivered}; {_refused_text(refused)}", receipt, refused)
         return receipt
+
+    def _onto_stays(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each Encounter (one ADT event) merged into the stay the server holds (_encounter.merge_stay), so an
+        event updates the stay and a late older event never regresses it. One read per stay in the payload."""
+        stays: dict[str, dict[str, Any]] = {}
+        order: list[dict[str, Any] | str] = []
+        for res in resources:
+            if res["resourceType"] != "Encounter":
+                order.append(res)
+                continue
+            rid = res["id"]
+            if rid not in stays:
+                order.append(rid)
+                current = next(iter(self.client.search("Encounter", {"identifier": f"{S.RECORD_ID}|{rid}"})), None)
+                stays[rid] = merge_stay(current, res) if current else res
+            else:
+                stays[rid] = merge_stay(stays[rid], res)
+        merged = [stays[x] if isinstance(x, str) else x for x in order]
+        for res in stays.values():
+            check_resource(res)  # two valid events make a valid stay; a bug here must not reach the server
+        return merged
 
     def _bundles(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fac, stub, limit = self.converter.facility_system, self.converter.patient_stub, self.settings.max_bundle_entries
@@ -155,9 +183,13 @@ class FhirDestination:
 
 def _refused_text(refused: list[tuple[int, str, str]]) -> str:
     """Which records were refused and why (InputError texts name fields and rules, never values)."""
-    shown = "; ".join(f"record {i + 1} ({kind}): {reason}" for i, kind, reason in refused[:5])
+    shown = "; ".join(_refused_one(*r) for r in refused[:5])
     more = f" (+{len(refused) - 5} more)" if len(refused) > 5 else ""
     return f"refused {len(refused)} record(s): {shown}{more}"
+
+
+def _refused_one(index: int, kind: str, reason: str) -> str:
+    return f"record {index + 1} ({kind}): {reason}"
 
 
 def _patient_ids(node: Any, facility_system: str) -> list[str]:

@@ -36,10 +36,12 @@ from renkei.connectors.fhir._codes import (
     mdc_context_free,
     observation_status,
 )
+from renkei.connectors.fhir._coverage import coverages, patient_contacts
 from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
 from renkei.connectors.fhir._medication import medication
+from renkei.connectors.fhir._reports import fold_ecgs, lab_reports
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
@@ -58,6 +60,14 @@ from renkei.records import (
     Record,
     RecordStatus,
 )
+
+
+def _valid(resource: dict[str, Any]) -> bool:
+    try:
+        check_resource(resource)
+    except InputError:
+        return False
+    return True
 
 
 class UnsupportedRecord(InputError):
@@ -116,9 +126,15 @@ class JPCoreConverter:
         self, records: Iterable[Record]
     ) -> tuple[list[dict[str, Any]], list[tuple[int, InputError]]]:
         """(checked resources, [(index of the record, why it was refused)]): one bad record does not stop the rest."""
+        records = list(records)
+        ecgs, folded = fold_ecgs(self, records, _valid)  # JP Core 1.2: one ECG Observation per ECG order
         out: list[dict[str, Any]] = []
         refused: list[tuple[int, InputError]] = []
         for i, record in enumerate(records):
+            if i in ecgs:
+                out.append(ecgs[i])
+            if i in folded:
+                continue
             try:
                 resource = self.convert(record)
                 check_resource(resource)
@@ -126,7 +142,15 @@ class JPCoreConverter:
                 refused.append((i, exc))
                 continue
             out.append(resource)
-        return out, refused
+            if isinstance(record, Patient):  # IN1: each insurance a Coverage, refused on its own
+                for cov in coverages(self, record):
+                    try:
+                        check_resource(cov)
+                    except InputError as exc:
+                        refused.append((i, exc))
+                        continue
+                    out.append(cov)
+        return out + lab_reports(self, out, _valid), refused
 
     def patient_reference(self, pid: str) -> dict[str, Any]:
         return {
@@ -207,6 +231,10 @@ class JPCoreConverter:
             res["gender"] = _GENDER[p.sex.upper()]
         if p.birth_date:
             res["birthDate"] = to_fhir_date(p.birth_date)
+        if p.contacts:
+            contacts = patient_contacts(p)
+            if contacts:
+                res["contact"] = contacts
         if p.address or p.postcode:
             addr: dict[str, Any] = {"use": "home"}
             if p.address:
@@ -316,9 +344,8 @@ class JPCoreConverter:
             res["type"] = allergy_kind
         if category:
             res["category"] = [category]
-        if a.category.code:
-            # The HL7 v2 table 0127 type itself (LA pollen, EA environment …) is finer than FHIR's 4 values.
-            res["extension"] = [{"url": S.ALLERGY_TYPE_EXT, "valueCoding": self.coding(a.category)}]
+        # JP_AllergyIntolerance has no element or extension for the HL7 v2 table 0127 type itself (LA pollen,
+        # PA plant …): category and type above are what it defines, so only they are sent (no private URL).
         res["code"] = self.concept(a.allergen)
         res["patient"] = self.patient_reference(a.patient_id)
         if a.reaction or a.severity:
@@ -351,6 +378,8 @@ class JPCoreConverter:
         return res
 
     def _order(self, o: Order) -> dict[str, Any]:
+        if o.order_status == "performed":
+            return self._procedure(o)
         res = self._base("ServiceRequest", o, S.PROFILE["ServiceRequest"])
         res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
         res["status"] = "entered-in-error" if o.status == RecordStatus.DELETED else "active"
@@ -360,4 +389,20 @@ class JPCoreConverter:
         res["subject"] = self.patient_reference(o.patient_id)
         if o.ordered_at:
             res["authoredOn"] = to_fhir_datetime(o.ordered_at)
+        return res
+
+    def _procedure(self, o: Order) -> dict[str, Any]:
+        """A performed radiology/endoscopy order (OMG-11/12) is what was done: a JP_Procedure, based on its order
+        (by the order number: the ServiceRequest may live elsewhere), its findings as notes."""
+        res = self._base("Procedure", o, S.PROFILE["Procedure"])
+        res["identifier"].append({"system": S.ORDER_NO, "value": o.order_no})
+        res["basedOn"] = [{"type": "ServiceRequest", "identifier": {"system": S.ORDER_NO, "value": o.order_no}}]
+        res["status"] = "entered-in-error" if o.status == RecordStatus.DELETED else "completed"
+        res["category"] = {"text": o.category}
+        res["code"] = self.concept(o.code) if o.code else {"text": o.category}
+        res["subject"] = self.patient_reference(o.patient_id)
+        if o.ordered_at:
+            res["performedDateTime"] = to_fhir_datetime(o.ordered_at)
+        if o.text:
+            res["note"] = [{"text": o.text}]
         return res

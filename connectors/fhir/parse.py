@@ -37,7 +37,13 @@ class FhirParseError(InputError):
 _SEX = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
 _RESULT = {"final": "F", "preliminary": "P", "corrected": "C", "amended": "A", "cancelled": "X", "registered": "I"}
 _SEVERITY = {"mild": "MI", "moderate": "MO", "severe": "SV"}
-_CATEGORY = {"medication": "DA", "food": "FA", "environment": "EA", "biologic": "AA"}
+# AllergyIntolerance.category -> HL7 v2 table 0127 (AL1-2) with the name SS-MIX2 exports give it.
+_CATEGORY = {
+    "medication": ("DA", "薬剤アレルギー"),
+    "food": ("FA", "食物アレルギー"),
+    "environment": ("EA", "環境アレルギー"),
+    "biologic": ("AA", "動物アレルギー"),
+}
 
 PatientResolver = Callable[[str], str]  # "Patient/<id>" -> patient id
 
@@ -199,12 +205,10 @@ class FhirToCanonical:
         )
 
     def allergy(self, r: dict[str, Any]) -> Allergy:
-        category = Coding("", "", "HL70127")
-        for ext in r.get("extension", []):
-            if ext.get("url") == S.ALLERGY_TYPE_EXT:
-                category = self._coding(ext["valueCoding"])
-        if not category.code and r.get("category"):
-            category = Coding(_CATEGORY.get(r["category"][0], ""), "", "HL70127")
+        # JP Core carries the allergy's kind only as category/type (no extension for the v2 table 0127 type), so
+        # a pollen or plant allergy (LA, PA) reads back as the environmental allergy (EA) it was sent as.
+        code, name = _CATEGORY.get((r.get("category") or [""])[0], ("", ""))
+        category = Coding(code, name, "HL70127")
         codings = r.get("code", {}).get("coding", [])
         allergen = self._coding(codings[0]) if codings else Coding("", r.get("code", {}).get("text", ""), "")
         reaction = (r.get("reaction") or [{}])[0]

@@ -7,6 +7,7 @@ from renkei.records import Allergy, Coding, Encounter, Record, RecordStatus
 
 from ._checks import CANCEL_TRIGGERS
 from ._context import Ctx
+from ._kin import contacts, coverages
 from ._patient import patient_from_pid
 from ._results import observation
 from ._values import parse_dtm
@@ -87,8 +88,9 @@ def adt00(ctx: Ctx) -> list[Record]:
         return out
     if is_cancel(ctx):  # A23: delete patient basics
         patient.status = RecordStatus.DELETED
-    out.append(patient)
     m = ctx.msg
+    patient.contacts, patient.coverages = contacts(m), coverages(m)  # NK1, IN1
+    out.append(patient)
     # Body measurements in ADT-00 OBX rarely carry OBX-14; the event (EVN-2), else the message time
     # (MSH-7), is when they were recorded (JP Core VitalSigns/BodyMeasurement need effective[x]).
     evn = m.first("EVN")

@@ -68,3 +68,12 @@ class DeliveryOutcome:
     error: str = ""
     next_attempt_at: float = 0.0
     attempted_at: float = 0.0
+
+
+QUARANTINED_RECORDS = "quarantined records at "
+
+
+def quarantine_note(destination: str, reasons: list[str]) -> str:
+    """The last_error of a SENT delivery whose destination refused some records: the message is QUARANTINED
+    with it (queue.py), and reprocessing after a fix sends those records (they never reached the ledger)."""
+    return f"{QUARANTINED_RECORDS}{destination}: " + "; ".join(reasons)

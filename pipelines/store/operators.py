@@ -13,6 +13,7 @@ from renkei.pipelines import audit
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import DeliveryState, MessageState, deliveries, messages, source_ledger
 from renkei.pipelines.store.connection import StoreConnection
+from renkei.pipelines.store.items import QUARANTINED_RECORDS
 
 
 def pruned_note(pruned: str, pruned_at: float | None) -> str:
@@ -52,6 +53,15 @@ class Decisions(StoreConnection):
                 )
                 new_state = MessageState.QUEUED
             else:
+                # Deliveries that went with records quarantined are history now: the new run sends the rest.
+                conn.execute(
+                    deliveries.update()
+                    .where(
+                        deliveries.c.message_id == message_id,
+                        deliveries.c.last_error.startswith(QUARANTINED_RECORDS, autoescape=True),
+                    )
+                    .values(last_error="reprocessed; was " + deliveries.c.last_error)
+                )
                 values: dict[str, Any] = {"reason": "", "warnings": [], "records": None}
                 if new_raw is not None:
                     values["raw"] = new_raw

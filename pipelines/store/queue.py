@@ -19,7 +19,7 @@ from renkei.pipelines.schema import (
     messages,
 )
 from renkei.pipelines.store.connection import StoreConnection
-from renkei.pipelines.store.items import DeliveryOutcome, DueDelivery
+from renkei.pipelines.store.items import QUARANTINED_RECORDS, DeliveryOutcome, DueDelivery
 
 
 class DeliveryQueue(StoreConnection):
@@ -118,7 +118,7 @@ class DeliveryQueue(StoreConnection):
                     "delivered_at": now,
                 }
                 for o in outcomes
-                if o.state is DeliveryState.SENT
+                if o.state is DeliveryState.SENT and not o.error  # a partial one is re-sent by a reprocess
             ]
             if sent:
                 upsert(conn, idempotency, sent, ("destination", "key"), ())
@@ -138,27 +138,38 @@ class DeliveryQueue(StoreConnection):
 
     @staticmethod
     def _refresh_message_states(conn: sa.Connection, message_ids: set[int], now: float) -> None:
-        """A message's state summarises its deliveries: DEAD > ERROR > QUEUED > SENT."""
+        """A message's state summarises its deliveries: DEAD > ERROR > QUEUED > SENT; SENT with some records
+        quarantined by a destination (items.quarantine_note) is QUARANTINED, with those reasons."""
         states: dict[int, set[str]] = {}
+        notes: dict[int, list[str]] = {}
         ids = sorted(message_ids)
         for chunk in chunked(ids):
-            for mid, st in conn.execute(
-                sa.select(deliveries.c.message_id, deliveries.c.state).where(deliveries.c.message_id.in_(chunk))
+            for mid, st, err in conn.execute(
+                sa.select(deliveries.c.message_id, deliveries.c.state, deliveries.c.last_error).where(
+                    deliveries.c.message_id.in_(chunk)
+                )
             ).all():
                 states.setdefault(mid, set()).add(st)
+                if st == DeliveryState.SENT.value and err.startswith(QUARANTINED_RECORDS):
+                    notes.setdefault(mid, []).append(err)
         updates = []
         for mid, sts in states.items():
+            reason = None
             for candidate in (DeliveryState.DEAD, DeliveryState.ERROR, DeliveryState.QUEUED):
                 if candidate.value in sts:
                     new = MessageState(candidate.value)
                     break
             else:
-                new = MessageState.SENT
-            updates.append({"mid": mid, "st": new.value})
-        if updates:
-            conn.execute(
-                messages.update()
-                .where(messages.c.id == sa.bindparam("mid"))
-                .values(state=sa.bindparam("st"), updated_at=now),
-                updates,
-            )
+                new = MessageState.QUARANTINED if mid in notes else MessageState.SENT
+                reason = " | ".join(notes[mid]) if mid in notes else None
+            updates.append({"mid": mid, "st": new.value, "rs": reason})
+        for with_reason in (True, False):
+            batch = [u for u in updates if (u["rs"] is not None) is with_reason]
+            if not batch:
+                continue
+            values: dict[str, object] = {"state": sa.bindparam("st"), "updated_at": now}
+            if with_reason:
+                values["reason"] = sa.bindparam("rs")
+            else:
+                batch = [{"mid": u["mid"], "st": u["st"]} for u in batch]
+            conn.execute(messages.update().where(messages.c.id == sa.bindparam("mid")).values(**values), batch)
