@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -86,9 +87,14 @@ def _prepare(pipeline: str, rows: list[Row]) -> tuple[list[Processed], RunStats]
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """forkserver where there is one: each pool process forks from a server that imported renkei once,
-    never from the run's process (its threads, sockets and database handles must not be copied)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    """fork when this process runs one thread (`renkei run --once`): the pool starts at once, with
+    nothing to import. The children never touch what they inherit from the run's process (its database
+    handles and file locks): each opens its own store. A process with threads (the service: scheduler,
+    listeners) must not fork; its pool forks from a forkserver that imported renkei once."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["renkei.pipelines.engine"])
         return ctx

@@ -71,9 +71,13 @@ def make_engine_at(store_url: str):
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("threads", [False, True], ids=["fork", "forkserver"])
 def test_pool_gives_the_same_messages_deliveries_and_posts_as_one_process(
-    tmp_path: Path, make_engine_at, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, make_engine_at, monkeypatch: pytest.MonkeyPatch, threads: bool
 ) -> None:
+    """`renkei run --once` (one thread) forks its pool; the service (threads) starts it from a forkserver."""
+    if threads:
+        monkeypatch.setattr(parallel.threading, "active_count", lambda: 3)
     storage = tmp_path / "storage"
     generate(storage, patients=24, labs_per_patient=3, seed=5)
     bad = storage / "000" / "000" / "0000009" / "20240101" / "OML-11"
