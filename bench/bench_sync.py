@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,6 +67,8 @@ def nho_storage(root: Path, copies: int) -> int:
 
 
 def bare_parse_loop(root: Path) -> tuple[int, float]:
+    global _bare_cpu
+    cpu = time.process_time()
     started = time.perf_counter()
     n = 0
     for item in scan(root):
@@ -74,7 +77,17 @@ def bare_parse_loop(root: Path) -> tuple[int, float]:
         with contextlib.suppress(Exception):  # a defective sample file: the loop goes on, as renkei does
             hl7.parse(text)
         n += 1
+    _bare_cpu = time.process_time() - cpu
     return n, time.perf_counter() - started
+
+
+_bare_cpu = 0.0  # CPU seconds of the last bare loop
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process and its own children (the run and its pool)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def seed_data(work: Path) -> Path:
@@ -101,10 +114,16 @@ def run_once(work: Path, data: Path, processes: int = 0) -> tuple[dict[str, int]
         env["RENKEI_PROCESSES"] = str(processes)
     cmd = [sys.executable, "-c", "from renkei.bin.cli import main; main()", "run", str(work / "renkei.yaml"),
            "--once", "--data", str(data), "--json"]  # fmt: skip
+    global _run_cpu
+    cpu = _children_cpu()
     started = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - started
+    _run_cpu = _children_cpu() - cpu
     return json.loads(out.stdout)["nightly"], elapsed
+
+
+_run_cpu = 0.0  # CPU seconds of the last run, its pool processes included
 
 
 def main() -> None:
@@ -132,17 +151,21 @@ def main() -> None:
         bares, syncs, singles, stats = [], [], [], {}
         for r in range(args.rounds):
             bares.append(bare_parse_loop(work / "storage")[1])
+            bare_cpu = _bare_cpu
             if args.one_process:
                 shutil.copytree(seed, work / "single")
                 singles.append(run_once(work, work / "single", processes=1)[1])
                 shutil.rmtree(work / "single")
-                print(f"  round {r + 1}: renkei run --once with RENKEI_PROCESSES=1: {files / singles[-1]:6.0f} files/s")
+                print(f"  round {r + 1}: renkei run --once with RENKEI_PROCESSES=1: {files / singles[-1]:6.0f} files/s "
+                      f"({_run_cpu / files * 1e3:.2f} ms CPU per file)")  # fmt: skip
             data = work / f"data{r}"
             shutil.copytree(seed, data)
             stats, seconds = run_once(work, data)
             syncs.append(seconds)
             print(f"  round {r + 1}: bare {files / bares[-1]:6.0f} files/s, renkei run --once {files / seconds:6.0f} "
                   f"files/s, ratio {bares[-1] / seconds:.2f}  (load {os.getloadavg()[0]:.1f})")  # fmt: skip
+            print(f"           CPU per file: bare {bare_cpu / files * 1e3:.2f} ms, renkei run --once "
+                  f"{_run_cpu / files * 1e3:.2f} ms (all its processes, start-up included)")  # fmt: skip
             if r < args.rounds - 1:
                 shutil.rmtree(data)
         outcome = {k: stats[k] for k in ("received", "queued", "filtered", "quarantined", "sent", "dead")}

@@ -98,7 +98,7 @@ class Engine:
         return stats
 
     def _pool_possible(self) -> bool:
-        url = self.store.url
+        url = getattr(self.store, "url", "sqlite://")  # a pool process opens the store by its URL
         return self.cores > 1 and not (url in ("sqlite://", "sqlite:///") or ":memory:" in url)
 
     def _run_serial(
@@ -121,7 +121,7 @@ class Engine:
     ) -> None:
         """As _run_serial, with parsing and transforming in a process per core (parallel.py); this process
         stores, saves results in order, and delivers."""
-        pool = parallel.ProcessPool(self.loaded.path, self.data_dir, self.store.url, self.cores)
+        pool = parallel.ProcessPool(self.loaded.path, self.data_dir, getattr(self.store, "url", ""), self.cores)
 
         def redo(rows: list[parallel.Row], redo_stats: RunStats) -> list[Processed]:
             return self.processing.prepare(p, source, rows, redo_stats)
