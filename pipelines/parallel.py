@@ -114,7 +114,7 @@ class _Chunk:
 
 
 class ProcessPool:
-    """The pool of one run. `submit` hands a stored chunk to the processes; `saved` yields, in order,
+    """The pool of one run. `submit` hands a stored chunk to the processes; `results` yields, in order,
     the results to save, re-processed by the run when the check above asks for it."""
 
     def __init__(self, config_path: Path, data_dir: Path, store_url: str, workers: int) -> None:
