@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from renkei.config.schema import PipelineConfig
 from renkei.connectors.base import Source, SourceItem, TimelinePost
 from renkei.connectors.registry import connector_class
 from renkei.errors import InputError
-from renkei.pipelines import levels
+from renkei.pipelines import levels, parallel
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.connector_services import connector_context
 from renkei.pipelines.delivery import DELIVERY_LOCK, Delivery
@@ -33,7 +34,7 @@ from renkei.pipelines.intake import BATCH, LEDGER_WINDOW, Intake, batches
 from renkei.pipelines.processing import Processing
 from renkei.pipelines.runstats import Progress, RunStats
 from renkei.pipelines.schema import MessageState
-from renkei.pipelines.store import Store
+from renkei.pipelines.store import Processed, Store
 from renkei.pipelines.transform import Transformer
 
 __all__ = ["BATCH", "DELIVERY_LOCK", "LEDGER_WINDOW", "Engine", "Progress", "RunStats"]
@@ -54,6 +55,7 @@ class Engine:
         self.intake = Intake(store)
         self.processing = Processing(store, self.transformer)
         self.delivery = Delivery(self.config, store, self.gates, self.connector, data_dir)
+        self.cores = parallel.workers_available()  # processes that parse and transform a big batch run
         data_dir.mkdir(parents=True, exist_ok=True)
 
     # -- connectors -------------------------------------------------------------------------------
@@ -85,7 +87,24 @@ class Engine:
         stats = RunStats()
         source: Source = self.connector(p.source)
         self.processing.process_stored(p, source, stats, progress)
-        for batch in batches(self.intake.new_items(p, source, stats), BATCH):
+        items = self.intake.new_items(p, source, stats)
+        head = list(islice(items, 2 * parallel.CHUNK))
+        if len(head) < 2 * parallel.CHUNK or not self._pool_possible():
+            self._run_serial(p, source, chain(head, items), stats, progress)
+        else:
+            self._run_pooled(p, source, chain(head, items), stats, progress)
+        stats.add(self.deliver_due(progress=progress))
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _pool_possible(self) -> bool:
+        url = getattr(self.store, "url", "sqlite://")  # a pool process opens the store by its URL
+        return self.cores > 1 and not (url in ("sqlite://", "sqlite:///") or ":memory:" in url)
+
+    def _run_serial(
+        self, p: PipelineConfig, source: Source, items: Iterable[SourceItem], stats: RunStats, progress: Progress | None
+    ) -> None:
+        for batch in batches(items, BATCH):
             received = [self.intake.read(source, item) for item in batch]
             ids = self.store.receive_many(p.name, p.source, received)
             stats.received += len(ids)
@@ -96,9 +115,38 @@ class Engine:
                 progress("stored", len(ids))
             # Deliver as we go, so a long batch posts steadily and the queue stays about one batch deep.
             stats.add(self.deliver_due(progress=progress))
-        stats.add(self.deliver_due(progress=progress))
-        stats.seconds = time.perf_counter() - started
-        return stats
+
+    def _run_pooled(
+        self, p: PipelineConfig, source: Source, items: Iterable[SourceItem], stats: RunStats, progress: Progress | None
+    ) -> None:
+        """As _run_serial, with parsing and transforming in a process per core (parallel.py); this process
+        stores, saves results in order, and delivers."""
+        pool = parallel.ProcessPool(self.loaded.path, self.data_dir, getattr(self.store, "url", ""), self.cores)
+
+        def redo(rows: list[parallel.Row], redo_stats: RunStats) -> list[Processed]:
+            return self.processing.prepare(p, source, rows, redo_stats)
+
+        def save_ready(wait_all: bool) -> None:
+            saved = False
+            for results, chunk_stats in pool.results(wait_all, redo):
+                self.store.save_processed(results)
+                stats.add(chunk_stats)
+                saved = True
+            if saved:
+                stats.add(self.deliver_due(progress=progress))
+
+        try:
+            for chunk in parallel.patient_chunks(items, parallel.CHUNK):
+                received = [self.intake.read(source, item) for item in chunk]
+                ids = self.store.receive_many(p.name, p.source, received)
+                stats.received += len(ids)
+                pool.submit(p.name, [(mid, r.key, r.raw, r.read_error) for mid, r in zip(ids, received, strict=True)])
+                if progress:
+                    progress("stored", len(ids))
+                save_ready(wait_all=False)
+            save_ready(wait_all=True)
+        finally:
+            pool.close()
 
     # -- push sources ------------------------------------------------------------------------------
     def ingest(self, pipeline: str, items: Sequence[tuple[SourceItem, bytes]]) -> list[tuple[int, bool]]:

@@ -40,6 +40,12 @@ class Processing:
     def process(
         self, p: PipelineConfig, source: Source, batch: list[tuple[int, str, bytes, str]], stats: RunStats
     ) -> None:
+        self.store.save_processed(self.prepare(p, source, batch, stats))
+
+    def prepare(
+        self, p: PipelineConfig, source: Source, batch: list[tuple[int, str, bytes, str]], stats: RunStats
+    ) -> list[Processed]:
+        """Parse and transform a batch without saving it (a pool process runs this: parallel.py)."""
         parsed: list[tuple[int, str, Parsed | None, str]] = []
         for mid, key, raw, read_error in batch:
             if read_error:
@@ -67,4 +73,4 @@ class Processing:
                 stats.quarantined += 1
             else:
                 stats.queued += 1
-        self.store.save_processed(results)
+        return results

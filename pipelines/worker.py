@@ -4,7 +4,9 @@ A push source (an MLLP listener, the bedside reader) must acknowledge fast: its 
 and answers. Parsing, rendering and delivering run here, in a second process on the same store (SQLite
 in WAL mode takes one writer at a time across processes), so they use the other core instead of
 competing for the listener's interpreter, and they work in small batches so each write transaction
-holds the lock only briefly. The worker polls for RECEIVED messages (an indexed query) when idle.
+holds the lock only briefly. It runs at a lower CPU priority (NICENESS) than the listener, and writers
+queue for the store on a file lock (store/writer_turn.py), so an ACK waits for neither. The worker polls
+for RECEIVED messages (an indexed query) when idle.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ log = logging.getLogger("renkei.worker")
 
 EVENT_BATCH = 32
 IDLE_POLL_SECONDS = 0.05
+# The listener must answer within milliseconds while this process parses and renders: on a machine with
+# few cores the OS scheduler then runs the listener first, and this worker takes the time left over.
+NICENESS = 10
 
 
 def run(config_path: str, data_dir: str, pipeline: str, stop: EventType, parent_pid: int) -> None:
@@ -28,6 +33,7 @@ def run(config_path: str, data_dir: str, pipeline: str, stop: EventType, parent_
     from renkei.pipelines.store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.nice(NICENESS)
     data = Path(data_dir)
     engine = Engine(load_config(Path(config_path)), Store.in_data_dir(data), data)
     failing: tuple[str, int] | None = None  # (what failed, rounds since) while a failure repeats

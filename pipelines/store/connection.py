@@ -15,6 +15,7 @@ from renkei.db_version import ensure_current
 from renkei.pipelines import audit
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.schema import SCHEMA
+from renkei.pipelines.store.writer_turn import WriterTurn
 
 DB_FILE = "renkei.sqlite"
 STORE_URL_ENV = "RENKEI_STORE_URL"
@@ -26,6 +27,7 @@ class StoreConnection:
         self._writer = make_engine(url, immediate=True)
         self._redoable_writer = make_engine(url, immediate=True, durable=False)
         self._reader = make_engine(url, immediate=False)
+        self._turn = WriterTurn(url)
         try:
             ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
         except BaseException:
@@ -42,6 +44,7 @@ class StoreConnection:
         return cls(os.environ.get(STORE_URL_ENV) or f"sqlite:///{data_dir / DB_FILE}")
 
     def close(self) -> None:
+        self._turn.close()
         self._writer.dispose()
         self._redoable_writer.dispose()
         self._reader.dispose()
@@ -50,7 +53,7 @@ class StoreConnection:
     def write(self, *, redoable: bool = False) -> Iterator[sa.Connection]:
         """One write transaction. `redoable=True` skips the fsync on commit (SQLite): for results that a
         restart recomputes anyway; anything acknowledged or decided by a person is written durably."""
-        with (self._redoable_writer if redoable else self._writer).begin() as conn:
+        with self._turn.held(), (self._redoable_writer if redoable else self._writer).begin() as conn:
             yield conn
 
     @contextmanager

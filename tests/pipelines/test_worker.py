@@ -72,6 +72,8 @@ def test_worker_exits_when_the_service_is_killed(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         assert status == {"in": {"SENT": 1}}, (tmp_path / "run.log").read_text()
+        # the worker parses and renders at a lower CPU priority than the listener, whose ACKs wait for no one
+        assert all(os.getpriority(os.PRIO_PROCESS, w) > os.getpriority(os.PRIO_PROCESS, service.pid) for w in workers)
         assert all(_alive(w) for w in workers)
         service.send_signal(signal.SIGKILL)
         service.wait(10)

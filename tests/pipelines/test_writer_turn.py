@@ -1,0 +1,70 @@
+"""Writers of a SQLite store queue on a file lock beside it (store/writer_turn.py) instead of SQLite's
+sleep-and-retry, in every process; PostgreSQL and in-memory stores need none."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from renkei.pipelines.store import Store
+from renkei.pipelines.store.writer_turn import WriterTurn
+
+
+def _try_lock(path: str) -> bool:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def test_a_write_transaction_holds_the_turn_and_releases_it(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'renkei.sqlite'}")
+    try:
+        with store.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            lock = str(tmp_path / "renkei.sqlite-writer.lock")
+            assert not _try_lock(lock)  # another process's writer waits here, woken when we commit
+        assert _try_lock(lock)
+        with pytest.raises(RuntimeError), store.write(redoable=True):
+            assert not _try_lock(lock)
+            raise RuntimeError("rolled back")
+        assert _try_lock(lock)  # released on rollback too
+    finally:
+        store.close()
+
+
+def test_a_second_process_writes_after_the_first_commits(tmp_path: Path) -> None:
+    db = tmp_path / "renkei.sqlite"
+    store = Store(f"sqlite:///{db}")
+    child = (
+        "import sys\nfrom renkei.pipelines.store import Store\n"
+        f"s = Store('sqlite:///{db}')\nprint('ready', flush=True)\n"
+        "with s.write() as c:\n    c.exec_driver_sql('INSERT INTO t VALUES (2)')\ns.close()\n"
+    )
+    try:
+        with store.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with store.write() as conn:
+            proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        with store.read() as conn:
+            assert [r[0] for r in conn.exec_driver_sql("SELECT x FROM t ORDER BY rowid")] == [1, 2]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "postgresql+psycopg://renkei@db/renkei"])
+def test_no_lock_file_where_there_is_no_file(url: str) -> None:
+    assert WriterTurn(url).path == ""
