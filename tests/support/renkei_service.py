@@ -3,6 +3,7 @@ processing worker down with it (a real crash: nothing gets to finish what it was
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,10 +31,8 @@ class RenkeiService:
     def kill(self) -> None:
         """SIGKILL the service and its worker (the whole process group it leads)."""
         assert self.proc is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(10)
         self.kills += 1
 
