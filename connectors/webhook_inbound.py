@@ -34,6 +34,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -194,8 +195,8 @@ class WebhookInbound:
         self.stop()
 
     # -- Source ---------------------------------------------------------------------------------------
-    def scan(self):  # type: ignore[no-untyped-def]
-        return iter(())
+    def scan(self) -> Iterator[SourceItem]:
+        return iter(())  # a push source: everything arrives through start()
 
     def read(self, key: str) -> bytes:
         raise InputError(f"{key}: inbound webhook replies are kept in the store only")

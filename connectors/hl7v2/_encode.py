@@ -111,7 +111,9 @@ def _oru(observations: list[Observation], header: MessageHeader, now: datetime |
     return "\r".join(lines) + "\r"
 
 
-REPORTED_BY = "reported-by:"  # Observation.source prefix the way-back sources use: who reported it (a staff id)
+# Observation.source prefix of a reported reading: who reported it (a staff id). The same constant as
+# renkei.mappings.vital_text.REPORTED_BY, repeated because the codec imports only the shared vocabulary.
+REPORTED_BY = "reported-by:"
 
 
 def _reporter(o: Observation) -> str:
