@@ -133,7 +133,9 @@ class MatrixReplies:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.settings.poll_seconds + 35)
+            # A long poll in flight is not waited for: whatever it would store is read again after a restart
+            # (the token moves only after the store has the batch), so stopping never loses an event.
+            self._thread.join(timeout=2)
             self._thread = None
 
     def _loop(self, ingest: Ingest) -> None:
@@ -142,11 +144,12 @@ class MatrixReplies:
             try:
                 self.sync_once(ingest, self.settings.poll_seconds)
                 failures = 0
-            except (RenkeiError, OSError) as exc:
+            except Exception as exc:  # the thread must live on: logged (type only, no content), retried
                 failures += 1
                 if failures == 1:
                     log.error("matrix-replies %s: sync failed (%s); retrying with backoff", self.name,
                               type(exc).__name__)  # fmt: skip
+                log.debug("matrix-replies %s: sync failed", self.name, exc_info=True)
                 self._stopping.wait(min(60.0, 2.0 ** min(failures, 6)))
 
     def sync_once(self, ingest: Ingest, poll_seconds: float = 0) -> int:
