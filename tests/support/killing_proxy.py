@@ -18,6 +18,8 @@ class KillingProxy:
     def __init__(self, upstream: str, trigger: Callable[[str, str], bool], on_trigger: Callable[[], None]) -> None:
         self.upstream = upstream.rstrip("/")
         self.triggered = threading.Event()
+        self._fired = False
+        self._lock = threading.Lock()
         self.forwarded: list[tuple[str, str, int]] = []
         proxy = self
 
@@ -28,9 +30,12 @@ class KillingProxy:
                 resp = requests.request(self.command, proxy.upstream + self.path, data=body, headers=headers,
                                         timeout=30)  # fmt: skip
                 proxy.forwarded.append((self.command, self.path, resp.status_code))
-                if not proxy.triggered.is_set() and trigger(self.command, self.path):
-                    proxy.triggered.set()
+                with proxy._lock:
+                    fire = not proxy._fired and trigger(self.command, self.path)
+                    proxy._fired = proxy._fired or fire
+                if fire:
                     on_trigger()
+                    proxy.triggered.set()  # only once on_trigger is done (e.g. the client is really dead)
                     self.close_connection = True
                     return  # no answer at all
                 self.send_response(resp.status_code)
