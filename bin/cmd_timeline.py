@@ -1,4 +1,4 @@
-"""`renkei timeline list|show`: read the built-in timeline (reads are audited)."""
+"""`renkei timeline list|show|reply`: read the built-in timeline (reads are audited), reply as a member."""
 
 from __future__ import annotations
 
@@ -67,3 +67,30 @@ def show(patient_id: str, member: str | None, data: str | None, as_json: bool) -
         click.echo(p["text"])
         if p["tags"]:
             click.echo(" ".join(f"□{t}" for t in p["tags"]))
+
+
+@timeline.command("reply")
+@click.argument("patient_id")
+@click.argument("text")
+@click.option("--as", "member", required=True, help="the member who replies (must be in the patient's group)")
+@data_option
+@json_option
+@handle_errors
+def reply(patient_id: str, text: str, member: str, data: str | None, as_json: bool) -> None:
+    """Reply on PATIENT_ID's timeline as a member; a `builtin-replies` source takes it back to the EHR
+    (a vitals report such as "BT 36.8 BP 120/80 P 72 SpO2 97" as ORU^R01 / Observation: docs/way-back.md)."""
+    from renkei.connectors.builtin_timeline_source import post_reply
+
+    data_dir = data_dir_of(data)
+    tl = BuiltinTimeline.open(data_dir)
+    store = Store.in_data_dir(data_dir)
+    try:
+        post_id = post_reply(tl, patient_id, member, text)
+        store.audit([AuditEntry("timeline.reply", patient_id, f"timeline-post:{post_id}", member, actor=member)])
+    finally:
+        tl.close()
+        store.close()
+    if as_json:
+        emit_json({"patient_id": patient_id, "post_id": post_id, "member": member})
+        return
+    click.echo(f"replied on patient {patient_id}'s timeline as {member} (post #{post_id})")

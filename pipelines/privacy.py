@@ -41,11 +41,14 @@ _KIND_CATEGORY = {
 
 
 def category_of(record: dict[str, Any]) -> str:
-    """The data category of one canonical record (as a dict). Observations from a device are vitals,
-    others labs; an unknown kind is its own category, which no consent naming categories covers."""
+    """The data category of one canonical record (as a dict). Observations from a device, or coded in IEEE
+    11073 MDC as a nurse's reported vitals are (the way back), are vitals, others labs; an unknown kind is
+    its own category, which no consent naming categories covers."""
     kind = str(record.get("kind", ""))
     if kind == "observation":
-        return "vitals" if record.get("device_id") else "labs"
+        code = record.get("code")
+        mdc = isinstance(code, dict) and str(code.get("system", "")).upper() in ("MDC", "IEEE11073")
+        return "vitals" if record.get("device_id") or mdc else "labs"
     return _KIND_CATEGORY.get(kind, kind or "unknown")
 
 

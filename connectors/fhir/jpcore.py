@@ -13,7 +13,7 @@ Mapping per record kind (profile in meta.profile):
     Encounter    -> Encounter (JP_Encounter)
     Document     -> DocumentReference (JP_DocumentReference)
     Order        -> ServiceRequest (JP_ServiceRequest_Common)
-Notes are not clinical resources here (they go to timelines); converting one raises UnsupportedRecord.
+A Note (a reply from a timeline, the way back) becomes a Communication (_note.py).
 
 Every resource gets a deterministic id (see _ids.py) and two identifiers: `urn:renkei:record-id` = that id
 (what a conditional update matches on, whatever id the server assigned) and `urn:renkei:record-key` = the
@@ -41,6 +41,7 @@ from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
 from renkei.connectors.fhir._medication import medication
+from renkei.connectors.fhir._note import note_communication
 from renkei.connectors.fhir._reports import fold_ecgs, lab_reports
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
@@ -54,6 +55,7 @@ from renkei.records import (
     Document,
     Encounter,
     Medication,
+    Note,
     Observation,
     Order,
     Patient,
@@ -105,6 +107,7 @@ class JPCoreConverter:
             Encounter: lambda e: encounter(self, e),
             Document: self._document,
             Order: self._order,
+            Note: lambda n: note_communication(self, n),  # the way back: a timeline reply (_note.py)
         }
 
     # -- public -------------------------------------------------------------------------------------

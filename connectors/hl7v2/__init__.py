@@ -19,6 +19,7 @@ from ._checks import CANCEL_TRIGGERS, MESSAGE_TYPES, check_fields, check_message
 from ._context import NO_ORDER, Filing, FilingLike
 from ._context import Ctx as MessageContext
 from ._defect import FATAL_KINDS, KINDS, Defect, MessageError
+from ._encode import REPORTED_BY, MessageHeader, encode_records
 from ._er7 import Message, Segment, split
 from ._framing import (
     ONE_MESSAGE_RULE,
@@ -53,6 +54,7 @@ __all__ = [
     "NO_ORDER",
     "ONE_MESSAGE_RULE",
     "REPLACEMENT",
+    "REPORTED_BY",
     "REQUIRED",
     "SUPPORTED",
     "Ack",
@@ -64,6 +66,7 @@ __all__ = [
     "Message",
     "MessageContext",
     "MessageError",
+    "MessageHeader",
     "MessageRecords",
     "Segment",
     "bad_patient_id",
@@ -76,6 +79,7 @@ __all__ = [
     "data_type_of",
     "decode_iso2022jp",
     "decode_text",
+    "encode_records",
     "header_or_empty",
     "is_dtm",
     "is_terminated",

@@ -16,8 +16,11 @@ Config (`type: mllp-sender`):
         ack_timeout: 30
         attempts: 3                # tries per deliver() before the engine's own retry policy takes over
         backoff_seconds: 0.5
+        msh: {sending_application: RENKEI, receiving_application: EHR, charset: "~ISO IR87"}   # see below
 
 The payload's HL7 text is `payload["hl7"]` (else `payload["text"]`), segments separated by CR or LF.
+A payload of canonical records (`{"records": [...]}`, the way back: docs/way-back.md) is encoded by the
+HL7 v2 codec: observations as ORU^R01, a note as MDM^T02, with the `msh` settings (MSH-3..6 and MSH-18).
 An empty MSH-10 is filled from the idempotency key, so a resend carries the same control id and a
 receiver that de-duplicates by MSH-10 (renkei's listener does) never processes it twice.
 ACK mapping: AA/CA -> the receipt (`<host>:<port>/<MSH-10>`); AE/AR/CE/CR -> PermanentDeliveryError with
@@ -32,18 +35,30 @@ import logging
 import ssl
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from renkei.connectors.base import ConnectorContext
-from renkei.connectors.hl7v2 import Ack, HL7Error, codec_for, read_header
-from renkei.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.connectors.hl7v2 import Ack, HL7Error, MessageHeader, codec_for, encode_records, read_header
+from renkei.errors import ConfigError, InputError, PermanentDeliveryError, RetryableDeliveryError
+from renkei.records import Record
 
 from .client import MLLPClient
 
 log = logging.getLogger("renkei.mllp")
+
+
+class MshSettings(pydantic.BaseModel):
+    """MSH fields of the messages this sender encodes from records (MSH-3..6, MSH-18)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    sending_application: str = "RENKEI"
+    sending_facility: str = ""
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    charset: Literal["UNICODE UTF-8", "~ISO IR87", "ISO IR87"] = "UNICODE UTF-8"
 
 
 class MLLPSender:
@@ -61,6 +76,7 @@ class MLLPSender:
         attempts: int = pydantic.Field(3, ge=1)
         backoff_seconds: float = pydantic.Field(0.5, ge=0)
         max_message_bytes: int = pydantic.Field(1 << 20, ge=1024)
+        msh: MshSettings = pydantic.Field(default_factory=lambda: MshSettings())
 
     def __init__(self, name: str, settings: Settings, context: ConnectorContext | None = None) -> None:
         self.name = name
@@ -89,6 +105,8 @@ class MLLPSender:
     def message_bytes(self, payload: dict[str, Any], idempotency_key: str) -> tuple[bytes, str]:
         """The wire bytes of the payload's message and its MSH-10; PermanentDeliveryError if it is not HL7."""
         text = payload.get("hl7") or payload.get("text") or ""
+        if not text and isinstance(payload.get("records"), list):
+            text = self._encoded(payload["records"])
         if not isinstance(text, str):
             raise PermanentDeliveryError(f"{self.name}: payload has no HL7 text (hl7/text)")
         text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r") + "\r"
@@ -104,6 +122,16 @@ class MLLPSender:
             return text.encode(codec), h.control_id
         except (HL7Error, LookupError, UnicodeEncodeError) as exc:
             raise PermanentDeliveryError(f"{self.name}: cannot encode message {h.control_id}: {exc}") from exc
+
+    def _encoded(self, records: list[dict[str, Any]]) -> str:
+        try:
+            parsed = [Record.from_dict(r) for r in records]
+            return encode_records(parsed, MessageHeader(**self.settings.msh.model_dump()))
+        except InputError as exc:
+            raise PermanentDeliveryError(f"{self.name}: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            reason = f"payload is not canonical records ({type(exc).__name__})"
+            raise PermanentDeliveryError(f"{self.name}: {reason}") from exc
 
     def deliver(self, payload: dict[str, Any], idempotency_key: str) -> str:
         if idempotency_key in self._receipts:

@@ -41,8 +41,8 @@ def test_registered_connectors_fulfil_their_contracts(tmp_path: Path) -> None:
 
 def test_unusable_payloads_are_permanent_failures(tmp_path: Path) -> None:
     dest = FhirDestination("d", FhirDestination.Settings(base_url=BASE, facility_code="1311234567"))
-    with pytest.raises(PermanentDeliveryError, match="no FHIR mapping for note"):
-        dest.deliver(Note(patient_id="1", text="デイサービス開始").to_dict(), "k")
+    with pytest.raises(PermanentDeliveryError, match="not canonical records"):
+        dest.deliver({**Note(patient_id="1", text="デイサービス開始").to_dict(), "status": "bogus"}, "k")
     with pytest.raises(PermanentDeliveryError, match="neither records"):
         dest.deliver({"hello": 1}, "k")
     bad = Observation(patient_id="1", record_key="r", code=Coding("3A01000000232710", "総蛋白", "JC10"), value="7")

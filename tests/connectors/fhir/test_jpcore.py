@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from renkei.connectors.fhir import FhirToCanonical, FhirValidationError, JPCoreConverter, UnsupportedRecord
+from renkei.connectors.fhir import FhirToCanonical, FhirValidationError, JPCoreConverter
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir._ids import canonical_json
 from renkei.connectors.fhir.validate import check_resource
@@ -291,9 +291,17 @@ def test_bad_sex_and_facility_are_refused() -> None:
         JPCoreConverter("13112345")
 
 
-def test_notes_are_not_clinical_resources(conv: JPCoreConverter) -> None:
-    with pytest.raises(UnsupportedRecord, match="note"):
-        conv.convert(Note(patient_id="9999013", text="デイサービス開始"))
+def test_a_note_becomes_a_communication_keyed_by_its_record(conv: JPCoreConverter) -> None:
+    note = Note(patient_id="9999013", text="デイサービス開始", author="nurse.sato", record_key="matrix/$ev1",
+                written_at=datetime(2024, 4, 1, 9, 30, tzinfo=timezone(timedelta(hours=9))), tags=["返信"])
+    (res,) = conv.convert_checked([note])
+    assert res["resourceType"] == "Communication" and res["status"] == "completed"
+    assert res["payload"] == [{"contentString": "デイサービス開始"}]
+    assert res["subject"]["identifier"] == {"system": FACILITY_SYSTEM, "value": "9999013"}
+    assert res["sender"] == {"identifier": {"system": "urn:renkei:member", "value": "nurse.sato"}}
+    assert res["sent"].startswith("2024-04-01T09:30:00+09:00")
+    assert {"system": "urn:renkei:record-key", "value": "matrix/$ev1"} in res["identifier"]
+    assert conv.convert(note)["id"] == res["id"]  # the same reply is the same resource
 
 
 def test_read_back_restores_the_canonical_records(conv: JPCoreConverter) -> None:
