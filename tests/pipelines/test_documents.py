@@ -1,0 +1,62 @@
+"""Documents end to end: an SS-MIX2 extended-storage file reaches the built-in timeline as a downloadable
+file, byte-equal, with a summary line; the store keeps one copy (the raw input), payloads only a reference."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from support.documents import PDF_KEY, PID, write_referral_pdf
+
+from renkei.pipelines.schema import MessageState
+
+
+def _posts(engine, patient_id: str) -> list[dict]:
+    tl = engine.connector("timeline")
+    return tl.read(tl.group_for_patient(patient_id))
+
+
+def test_extended_storage_pdf_reaches_the_builtin_timeline_byte_equal(tmp_path: Path, make_engine) -> None:
+    root = tmp_path / "storage"
+    pdf = write_referral_pdf(root)
+    engine = make_engine(root)
+    stats = engine.run_pipeline(engine.pipeline("sync"))
+    assert (stats.received, stats.sent, stats.quarantined) == (1, 1, 0)
+    (post,) = _posts(engine, PID)
+    assert post["text"].startswith("【文書】診療情報提供書")
+    assert "・形式 PDF" in post["text"] and "1 件の記録" not in post["text"]
+    (att,) = post["attachments"]
+    assert att == {
+        "name": "診療情報提供書.pdf", "media_type": "application/pdf",
+        "sha256": hashlib.sha256(pdf).hexdigest(), "size": len(pdf),
+    }  # fmt: skip
+    assert engine.connector("timeline").attachment_bytes(att["sha256"]) == pdf
+    # the store holds the file once, as the raw input; the delivery payload holds a reference only
+    (msg,) = engine.store.list_messages()
+    stored, (delivery,) = engine.store.get_message(msg.id)
+    assert stored.raw == pdf
+    (ref,) = delivery.payload["attachments"]
+    assert "data" not in ref and ref["content"] == "raw" and ref["size"] == len(pdf)
+
+
+def test_a_file_whose_content_is_not_what_its_name_says_is_quarantined(tmp_path: Path, make_engine) -> None:
+    root = tmp_path / "storage"
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    write_referral_pdf(root, png)
+    engine = make_engine(root)
+    stats = engine.run_pipeline(engine.pipeline("sync"))
+    assert (stats.quarantined, stats.sent) == (1, 0)
+    (msg,) = engine.store.list_messages(state=MessageState.QUARANTINED)
+    assert msg.reason.startswith(PDF_KEY) and "named .pdf (PDF) but its content is PNG" in msg.reason
+    stored, _ = engine.store.get_message(msg.id)
+    assert stored.raw == png  # kept, reprocessable
+    assert _posts_or_none(engine) is None
+
+
+def _posts_or_none(engine):
+    from renkei.errors import NotFoundError
+
+    try:
+        return _posts(engine, PID)
+    except NotFoundError:
+        return None
