@@ -128,12 +128,14 @@ def check(
         raise ContentRefused(f"{where}: the file is empty")
     found = identify(data)
     if found is None or found not in allowed:
-        what = LABELS.get(found or "", "XML that is not a CDA document (no urn:hl7-org:v3 ClinicalDocument root)"
-                          if found == XML else f"no known file type (starts with {describe_start(data)})")
+        what = LABELS.get(
+            found or "",
+            "XML that is not a CDA document (no urn:hl7-org:v3 ClinicalDocument root)"
+            if found == XML
+            else f"no known file type (starts with {describe_start(data)})",
+        )
         kinds = ", ".join(sorted(LABELS[k] for k in allowed))
         raise ContentRefused(f"{where}: the content is {what}; accepted are {kinds}")
     if declared and normalise(declared) != found:
-        raise ContentRefused(
-            f"{where}: declared as {declared} but the content is {LABELS[found]} ({found})"
-        )
+        raise ContentRefused(f"{where}: declared as {declared} but the content is {LABELS[found]} ({found})")
     return Checked(found, len(data))
