@@ -190,6 +190,9 @@ class Document(Record):
     sha256: str = ""  # hex digest of the file, checked when it is resolved
     file_name: str = ""  # the name it is posted under (e.g. main_document.pdf)
     url: str = ""  # HL7 v2 RP (reference pointer): where the file lives; http(s) only
+    # base64 of the file, set only in memory by the engine just before a delivery (pipelines/documents.py)
+    # for a destination that sends the file itself (FHIR DocumentReference); never stored with the records.
+    data: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

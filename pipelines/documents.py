@@ -56,14 +56,14 @@ def file_name(record: dict[str, Any]) -> str:
 
 
 def needs_files(payload: dict[str, Any]) -> bool:
-    return any("content" in a and "data" not in a for a in payload.get("attachments") or ()) or any(
+    return any(a.get("content") and not a.get("data") for a in payload.get("attachments") or ()) or any(
         _document_with_file(r) for r in payload.get("records") or ()
     )
 
 
 def _document_with_file(r: object) -> bool:
     """A document record (in a records payload) whose file is still to be put in."""
-    return isinstance(r, dict) and r.get("kind") == RecordKind.DOCUMENT and bool(r.get("content")) and "data" not in r
+    return isinstance(r, dict) and r.get("kind") == RecordKind.DOCUMENT and bool(r.get("content")) and not r.get("data")
 
 
 class FileResolver:
@@ -87,7 +87,7 @@ class FileResolver:
         if payload.get("attachments"):
             atts = []
             for a in payload["attachments"]:
-                if "content" in a and "data" not in a:
+                if a.get("content") and not a.get("data"):
                     data = self._bytes(d, msg, a["content"], a.get("sha256", ""))
                     a = {**a, "data": base64.b64encode(data).decode("ascii")}
                 atts.append(a)

@@ -60,3 +60,37 @@ def _posts_or_none(engine):
         return _posts(engine, PID)
     except NotFoundError:
         return None
+
+
+FHIR_CONFIG = """
+version: 1
+connectors:
+  ehr: {{type: ssmix2, root: "{root}"}}
+  fhir: {{type: fhir, base_url: "http://127.0.0.1:9/fhir", facility_code: "1311234567"}}
+pipelines:
+  - name: sync
+    source: ehr
+    destinations: [fhir]
+    gates: {{consent: false}}
+    retry: {{max_attempts: 1, initial_backoff_seconds: 0.01, max_backoff_seconds: 0.05, jitter_seconds: 0}}
+"""
+
+
+def test_the_fhir_payload_gets_the_file_only_at_delivery(tmp_path: Path, make_engine) -> None:
+    import base64
+
+    from renkei.pipelines.store import DueDelivery
+
+    root = tmp_path / "storage"
+    pdf = write_referral_pdf(root)
+    engine = make_engine(root, FHIR_CONFIG)
+    engine.run_pipeline(engine.pipeline("sync"))  # the server is not there: the delivery waits to be retried
+    (msg,) = engine.store.list_messages()
+    _, (row,) = engine.store.get_message(msg.id)
+    (record,) = row.payload["records"]
+    assert record["content"] == "raw" and not record["data"]  # stored payload: a reference only
+    due = DueDelivery(row.id, msg.id, "sync", "fhir", PID, 0, None, row.idempotency_key, row.payload)
+    resolved = engine.delivery._files.resolve(due, row.payload)
+    (doc_ref,) = engine.connector("fhir").resources_for(resolved)
+    att = doc_ref["content"][0]["attachment"]
+    assert base64.b64decode(att["data"]) == pdf and att["contentType"] == "application/pdf"
