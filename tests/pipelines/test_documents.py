@@ -94,3 +94,44 @@ def test_the_fhir_payload_gets_the_file_only_at_delivery(tmp_path: Path, make_en
     (doc_ref,) = engine.connector("fhir").resources_for(resolved)
     att = doc_ref["content"][0]["attachment"]
     assert base64.b64decode(att["data"]) == pdf and att["contentType"] == "application/pdf"
+
+
+def test_retention_prunes_the_document_file_with_the_raw_input_and_messages_show_says_so(
+    tmp_path: Path, make_engine, store_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from renkei.bin.cli import main
+    from renkei.config.schema import RetentionSettings
+    from renkei.pipelines.retention import prune
+
+    if not store_url.startswith("sqlite"):
+        import pytest
+
+        pytest.skip("the CLI opens the SQLite store of the data folder")
+    root = tmp_path / "storage"
+    pdf = write_referral_pdf(root)
+    engine = make_engine(root)
+    engine.run_pipeline(engine.pipeline("sync"))
+    (msg,) = engine.store.list_messages()
+    data = tmp_path / "data"
+
+    def show() -> str:
+        result = CliRunner().invoke(main, ["messages", "show", str(msg.id), "--data", str(data)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    before = show()
+    assert f"document file: 診療情報提供書 (application/pdf, {len(pdf)} bytes" in before
+    assert "kept in the raw input; retention prunes it with the raw input" in before
+    report = prune(engine.store, {"sync": RetentionSettings(raw_days=30, payload_days=30)}, older_than_days=0)
+    assert (report.raw_messages, report.document_messages, report.raw_bytes) == (1, 1, len(pdf))
+    stored, (delivery,) = engine.store.get_message(msg.id)
+    assert (stored.raw, stored.records, stored.pruned) == (b"", None, "raw,records,payloads,documents")
+    assert delivery.payload == {}
+    after = show()
+    assert "raw, records, payloads, documents pruned on" in after
+    assert "document files: pruned with the raw input on" in after and "no copy is left in the store" in after
+    # the timeline keeps what it was given: the post's file is the care team's record, not the store's copy
+    (post,) = _posts(engine, PID)
+    assert engine.connector("timeline").attachment_bytes(post["attachments"][0]["sha256"]) == pdf
