@@ -17,9 +17,11 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from renkei.errors import InputError
+from renkei.records import Document, Record
 
 PDF = "application/pdf"
 PNG = "image/png"
@@ -139,3 +141,13 @@ def check(
     if declared and normalise(declared) != found:
         raise ContentRefused(f"{where}: declared as {declared} but the content is {LABELS[found]} ({found})")
     return Checked(found, len(data))
+
+
+def verify_files(records: Iterable[Record], read: Callable[[str], bytes], where: str) -> None:
+    """Check every document file the records carry (by content, against the declared media type and the size
+    limit) and set each record's media type to what its bytes are; ContentRefused names `where` (the input)
+    and the file's place in it (e.g. "OBX/2")."""
+    for r in records:
+        if isinstance(r, Document) and r.content:
+            place = r.content.split(":", 1)[-1]
+            r.media_type = check(read(r.content), f"{where} {place}", declared=r.media_type).media_type
