@@ -31,13 +31,24 @@ CDA = "application/hl7-cda+xml"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 XML = "application/xml"  # XML that is not a CDA document
+MP4 = "video/mp4"
+WEBM = "video/webm"
+WAV = "audio/wav"
+MP3 = "audio/mpeg"
+M4A = "audio/mp4"
+HEIC = "image/heic"
+WEBP = "image/webp"
 
 CLINICAL = frozenset([PDF, PNG, JPEG, GIF, CDA])  # what a clinical source may post as a file
 OFFICE = frozenset([DOCX, XLSX])  # accepted from users' light pushes (level 3)
+MEDIA = frozenset([MP4, WEBM, WAV, MP3, M4A, HEIC, WEBP])  # video and voice notes, from light pushes too
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # per file: what care SNS tools commonly accept
 
-LABELS = {PDF: "PDF", PNG: "PNG", JPEG: "JPEG", GIF: "GIF", CDA: "CDA", DOCX: "Word (docx)", XLSX: "Excel (xlsx)"}
-EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg", GIF: "gif", CDA: "xml", DOCX: "docx", XLSX: "xlsx", XML: "xml"}
+LABELS = {PDF: "PDF", PNG: "PNG", JPEG: "JPEG", GIF: "GIF", CDA: "CDA", DOCX: "Word (docx)", XLSX: "Excel (xlsx)",
+          XML: "XML", MP4: "MP4", WEBM: "WebM", WAV: "WAV", MP3: "MP3", M4A: "M4A", HEIC: "HEIC",
+          WEBP: "WebP"}  # fmt: skip
+EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg", GIF: "gif", CDA: "xml", DOCX: "docx", XLSX: "xlsx", XML: "xml",
+              MP4: "mp4", WEBM: "webm", WAV: "wav", MP3: "mp3", M4A: "m4a", HEIC: "heic", WEBP: "webp"}  # fmt: skip
 # Media types a sender may use for the same content (HL7 v2 OBX-5.2/5.3 are often loose).
 _ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "text/xml": CDA, "application/xml": CDA, "application/x-pdf": PDF}
 
@@ -74,6 +85,17 @@ def identify(data: bytes) -> str | None:
         return PDF
     if data.startswith(b"PK\x03\x04"):
         return _office(data)
+    if data[4:8] == b"ftyp":  # ISO base media: the brand says photo (HEIC), voice (M4A) or video
+        brand = data[8:12]
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+            return HEIC
+        return M4A if brand.startswith(b"M4A") else MP4
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return WEBM
+    if data.startswith(b"RIFF") and data[8:12] in (b"WAVE", b"WEBP"):
+        return WAV if data[8:12] == b"WAVE" else WEBP
+    if data.startswith(b"ID3") or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return MP3
     body = data[3:] if data.startswith(_BOM) else data
     if body.lstrip(b"\r\n\t ").startswith(b"<"):
         return CDA if _is_cda(body) else XML
@@ -130,12 +152,12 @@ def check(
         raise ContentRefused(f"{where}: the file is empty")
     found = identify(data)
     if found is None or found not in allowed:
-        what = LABELS.get(
-            found or "",
-            "XML that is not a CDA document (no urn:hl7-org:v3 ClinicalDocument root)"
-            if found == XML
-            else f"no known file type (starts with {describe_start(data)})",
-        )
+        if found == XML:
+            what = "XML that is not a CDA document (no urn:hl7-org:v3 ClinicalDocument root)"
+        elif found is None:
+            what = f"no known file type (starts with {describe_start(data)})"
+        else:
+            what = LABELS[found]
         kinds = ", ".join(sorted(LABELS[k] for k in allowed))
         raise ContentRefused(f"{where}: the content is {what}; accepted are {kinds}")
     if declared and normalise(declared) != found:

@@ -21,6 +21,7 @@ from renkei.connectors.base import Attachment, TimelinePost
 from renkei.connectors.viewer_links import LINK_TEXT, UnlinkedViewerError, split_value, viewer_system, viewer_url
 from renkei.db import dumps
 from renkei.errors import ConfigError, InputError, NotFoundError, RefusedError
+from renkei.mappings import content as kinds
 from renkei.mappings.phrases import tag_line
 from renkei.mappings.render import Renderer
 from renkei.pipelines import privacy
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024  # per file: what care SNS tools commonly accept
 MAX_TOTAL_BYTES = 50 * 1024 * 1024
-# PDFs, photos, video and plain text: what teams share; anything else (executables, archives) is refused.
-ALLOWED_MEDIA = ("application/pdf", "image/", "video/", "audio/", "text/plain", "text/csv")
+# PDFs, photos, Office documents (care plans, 情報提供書 drafts), video, voice and plain text: what teams share;
+# anything else (executables, archives, macro-enabled Office files) is refused. Told by content, not by name.
+PUSH_KINDS = kinds.CLINICAL | kinds.OFFICE | kinds.MEDIA
+TEXT_EXTENSIONS = {"txt": "text/plain", "csv": "text/csv"}  # text has no signature: its name says, its bytes agree
 
 # What level 1 may show: a message held for a physician (AWAITING_APPROVAL) or quarantined never is, and
 # neither is one a physician rejected (FILTERED with that reason).
@@ -169,18 +172,39 @@ def post_link_card(engine: Engine, destination: str, person_id: str, viewer_name
 
 
 # -- level 3 ---------------------------------------------------------------------------------------
-def check_attachment(name: str, size: int, total: int, media_type: str | None, encoding: str | None) -> None:
-    """InputError naming the file when an attachment may not be sent (size, total, media type)."""
+def check_size(name: str, size: int, total: int) -> None:
+    """InputError naming the file when it, or all attachments together, are over the limit."""
     if size > MAX_ATTACHMENT_BYTES:
         raise InputError(
             f"{name} is {size / 1048576:.1f} MB; the limit is {MAX_ATTACHMENT_BYTES // 1048576} MB per file"
         )
     if total > MAX_TOTAL_BYTES:
         raise InputError(f"attachments add up to more than {MAX_TOTAL_BYTES // 1048576} MB")
-    if media_type is None or encoding is not None:
-        raise InputError(f"cannot tell the media type of {name} from its extension")
-    if not media_type.startswith(ALLOWED_MEDIA):
-        raise InputError(f"{name} is {media_type}; attach PDFs, images, video, audio or plain text")
+
+
+def check_attachment(name: str, data: bytes, total: int) -> str:
+    """The media type of a file a user attaches, told by its content (mappings/content.py); InputError naming
+    the file when it may not be sent: too large, of a kind not accepted, or named as another kind than it is."""
+    check_size(name, len(data), total)
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    found = kinds.identify(data)
+    named = next((mt for mt, e in kinds.EXTENSIONS.items() if e == ext and mt != kinds.XML), None)
+    named = kinds.JPEG if ext == "jpeg" else named
+    if found in PUSH_KINDS:
+        if named is not None and named != found and not (found == kinds.CDA and ext == "xml"):
+            raise InputError(f"{name} is named .{ext} ({kinds.LABELS[named]}) but its content is {kinds.LABELS[found]}")
+        return found
+    if found is None and ext in TEXT_EXTENSIONS:
+        if b"\x00" in data[:8192]:
+            raise InputError(f"{name} is named .{ext} but holds binary data (NUL bytes), not text")
+        return TEXT_EXTENSIONS[ext]
+    if found is None and named is not None:
+        raise InputError(f"{name} is named .{ext} but its content is no {kinds.LABELS[named]} "
+                         f"(starts with {kinds.describe_start(data)})")  # fmt: skip
+    if found is None and not ext:
+        raise InputError(f"cannot tell the media type of {name} from its content or its name")
+    what = kinds.LABELS.get(found or "", f"no accepted kind (starts with {kinds.describe_start(data)})")
+    raise InputError(f"{name} is {what}; attach PDFs, images, Word/Excel (docx/xlsx), video, audio or plain text")
 
 
 def user_post(
