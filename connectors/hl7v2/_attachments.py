@@ -111,7 +111,7 @@ def document_bytes(msg: Message, key: str, locator: str) -> bytes:
     if not locator.startswith(LOCATOR_PREFIX) or not locator[len(LOCATOR_PREFIX) :].isdigit():
         raise MessageError(Defect("bad_document", key, problem=f"not an HL7 v2 document locator: {locator!r}"))
     n = int(locator[len(LOCATOR_PREFIX) :])
-    obx = [s for s in msg.segments if s[0] == "OBX"]
+    obx = [s for s in msg.segments if s[0] == "OBX" and any(s[1:])]  # as the handlers count them
     if not 1 <= n <= len(obx) or msg.f(obx[n - 1], 2) != "ED":
         raise MessageError(Defect("bad_document", key, _where(n), f"{_where(n)}-2", "no ED data at this OBX"))
     return decode_ed(msg, obx[n - 1], key, n)

@@ -135,3 +135,30 @@ def test_retention_prunes_the_document_file_with_the_raw_input_and_messages_show
     # the timeline keeps what it was given: the post's file is the care team's record, not the store's copy
     (post,) = _posts(engine, PID)
     assert engine.connector("timeline").attachment_bytes(post["attachments"][0]["sha256"]) == pdf
+
+
+def test_an_ed_attachment_in_a_standard_storage_file_is_posted_byte_equal(tmp_path: Path, make_engine) -> None:
+    import base64
+
+    from support.documents import binary_pdf
+
+    root = tmp_path / "storage"
+    pdf = binary_pdf()
+    b64 = base64.b64encode(pdf).decode()
+    order = "123456789012345"
+    msg = "\r".join([
+        "MSH|^~\\&|HIS|SEND|RENKEI|RCV|20240402100000||ORU^R01^ORU_R01|C1|P|2.5||||||ISO IR87",
+        f"PID|0001||{PID}^^^^PI",
+        f"OBR|1|{order}||18842-5^退院時サマリー^LN|||20240402100000",
+        f"OBX|1|ED|18842-5^退院時サマリー^LN||^application^pdf^Base64^{b64}||||||F|||20240402093000",
+    ]) + "\r"  # fmt: skip
+    key = f"999/901/{PID}/20240402/OMG-13/{PID}_20240402_OMG-13_{order}_20240402100000000_01_1"
+    (root / key).parent.mkdir(parents=True)
+    (root / key).write_bytes(msg.encode("iso2022_jp"))
+    engine = make_engine(root)
+    stats = engine.run_pipeline(engine.pipeline("sync"))
+    assert (stats.sent, stats.quarantined) == (1, 0)
+    (post,) = _posts(engine, PID)
+    (att,) = post["attachments"]
+    assert engine.connector("timeline").attachment_bytes(att["sha256"]) == pdf
+    assert post["text"].startswith("【文書】退院時サマリー")
