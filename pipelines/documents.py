@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from renkei.pipelines.store import DueDelivery, Store
 from renkei.records import RecordKind
 
 RAW = "raw"
+POST_ATTACHMENT = "post:attachments/"  # a level-3 push: the raw input is the post (JSON), its n-th attachment
 
 
 def attachments_of(records: list[dict[str, Any]]) -> list[Attachment]:
@@ -105,6 +107,12 @@ class FileResolver:
     def _bytes(self, d: DueDelivery, msg: Any, locator: str, sha256: str) -> bytes:
         if locator == RAW:
             data = bytes(msg.raw)
+        elif locator.startswith(POST_ATTACHMENT) and locator[len(POST_ATTACHMENT) :].isdigit():
+            attachments = json.loads(bytes(msg.raw)).get("attachments") or []
+            n = int(locator[len(POST_ATTACHMENT) :])
+            if n >= len(attachments):
+                raise PermanentDeliveryError(f"message {d.message_id}: the pushed post has no attachment {n}")
+            data = base64.b64decode(attachments[n]["data"])
         else:
             source = self.source_of(d.pipeline)
             reader = getattr(source, "document_content", None)

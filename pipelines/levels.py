@@ -12,6 +12,7 @@ Consent is decided by the one rule in gates.py, on every level as at every deliv
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from renkei.mappings.phrases import tag_line
 from renkei.mappings.render import Renderer
 from renkei.pipelines import privacy
 from renkei.pipelines.audit import AuditEntry, current_actor
+from renkei.pipelines.documents import POST_ATTACHMENT
 from renkei.pipelines.gates import PUSH_PIPELINE, consent_refusal
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import DeliveryState, MessageState
@@ -223,6 +225,18 @@ def user_post(
     )
 
 
+def pushed_payload(post: TimelinePost) -> dict[str, Any]:
+    """The delivery payload of a push: its files as references into the stored raw input (the post itself,
+    `documents.POST_ATTACHMENT`), so each file is stored once, not again in the payload."""
+    payload = post.to_dict()
+    payload["attachments"] = [
+        {"name": a.name, "media_type": a.media_type, "content": f"{POST_ATTACHMENT}{i}", "size": len(a.data),
+         "sha256": hashlib.sha256(a.data).hexdigest()}
+        for i, a in enumerate(post.attachments)
+    ]  # fmt: skip
+    return payload
+
+
 def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") -> int:
     """Send what a user chose (text, tags, links, attachments) to one patient's timeline, through the
     same path as everything else: stored, rated, gated, retried, audited. Returns the message id; raises
@@ -245,7 +259,7 @@ def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") 
                 mid, PUSH_PIPELINE, MessageState.AWAITING_APPROVAL if held else MessageState.QUEUED,
                 reason=f"sensitivity {level}: waits for a physician's approval" if held else "",
                 patient_id=post.patient_id, data_type="NOTE", records=records, warnings=[f"sensitivity {level}"],
-                deliveries=[NewDelivery(destination, f"push:{mid}", post.to_dict())],
+                deliveries=[NewDelivery(destination, f"push:{mid}", pushed_payload(post))],
             )
         ]
     )  # fmt: skip

@@ -162,3 +162,34 @@ def test_an_ed_attachment_in_a_standard_storage_file_is_posted_byte_equal(tmp_pa
     (att,) = post["attachments"]
     assert engine.connector("timeline").attachment_bytes(att["sha256"]) == pdf
     assert post["text"].startswith("【文書】退院時サマリー")
+
+
+def test_a_pushed_office_file_is_stored_once_and_posted_byte_equal(tmp_path: Path, make_engine) -> None:
+    import io
+    import zipfile
+
+    from renkei.connectors.base import Attachment, TimelinePost
+    from renkei.pipelines.levels import check_attachment
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document/>")
+    docx = buf.getvalue()
+    media_type = check_attachment("ケアプラン.docx", docx, len(docx))
+    from datetime import date
+
+    from renkei.pipelines.registry import PatientRegistry
+
+    engine = make_engine(tmp_path / "storage")
+    PatientRegistry(engine.store).set_consent(PID, True, ["timeline"], date(2026, 4, 1))
+    plan = Attachment("ケアプラン.docx", media_type, docx)
+    post = TimelinePost(patient_id=PID, text="ケアプラン", attachments=[plan])
+    mid = engine.push("timeline", post, actor="cm.suzuki")
+    _, (delivery,) = engine.store.get_message(mid)
+    (ref,) = delivery.payload["attachments"]
+    assert "data" not in ref and ref["content"] == "post:attachments/0" and ref["size"] == len(docx)
+    (posted,) = _posts(engine, PID)
+    (att,) = posted["attachments"]
+    assert att["media_type"].endswith("wordprocessingml.document")
+    assert engine.connector("timeline").attachment_bytes(att["sha256"]) == docx
