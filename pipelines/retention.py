@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from renkei.config.schema import RetentionSettings
 from renkei.db import chunked
 from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.documents import POST_ATTACHMENT
 from renkei.pipelines.schema import DeliveryState, MessageState, deliveries, messages
 from renkei.pipelines.store import Store
 
@@ -206,6 +207,15 @@ def _with_document_files(store: Store, ids: list[int]) -> set[int]:
             for mid, records in rows:
                 if any(r.get("kind") == "document" and r.get("content") for r in records or ()):
                     out.add(mid)
+            # a level-3 push: its files are in the stored post, its payload references them
+            out.update(
+                conn.execute(
+                    sa.select(deliveries.c.message_id).where(
+                        deliveries.c.message_id.in_(chunk),
+                        sa.cast(deliveries.c.payload, sa.Text).like(f"%{POST_ATTACHMENT}%"),
+                    )
+                ).scalars()
+            )
     return out
 
 

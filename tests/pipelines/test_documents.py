@@ -193,3 +193,9 @@ def test_a_pushed_office_file_is_stored_once_and_posted_byte_equal(tmp_path: Pat
     (att,) = posted["attachments"]
     assert att["media_type"].endswith("wordprocessingml.document")
     assert engine.connector("timeline").attachment_bytes(att["sha256"]) == docx
+    from renkei.config.schema import RetentionSettings
+    from renkei.pipelines.retention import prune
+
+    report = prune(engine.store, {"push": RetentionSettings(raw_days=30, payload_days=30)}, older_than_days=0)
+    assert report.document_messages == 1
+    assert engine.store.get_message(mid)[0].pruned == "raw,records,payloads,documents"
