@@ -173,7 +173,8 @@ def cda(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Do
     namespace = root.get("{renkei}namespace", "")
     if namespace != "urn:hl7-org:v3":
         raise _bad(
-            sn, f"not a CDA document: <ClinicalDocument> is in the namespace {namespace or '(none)'!r}, "
+            sn,
+            f"not a CDA document: <ClinicalDocument> is in the namespace {namespace or '(none)'!r}, "
             "not 'urn:hl7-org:v3'",
         )
     defects: list[Defect] = []
@@ -317,6 +318,8 @@ def document(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tup
     shown = kinds.describe_start(raw.lstrip(b"\xef\xbb\xbf\r\n\t "), 4)
     what = kinds.LABELS.get(found or "", "no accepted kind")
     raise _bad(
-        sn, f"unsupported extended storage document {ext or '(no extension)'!r}: {what} (starts with {shown}); "
-        "accepted are PDF, CDA (XML), PNG, JPEG, GIF", 0,
+        sn,
+        f"unsupported extended storage document {ext or '(no extension)'!r}: {what} (starts with {shown}); "
+        "accepted are PDF, CDA (XML), PNG, JPEG, GIF",
+        0,
     )
