@@ -24,6 +24,7 @@ from typing import Any
 
 from renkei.connectors.base import Attachment
 from renkei.errors import PermanentDeliveryError
+from renkei.mappings.content import EXTENSIONS
 from renkei.pipelines.store import DueDelivery, Store
 from renkei.records import RecordKind
 
@@ -46,8 +47,6 @@ def attachments_of(records: list[dict[str, Any]]) -> list[Attachment]:
 
 
 def file_name(record: dict[str, Any]) -> str:
-    from renkei.mappings.content import EXTENSIONS
-
     name = record.get("file_name") or ""
     if name and not name.startswith("main_document"):
         return name
