@@ -84,3 +84,20 @@ def test_no_download_without_login(console) -> None:
     app, _store, _pdf = console
     resp = _client(app, None).get(f"/timelines/{PID}/files/1/0")
     assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+
+
+def test_the_cli_saves_the_file_byte_equal(console, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from renkei.bin.cli import main
+
+    _app, _store, pdf = console
+    data = tmp_path / "data"
+    shown = CliRunner().invoke(main, ["timeline", "show", PID, "--data", str(data)])
+    assert shown.exit_code == 0 and f"[file 0] 診療情報提供書.pdf (application/pdf, {len(pdf)} bytes)" in shown.output
+    out = tmp_path / "saved.pdf"
+    result = CliRunner().invoke(main, ["timeline", "file", PID, "1", "0", "-o", str(out), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == pdf
+    missing = CliRunner().invoke(main, ["timeline", "file", PID, "1", "5", "-o", str(out), "--data", str(data)])
+    assert missing.exit_code == 1 and "no attachment 5 on post 1" in missing.output
