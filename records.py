@@ -182,10 +182,23 @@ class Document(Record):
     kind: ClassVar[RecordKind] = RecordKind.DOCUMENT
     title: str
     code: Coding | None = None
-    media_type: str = ""
+    media_type: str = ""  # what the bytes are, told by content (mappings/content.py), not by the file name
     path: str = ""
     text: str = ""
     authored_at: datetime | None = None
+    author: str = ""  # who wrote it, as the document says (a clinician, never the patient)
+    # The file itself is never copied into records or payloads: it stays in the stored raw input (kept,
+    # reprocessable, pruned by retention with the raw input) and `content` says where in it:
+    # "raw" (the input is the file: SS-MIX2 main_document), "hl7v2:OBX/<n>" (ED data of the n-th OBX).
+    # The engine resolves it just before delivery (pipelines/documents.py). "" = no file (e.g. RP).
+    content: str = ""
+    size: int = 0  # bytes of the file
+    sha256: str = ""  # hex digest of the file, checked when it is resolved
+    file_name: str = ""  # the name it is posted under (e.g. main_document.pdf)
+    url: str = ""  # HL7 v2 RP (reference pointer): where the file lives; http(s) only
+    # base64 of the file, set only in memory by the engine just before a delivery (pipelines/documents.py)
+    # for a destination that sends the file itself (FHIR DocumentReference); never stored with the records.
+    data: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -13,7 +13,6 @@ for a person without consent in scope; refusals exit 1 with the reason and are a
 
 from __future__ import annotations
 
-import mimetypes
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,6 @@ from renkei.mappings.render import Renderer
 from renkei.pipelines import levels
 from renkei.pipelines.audit import current_actor
 from renkei.pipelines.store import Store
-
-mimetypes.add_type("image/heic", ".heic")  # phone photos; not in every system's mime.types
-mimetypes.add_type("image/webp", ".webp")
 
 phrase_option = click.option(
     "--phrase", "phrase_ids", multiple=True, metavar="ID", help="a fixed phrase to put first (repeatable)"
@@ -187,18 +183,19 @@ def link(person: str, viewer: str, dest: str, config_file: Path | None, data: st
 
 
 def read_attachments(paths: tuple[Path, ...]) -> list[Attachment]:
-    """Attachments from files: media type by extension, checked by the level-3 rules; bad input is a BadParameter."""
+    """Attachments from files, their media type told by content and checked by the level-3 rules; bad input is a
+    BadParameter naming the file."""
     out, total = [], 0
     for path in paths:
         size = path.stat().st_size
         total += size
-        media_type, encoding = mimetypes.guess_type(path.name, strict=False)
         try:
-            levels.check_attachment(path.name, size, total, media_type, encoding)
+            levels.check_size(path.name, size, total)  # before reading: an oversize file is never loaded
+            data = path.read_bytes()
+            media_type = levels.check_attachment(path.name, data, total)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--attach") from None
-        assert media_type is not None
-        out.append(Attachment(path.name, media_type, path.read_bytes()))
+        out.append(Attachment(path.name, media_type, data))
     return out
 
 

@@ -130,6 +130,7 @@ def show_message(message_id: int, raw: bool, data: str | None, as_json: bool) ->
             for d in dels
         ],
     }
+    out["documents"] = document_files(msg)
     if msg.pruned:  # retention dropped the content: say what and when instead of an empty raw view
         note = pruned_note(msg.pruned, msg.pruned_at)
         out["pruned"] = {"what": msg.pruned.split(","), "at": iso(msg.pruned_at), "note": note}
@@ -138,12 +139,34 @@ def show_message(message_id: int, raw: bool, data: str | None, as_json: bool) ->
     emit_json(out) if as_json else click.echo(_plain(out))
 
 
+def document_files(msg) -> list[dict]:
+    """The document files a message holds (pipelines/documents.py: kept once, as its raw input), or a note
+    that retention dropped them."""
+    if "documents" in (msg.pruned or "").split(","):
+        when = iso(msg.pruned_at)
+        return [{"pruned_at": when, "note": f"document files: pruned with the raw input on {when} (retention); "
+                 "no copy is left in the store"}]  # fmt: skip
+    out = []
+    for r in msg.records or ():
+        if r.get("kind") == "document" and (r.get("content") or r.get("url")):
+            where = "kept in the raw input" if r.get("content") else f"referenced at {r.get('url')}"
+            out.append({
+                "title": r.get("title", ""), "media_type": r.get("media_type", ""), "size": r.get("size", 0),
+                "sha256": r.get("sha256", ""), "content": r.get("content", ""), "url": r.get("url", ""),
+                "note": f"document file: {r.get('title', '')} ({r.get('media_type', '')}, {r.get('size', 0)} bytes, "
+                        f"sha256 {r.get('sha256', '')[:16]}…) {where}; retention prunes it with the raw input",
+            })  # fmt: skip
+    return out
+
+
 def _plain(out: dict) -> str:
     lines = [f"message {out['id']} [{out['state']}] {out['pipeline']} {out['source_key']}"]
     if out["reason"]:
         lines.append(f"reason: {out['reason']}")
     if "pruned" in out:
         lines.append(out["pruned"]["note"])
+    for doc in out.get("documents", ()):
+        lines.append(doc["note"])
     for w in out["warnings"]:
         lines.append(f"warning: {w}")
     for d in out["deliveries"]:

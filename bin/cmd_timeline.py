@@ -1,6 +1,9 @@
-"""`renkei timeline list|show|reply`: read the built-in timeline (reads are audited), reply as a member."""
+"""`renkei timeline list|show|file|reply`: read the built-in timeline (reads and downloads are audited), reply
+as a member."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -67,6 +70,32 @@ def show(patient_id: str, member: str | None, data: str | None, as_json: bool) -
         click.echo(p["text"])
         if p["tags"]:
             click.echo(" ".join(f"□{t}" for t in p["tags"]))
+        for n, a in enumerate(p.get("attachments") or ()):
+            click.echo(f"[file {n}] {a['name']} ({a['media_type']}, {a['size']} bytes)")
+
+
+@timeline.command("file")
+@click.argument("patient_id")
+@click.argument("post_id", type=int)
+@click.argument("index", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="where to write the file")  # fmt: skip
+@data_option
+@handle_errors
+def save_file(patient_id: str, post_id: int, index: int, output: Path, data: str | None) -> None:
+    """Save file INDEX (0 = first) of post POST_ID on PATIENT_ID's timeline, byte for byte (audited)."""
+    data_dir = data_dir_of(data)
+    tl = BuiltinTimeline.open(data_dir)
+    store = Store.in_data_dir(data_dir)
+    try:
+        meta, content = tl.attachment(tl.group_for_patient(patient_id), post_id, index)
+        output.write_bytes(content)
+        store.audit([AuditEntry("timeline.file_download", patient_id, f"timeline-post:{post_id}/file:{index}",
+                                f"{meta['media_type']} {meta['size']} bytes")])  # fmt: skip
+    finally:
+        tl.close()
+        store.close()
+    click.echo(f"{output}: {meta['name']} ({meta['media_type']}, {meta['size']} bytes)")
 
 
 @timeline.command("reply")

@@ -112,11 +112,21 @@ class PushSource(Source, Protocol):
 
 @dataclass(slots=True)
 class Attachment:
+    """A file on a post. A document from a source travels as a reference (`content`: where in the stored raw
+    input its bytes are, with `size` and `sha256`) and gets its `data` from the engine just before delivery,
+    so the file is never copied into payloads; a user's upload carries its data."""
+
     name: str
     media_type: str
-    data: bytes
+    data: bytes = b""
+    content: str = ""
+    size: int = 0
+    sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        if self.content and not self.data:
+            return {"name": self.name, "media_type": self.media_type, "content": self.content,
+                    "size": self.size, "sha256": self.sha256}  # fmt: skip
         return {
             "name": self.name,
             "media_type": self.media_type,
@@ -125,7 +135,10 @@ class Attachment:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Attachment:
-        return cls(d["name"], d["media_type"], base64.b64decode(d["data"]))
+        data = base64.b64decode(d["data"]) if "data" in d else b""
+        return cls(
+            d["name"], d["media_type"], data, d.get("content", ""), int(d.get("size") or len(data)), d.get("sha256", "")
+        )
 
 
 @dataclass(slots=True)

@@ -268,6 +268,25 @@ class BuiltinTimeline:
     def attachment_bytes(self, sha256: str) -> bytes:
         return (self._attachments / sha256).read_bytes()
 
+    def attachment(self, group_id: str, post_id: int, index: int, member: str | None = None) -> tuple[dict, bytes]:
+        """(name, media_type, sha256, size) and the bytes of a post's attachment, for download: the post must be
+        in the group (and `member` in it, when given); the bytes are checked against the stored SHA-256."""
+        gid = int(group_id)
+        with self._reader.connect() as conn:
+            self._require_group(conn, gid)
+            if member is not None and not self._is_member(conn, gid, member):
+                raise RefusedError(f"{member} is not a member of timeline group {gid}")
+            stored = conn.execute(
+                sa.select(posts.c.attachments).where(posts.c.id == post_id, posts.c.group_id == gid)
+            ).scalar()
+        if stored is None or not 0 <= index < len(stored):
+            raise NotFoundError(f"no attachment {index} on post {post_id} of timeline group {gid}")
+        meta = stored[index]
+        data = self.attachment_bytes(meta["sha256"])
+        if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            raise NotFoundError(f"attachment {index} of post {post_id}: the stored file does not match its SHA-256")
+        return meta, data
+
     # -- internals --------------------------------------------------------------------------------
     def _ensure_group(self, conn: sa.Connection, patient_id: str, title: str = "") -> int:
         return self._ensure_groups(conn, [patient_id], title)[patient_id]

@@ -17,6 +17,7 @@ from typing import Any
 
 from renkei.config.schema import RenkeiConfig
 from renkei.errors import PartialDeliveryError, PermanentDeliveryError, RefusedError, RenkeiError
+from renkei.pipelines.documents import FileResolver
 from renkei.pipelines.gates import Gates
 from renkei.pipelines.holds import DeliveryHolds
 from renkei.pipelines.outages import OutageLog, describe
@@ -45,6 +46,8 @@ class Delivery:
         self._delivery_lock = threading.Lock()
         self._outages = OutageLog()
         self._holds = DeliveryHolds(store)
+        sources = {p.name: p.source for p in config.pipelines}
+        self._files = FileResolver(store, lambda name: connector(sources[name]) if name in sources else None)
 
     def deliver_due(self, limit: int = 1000, progress: Progress | None = None) -> RunStats:
         """Deliver everything due now, round after round, until nothing is due.
@@ -139,6 +142,9 @@ class Delivery:
         results: list[str | Exception | _HeldBack] = []
         if not todo:
             return outcomes
+        todo, payloads = self._with_files(todo, payloads, outcomes, now)
+        if not todo:
+            return outcomes
         if hasattr(dest, "deliver_many"):
             try:
                 results = list(dest.deliver_many([(p, d.idempotency_key) for d, p in zip(todo, payloads, strict=True)]))
@@ -168,6 +174,20 @@ class Delivery:
             else:
                 outcomes.append(DeliveryOutcome(d, DeliveryState.SENT, receipt=str(result), attempted_at=now))
         return outcomes
+
+    def _with_files(
+        self, todo: list[DueDelivery], payloads: list[dict[str, Any]], outcomes: list[DeliveryOutcome], now: float
+    ) -> tuple[list[DueDelivery], list[dict[str, Any]]]:
+        """Document bytes put into the payloads from the stored raw input (documents.py); a delivery whose
+        file cannot be had fails on its own (recorded in `outcomes`), the others go on."""
+        kept, kept_payloads = [], []
+        for d, payload in zip(todo, payloads, strict=True):
+            try:
+                kept_payloads.append(self._files.resolve(d, payload))
+                kept.append(d)
+            except Exception as exc:
+                outcomes.append(self._failure(d, exc, now))
+        return kept, kept_payloads
 
     def _failure(self, d: DueDelivery, exc: Exception, now: float) -> DeliveryOutcome:
         """DEAD for a refusal or a permanent error, else ERROR with the policy's backoff until `max_age`.

@@ -13,6 +13,7 @@ Consent is decided by the one rule in gates.py, on every level as at every deliv
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,12 @@ from renkei.connectors.base import Attachment, TimelinePost
 from renkei.connectors.viewer_links import LINK_TEXT, UnlinkedViewerError, split_value, viewer_system, viewer_url
 from renkei.db import dumps
 from renkei.errors import ConfigError, InputError, NotFoundError, RefusedError
+from renkei.mappings import content as kinds
 from renkei.mappings.phrases import tag_line
 from renkei.mappings.render import Renderer
 from renkei.pipelines import privacy
 from renkei.pipelines.audit import AuditEntry, current_actor
+from renkei.pipelines.documents import POST_ATTACHMENT
 from renkei.pipelines.gates import PUSH_PIPELINE, consent_refusal
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.schema import DeliveryState, MessageState
@@ -38,8 +41,10 @@ if TYPE_CHECKING:
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024  # per file: what care SNS tools commonly accept
 MAX_TOTAL_BYTES = 50 * 1024 * 1024
-# PDFs, photos, video and plain text: what teams share; anything else (executables, archives) is refused.
-ALLOWED_MEDIA = ("application/pdf", "image/", "video/", "audio/", "text/plain", "text/csv")
+# PDFs, photos, Office documents (care plans, 情報提供書 drafts), video, voice and plain text: what teams share;
+# anything else (executables, archives, macro-enabled Office files) is refused. Told by content, not by name.
+PUSH_KINDS = kinds.CLINICAL | kinds.OFFICE | kinds.MEDIA
+TEXT_EXTENSIONS = {"txt": "text/plain", "csv": "text/csv"}  # text has no signature: its name says, its bytes agree
 
 # What level 1 may show: a message held for a physician (AWAITING_APPROVAL) or quarantined never is, and
 # neither is one a physician rejected (FILTERED with that reason).
@@ -170,18 +175,39 @@ def post_link_card(engine: Engine, destination: str, person_id: str, viewer_name
 
 
 # -- level 3 ---------------------------------------------------------------------------------------
-def check_attachment(name: str, size: int, total: int, media_type: str | None, encoding: str | None) -> None:
-    """InputError naming the file when an attachment may not be sent (size, total, media type)."""
+def check_size(name: str, size: int, total: int) -> None:
+    """InputError naming the file when it, or all attachments together, are over the limit."""
     if size > MAX_ATTACHMENT_BYTES:
         raise InputError(
             f"{name} is {size / 1048576:.1f} MB; the limit is {MAX_ATTACHMENT_BYTES // 1048576} MB per file"
         )
     if total > MAX_TOTAL_BYTES:
         raise InputError(f"attachments add up to more than {MAX_TOTAL_BYTES // 1048576} MB")
-    if media_type is None or encoding is not None:
-        raise InputError(f"cannot tell the media type of {name} from its extension")
-    if not media_type.startswith(ALLOWED_MEDIA):
-        raise InputError(f"{name} is {media_type}; attach PDFs, images, video, audio or plain text")
+
+
+def check_attachment(name: str, data: bytes, total: int) -> str:
+    """The media type of a file a user attaches, told by its content (mappings/content.py); InputError naming
+    the file when it may not be sent: too large, of a kind not accepted, or named as another kind than it is."""
+    check_size(name, len(data), total)
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    found = kinds.identify(data)
+    named = next((mt for mt, e in kinds.EXTENSIONS.items() if e == ext and mt != kinds.XML), None)
+    named = kinds.JPEG if ext == "jpeg" else named
+    if found in PUSH_KINDS:
+        if named is not None and named != found and not (found == kinds.CDA and ext == "xml"):
+            raise InputError(f"{name} is named .{ext} ({kinds.LABELS[named]}) but its content is {kinds.LABELS[found]}")
+        return found
+    if found is None and ext in TEXT_EXTENSIONS:
+        if b"\x00" in data[:8192]:
+            raise InputError(f"{name} is named .{ext} but holds binary data (NUL bytes), not text")
+        return TEXT_EXTENSIONS[ext]
+    if found is None and named is not None:
+        raise InputError(f"{name} is named .{ext} but its content is no {kinds.LABELS[named]} "
+                         f"(starts with {kinds.describe_start(data)})")  # fmt: skip
+    if found is None and not ext:
+        raise InputError(f"cannot tell the media type of {name} from its content or its name")
+    what = kinds.LABELS.get(found or "", f"no accepted kind (starts with {kinds.describe_start(data)})")
+    raise InputError(f"{name} is {what}; attach PDFs, images, Word/Excel (docx/xlsx), video, audio or plain text")
 
 
 def user_post(
@@ -198,6 +224,18 @@ def user_post(
         attachments=attachments,
         author=author,
     )
+
+
+def pushed_payload(post: TimelinePost) -> dict[str, Any]:
+    """The delivery payload of a push: its files as references into the stored raw input (the post itself,
+    `documents.POST_ATTACHMENT`), so each file is stored once, not again in the payload."""
+    payload = post.to_dict()
+    payload["attachments"] = [
+        {"name": a.name, "media_type": a.media_type, "content": f"{POST_ATTACHMENT}{i}", "size": len(a.data),
+         "sha256": hashlib.sha256(a.data).hexdigest()}
+        for i, a in enumerate(post.attachments)
+    ]  # fmt: skip
+    return payload
 
 
 def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") -> int:
@@ -225,7 +263,7 @@ def push(engine: Engine, destination: str, post: TimelinePost, actor: str = "") 
                 mid, PUSH_PIPELINE, MessageState.AWAITING_APPROVAL if held else MessageState.QUEUED,
                 reason=f"sensitivity {level}: waits for a physician's approval" if held else "",
                 patient_id=post.patient_id, data_type="NOTE", records=records, warnings=[f"sensitivity {level}"],
-                deliveries=[NewDelivery(destination, f"push:{mid}", post.to_dict())],
+                deliveries=[NewDelivery(destination, f"push:{mid}", pushed_payload(post))],
             )
         ]
     )  # fmt: skip

@@ -3,7 +3,9 @@ what happened.
 
 A message is finished when it is SENT (every delivery SENT) or FILTERED; any other state (QUARANTINED,
 DEAD, AWAITING_APPROVAL, ERROR, QUEUED, ...) may still be reprocessed and is never touched. After
-`raw_days` its raw bytes and parsed records go; after `payload_days` its deliveries' payloads go. The
+`raw_days` its raw bytes and parsed records go; after `payload_days` its deliveries' payloads go. A
+document's file (PDF, CDA, image) is stored once, as the raw input (pipelines/documents.py: payloads hold a
+reference only), so it goes with the raw input and the message notes "documents" among what was dropped. The
 message row stays with its state, ids, patient id, data type, times and a note of what was dropped and
 when (`pruned`, `pruned_at`); delivery receipts, the idempotency ledger, the source ledger (so no file is
 ever read again) and the audit log are kept. One audit entry per run, with counts.
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 from renkei.config.schema import RetentionSettings
 from renkei.db import chunked
 from renkei.pipelines.audit import AuditEntry
+from renkei.pipelines.documents import POST_ATTACHMENT
 from renkei.pipelines.schema import DeliveryState, MessageState, deliveries, messages
 from renkei.pipelines.store import Store
 
@@ -36,6 +39,8 @@ FINISHED_STATES = (MessageState.SENT.value, MessageState.FILTERED.value)
 SENT = (MessageState.SENT.value,)  # only SENT messages have payloads (a FILTERED one has no deliveries)
 RAW_PARTS = ("raw", "records")
 PAYLOAD_PART = "payloads"
+DOCUMENTS_PART = "documents"  # noted with the raw input when it held a document's file
+PART_ORDER = (*RAW_PARTS, PAYLOAD_PART, DOCUMENTS_PART)
 _BATCH = 2000
 
 
@@ -45,6 +50,7 @@ class PruneReport:
     messages: int = 0  # messages that had something dropped in this run
     raw_messages: int = 0
     raw_bytes: int = 0
+    document_messages: int = 0  # messages whose document file went with their raw input
     payload_messages: int = 0
     deliveries: int = 0
     per_pipeline: dict[str, int] = field(default_factory=dict)
@@ -55,8 +61,8 @@ class PruneReport:
 
     def summary(self) -> str:
         return (
-            f"messages {self.messages}, raw {self.raw_messages} ({self.raw_bytes} bytes), "
-            f"payloads {self.payload_messages} ({self.deliveries} deliveries)"
+            f"messages {self.messages}, raw {self.raw_messages} ({self.raw_bytes} bytes; document files "
+            f"{self.document_messages}), payloads {self.payload_messages} ({self.deliveries} deliveries)"
         )
 
 
@@ -133,6 +139,8 @@ def _prune_pipeline(
         for mid, pruned, size in _candidates(store, pipeline, now - raw_days * DAY, "raw", FINISHED_STATES):
             plan.setdefault(mid, set()).update(RAW_PARTS)
             pruned_before[mid], raw_size[mid] = pruned, size
+    for mid in _with_document_files(store, [m for m, parts in plan.items() if "raw" in parts]):
+        plan[mid].add(DOCUMENTS_PART)
     if payload_days is not None:
         for mid, pruned, _ in _candidates(store, pipeline, now - payload_days * DAY, PAYLOAD_PART, SENT):
             plan.setdefault(mid, set()).add(PAYLOAD_PART)
@@ -147,6 +155,7 @@ def _prune_pipeline(
             ).scalar_one()
     report.payload_messages += len(payload_ids)
     report.raw_messages += sum(1 for parts in plan.values() if "raw" in parts)
+    report.document_messages += sum(1 for parts in plan.values() if DOCUMENTS_PART in parts)
     report.raw_bytes += sum(raw_size.get(mid, 0) for mid, parts in plan.items() if "raw" in parts)
     report.messages += len(plan)
     return len(plan)
@@ -156,7 +165,7 @@ def _apply(store: Store, plan: dict[int, set[str]], pruned_before: dict[int, str
     """Drop the planned parts, batch by batch; returns what was dropped. Each update checks again, under
     the write lock, that the message is still as planned: one reprocessed since is left alone."""
     done: dict[int, set[str]] = {}
-    order = (*RAW_PARTS, PAYLOAD_PART)
+    order = PART_ORDER
     ids = sorted(plan)
     for i in range(0, len(ids), _BATCH):
         batch = ids[i : i + _BATCH]
@@ -183,6 +192,31 @@ def _apply(store: Store, plan: dict[int, set[str]], pruned_before: dict[int, str
             for chunk in chunked(drop):
                 conn.execute(deliveries.update().where(deliveries.c.message_id.in_(chunk)).values(payload={}))
     return done
+
+
+def _with_document_files(store: Store, ids: list[int]) -> set[int]:
+    """The messages among `ids` whose records name a document file kept in their raw input."""
+    out: set[int] = set()
+    with store.read() as conn:
+        for chunk in chunked(sorted(ids)):
+            rows = conn.execute(
+                sa.select(messages.c.id, messages.c.records).where(
+                    messages.c.id.in_(chunk), sa.cast(messages.c.records, sa.Text).like('%"document"%')
+                )
+            )
+            for mid, records in rows:
+                if any(r.get("kind") == "document" and r.get("content") for r in records or ()):
+                    out.add(mid)
+            # a level-3 push: its files are in the stored post, its payload references them
+            out.update(
+                conn.execute(
+                    sa.select(deliveries.c.message_id).where(
+                        deliveries.c.message_id.in_(chunk),
+                        sa.cast(deliveries.c.payload, sa.Text).like(f"%{POST_ATTACHMENT}%"),
+                    )
+                ).scalars()
+            )
+    return out
 
 
 def _sqlite_file(store: Store) -> Path | None:

@@ -24,6 +24,7 @@ from renkei.connectors.base import Parsed, Timeline, TimelinePost
 from renkei.db import dumps
 from renkei.errors import InputError
 from renkei.mappings.render import Renderer
+from renkei.pipelines.documents import attachments_of
 from renkei.pipelines.schema import MessageState
 from renkei.pipelines.store import NewDelivery, Processed
 from renkei.records import RecordKind, RecordStatus
@@ -108,7 +109,7 @@ class Transformer:
             )  # fmt: skip
             post = TimelinePost(
                 patient_id=parsed.patient_id, text=text, tags=tags, record_key=record_key, retracts=retracts,
-                source_version=parsed.version, audience=audience,
+                source_version=parsed.version, audience=audience, attachments=attachments_of(records),
             )  # fmt: skip
             return post.to_dict()
         if p.transform.mapping:

@@ -53,6 +53,7 @@ def build_app(
         Route("/approvals/decide", pages.decide, methods=["POST"]),
         Route("/timelines", pages.timelines),
         Route("/timelines/{patient_id}", pages.timeline),
+        Route("/timelines/{patient_id}/files/{post_id:int}/{index:int}", pages.timeline_file),
         Route("/tapstation", tapstation.tapstation_page),
         Route("/tapstation/events", tapstation.tapstation_events),
         Route("/tapstation/confirm", tapstation.tapstation_confirm, methods=["POST"]),

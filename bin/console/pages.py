@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -219,6 +220,36 @@ async def timeline(request: Request) -> Response:
                             "as member" if member else "whole-team posts", actor=user.name)])  # fmt: skip
     name = store.patient_basics([patient_id]).get(patient_id, {})
     return render(request, "timeline.html", {"patient_id": patient_id, "name": name, "posts": posts})
+
+
+@requires("timelines.view")
+async def timeline_file(request: Request) -> Response:
+    """A post's file as a download (never shown inline: a PDF or image from outside runs in no page of ours)."""
+    patient_id = request.path_params["patient_id"]
+    post_id, index = request.path_params["post_id"], request.path_params["index"]
+    tl = BuiltinTimeline.open(request.app.state.data_dir)
+    try:
+        gid = tl.group_for_patient(patient_id)
+        meta, data = await run_in_threadpool(tl.attachment, gid, post_id, index)
+    except NotFoundError:
+        return await refuse(request, 404, "not_found")
+    finally:
+        tl.close()
+    request.app.state.store.audit([AuditEntry(
+        "console.file_download", patient_id, f"timeline-post:{post_id}/file:{index}",
+        f"{meta['media_type']} {meta['size']} bytes sha256 {meta['sha256'][:16]}", actor=session_of(request).user.name,
+    )])  # fmt: skip
+    return Response(data, media_type=meta["media_type"] or "application/octet-stream", headers=download_headers(meta))
+
+
+def download_headers(meta: dict[str, Any]) -> dict[str, str]:
+    ext = quote(meta["name"].rsplit(".", 1)[-1] if "." in meta["name"] else "bin")
+    return {
+        # RFC 6266: an ASCII fallback name, then the real (Japanese) one percent-encoded as UTF-8
+        "Content-Disposition": f"attachment; filename=\"document.{ext}\"; filename*=UTF-8''{quote(meta['name'])}",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
 
 
 # -- people and audit -------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ reference and the facility identifier, so a reader never needs a second request 
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,6 +36,7 @@ from renkei.connectors.fhir._codes import (
     observation_status,
 )
 from renkei.connectors.fhir._coverage import coverages, patient_contacts
+from renkei.connectors.fhir._document import document_reference
 from renkei.connectors.fhir._encounter import encounter
 from renkei.connectors.fhir._ids import patient_id as patient_uuid
 from renkei.connectors.fhir._ids import record_key, resource_id
@@ -359,26 +359,7 @@ class JPCoreConverter:
         return res
 
     def _document(self, d: Document) -> dict[str, Any]:
-        res = self._base("DocumentReference", d, S.PROFILE["DocumentReference"])
-        res["status"] = "entered-in-error" if d.status == RecordStatus.DELETED else "current"
-        if d.code:
-            res["type"] = self.concept(d.code)
-        res["subject"] = self.patient_reference(d.patient_id)
-        if d.authored_at:
-            res["date"] = to_fhir_datetime(d.authored_at)
-        res["description"] = d.title
-        attachment: dict[str, Any] = {"title": d.title}
-        if d.media_type:
-            attachment["contentType"] = d.media_type
-        if d.text:
-            # The text is what renkei read out of the file (a CDA's narrative, a note), not the file itself:
-            # label it as the plain text it is, never as the CDA/PDF it came from.
-            attachment["contentType"] = (
-                d.media_type if d.media_type.startswith("text/") else "text/plain; charset=utf-8"
-            )
-            attachment["data"] = base64.b64encode(d.text.encode("utf-8")).decode("ascii")
-        res["content"] = [{"attachment": attachment}]
-        return res
+        return document_reference(self, d)
 
     def _order(self, o: Order) -> dict[str, Any]:
         if o.order_status == "performed":

@@ -14,6 +14,7 @@ terminators, truncation evidence, one message per unit): `docs/hl7v2.md` and `_f
 """
 
 from ._ack import Ack, build_ack, new_control_id, read_ack, validate_strict
+from ._attachments import LOCATOR_PREFIX, document_bytes
 from ._charset import codec_for, decode_text
 from ._checks import CANCEL_TRIGGERS, MESSAGE_TYPES, check_fields, check_message_type, check_segments, is_dtm
 from ._context import NO_ORDER, Filing, FilingLike
@@ -50,6 +51,7 @@ __all__ = [
     "HANDLERS",
     "JST",
     "KINDS",
+    "LOCATOR_PREFIX",
     "MESSAGE_TYPES",
     "NO_ORDER",
     "ONE_MESSAGE_RULE",
@@ -79,6 +81,7 @@ __all__ = [
     "data_type_of",
     "decode_iso2022jp",
     "decode_text",
+    "document_bytes",
     "encode_records",
     "header_or_empty",
     "is_dtm",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from renkei.records import Coding, Observation, Record
 
+from ._attachments import attached_document
 from ._context import Ctx
 from ._er7 import Segment
 from ._values import parse_dtm
@@ -57,6 +58,13 @@ def observation(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index
     )
 
 
+def result(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index: int) -> Record:
+    """An Observation, or a Document for an ED (encapsulated data) / RP (reference pointer) OBX."""
+    if ctx.msg.f(obx, 2) in ("ED", "RP"):
+        return attached_document(ctx, obx, order_no, fallback_time, index)
+    return observation(ctx, obx, order_no, fallback_time, index)
+
+
 def oml11(ctx: Ctx) -> list[Record]:
     m = ctx.msg
     out: list[Record] = []
@@ -66,7 +74,7 @@ def oml11(ctx: Ctx) -> list[Record]:
         name = seg[0]
         if name == "OBX":
             n_obx += 1
-            out.append(observation(ctx, seg, orc_order or obr_order, spm_time, n_obx))
+            out.append(result(ctx, seg, orc_order or obr_order, spm_time, n_obx))
         elif name == "SPM":
             spm_time = m.c(seg, 17, 1)
             obr_order = orc_order = ""
@@ -88,7 +96,7 @@ def oru(ctx: Ctx) -> list[Record]:
         name = seg[0]
         if name == "OBX":
             n_obx += 1
-            out.append(observation(ctx, seg, order, obr_time, n_obx))
+            out.append(result(ctx, seg, order, obr_time, n_obx))
         elif name == "OBR":
             obr_time = m.c(seg, 7, 1)
             order = m.c(seg, 2, 1) or order

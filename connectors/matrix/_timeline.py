@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, model_validator
 from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.connectors.matrix import _render, _teams
 from renkei.connectors.matrix._http import MatrixHTTP, MatrixRequestError, q
+from renkei.connectors.matrix._media import MediaLimits
 from renkei.connectors.matrix._store import MatrixStore
 from renkei.connectors.secrets import env_secret, file_secret
 from renkei.errors import ConfigError, PermanentDeliveryError, RefusedError
@@ -113,6 +114,7 @@ class MatrixTimeline:
             attempts=settings.attempts,
             max_inline_wait=settings.max_inline_wait,
         )
+        self._media = MediaLimits(self._http)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         self._store = MatrixStore(Path(context.data_dir) / f"matrix-{safe}.sqlite")
         self._lock_file = Path(context.data_dir) / f"matrix-{safe}.lock"
@@ -308,6 +310,7 @@ class MatrixTimeline:
         known = self._store.part(idempotency_key, part)
         if known is not None:
             return known
+        self._media.check(index, name, len(data))
         mxc = self._http.call(
             "POST",
             "/_matrix/media/v3/upload",

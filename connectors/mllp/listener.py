@@ -58,13 +58,16 @@ from renkei.connectors.hl7v2 import (
     codec_for,
     data_type_of,
     decode_text,
+    document_bytes,
     header_or_empty,
     parse_message,
     read_header,
     second_header_offset,
+    split_framed,
     validate_strict,
 )
 from renkei.errors import ConfigError, InputError
+from renkei.mappings.content import verify_files
 
 from ._commit import GroupCommitter
 from ._limits import Connection, ConnectionTable
@@ -134,7 +137,15 @@ class MLLPListener:
     def parse(self, key: str, raw: bytes) -> Parsed:
         text, warnings = self._text(key, raw)
         got = parse_message(text, key, warnings=warnings)
+        if any(getattr(r, "content", "") for r in got.records):  # ED attachments: checked by content
+            msg = split_framed(text, key)[0]
+            verify_files(got.records, lambda locator: document_bytes(msg, key, locator), key)
         return Parsed(got.records, got.patient_id, got.data_type, got.warnings, version=got.version)
+
+    def document_content(self, key: str, raw: bytes, locator: str) -> bytes:
+        """The file an ED OBX of a stored message carries (pipelines/documents.py resolves it before delivery)."""
+        text, _ = self._text(key, raw)
+        return document_bytes(split_framed(text, key)[0], key, locator)
 
     def _text(self, key: str, raw: bytes) -> tuple[str, list[str]]:
         """Decoded text of a message the parser can take; HL7Error/InputError (quarantine, AE) if not."""

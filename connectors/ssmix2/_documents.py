@@ -12,19 +12,23 @@ carets are accepted, and a LOINC coding in either triplet is the document's code
 
 from __future__ import annotations
 
+import hashlib
 import re
 import xml.parsers.expat as expat
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element, TreeBuilder
 
 from renkei.connectors.hl7v2 import parse_dtm
+from renkei.mappings import content as kinds
 from renkei.records import Coding, Document, RecordStatus
 
 from ._errors import Defect, SSMIX2Error
 from ._naming import StorageName
 
-CDA_MEDIA_TYPE = "application/hl7-cda+xml"
-PDF_MEDIA_TYPE = "application/pdf"
+CDA_MEDIA_TYPE = kinds.CDA
+PDF_MEDIA_TYPE = kinds.PDF
+_BY_EXTENSION = {"pdf": kinds.PDF, "png": kinds.PNG, "jpg": kinds.JPEG, "jpeg": kinds.JPEG, "gif": kinds.GIF,
+                 "xml": kinds.CDA, "docx": kinds.DOCX, "xlsx": kinds.XLSX}  # fmt: skip
 LOINC_OID = "2.16.840.1.113883.6.1"
 _LOINC_NAMES = frozenset(["LN", "LOINC", LOINC_OID])
 # Narrative elements that start a new line when the text is flattened (CDA R2 narrative block).
@@ -78,8 +82,11 @@ def parse_xml(raw: bytes, sn: StorageName) -> Element:
                 raise _bad(sn, f"XML is not valid {enc} ({exc.reason})", exc.start) from None
     builder = TreeBuilder()
     parser = expat.ParserCreate(override, namespace_separator="}")
+    root_ns: list[str] = []
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        if not root_ns:
+            root_ns.append(tag.rsplit("}", 1)[0] if "}" in tag else "")
         builder.start(_local(tag), {_local(k): v for k, v in attrs.items()})
 
     def refuse(*_: object) -> None:
@@ -104,7 +111,9 @@ def parse_xml(raw: bytes, sn: StorageName) -> Element:
             f"XML declares an entity at line {parser.CurrentLineNumber}, column {parser.CurrentColumnNumber + 1};"
             " refused (entity expansion is a denial-of-service and disclosure risk)",
         ) from None
-    return builder.close()
+    root = builder.close()
+    root.set("{renkei}namespace", root_ns[0] if root_ns else "")
+    return root
 
 
 def _flatten(elem: Element, out: list[str]) -> None:
@@ -161,6 +170,13 @@ def cda(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Do
     root = parse_xml(raw, sn)
     if root.tag != "ClinicalDocument":
         raise _bad(sn, f"not a CDA document: the root element is <{root.tag}>, not <ClinicalDocument>")
+    namespace = root.get("{renkei}namespace", "")
+    if namespace != "urn:hl7-org:v3":
+        raise _bad(
+            sn,
+            f"not a CDA document: <ClinicalDocument> is in the namespace {namespace or '(none)'!r}, "
+            "not 'urn:hl7-org:v3'",
+        )
     defects: list[Defect] = []
     kind_code, label = kind_coding(sn.folder_kind)
     code = kind_code
@@ -203,6 +219,8 @@ def cda(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Do
         path=sn.key,
         text=narrative(root),
         authored_at=authored,
+        author=_author(root),
+        **_file(sn, raw),
         record_key=_record_key(sn, pid, code.code if code else label),
         status=status,
         source=sn.key,
@@ -226,6 +244,7 @@ def pdf(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Do
         code=code,
         media_type=PDF_MEDIA_TYPE,
         path=sn.key,
+        **_file(sn, raw),
         record_key=_record_key(sn, pid, code.code if code else label),
         status=status,
         source=sn.key,
@@ -233,13 +252,74 @@ def pdf(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Do
     return doc, defects
 
 
+def _file(sn: StorageName, raw: bytes) -> dict[str, object]:
+    """The file fields of a document whose stored input is the file itself (content "raw")."""
+    return {
+        "content": "raw",
+        "size": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "file_name": sn.key.rsplit("/", 1)[-1],
+    }
+
+
+def _author(root: Element) -> str:
+    """The first author's name (assignedPerson family + given), else the organisation's name."""
+    for author in root.findall("author/assignedAuthor"):
+        name = author.find("assignedPerson/name")
+        if name is not None:
+            parts = [" ".join("".join(p.itertext()).split()) for p in (*name.findall("family"), *name.findall("given"))]
+            text = " ".join(p for p in parts if p) or " ".join("".join(name.itertext()).split())
+            if text:
+                return text
+        org = author.find("representedOrganization/name")
+        if org is not None and "".join(org.itertext()).strip():
+            return " ".join("".join(org.itertext()).split())
+    return ""
+
+
+def image(
+    sn: StorageName, raw: bytes, pid: str, status: RecordStatus, media_type: str
+) -> tuple[Document, list[Defect]]:
+    """An image (PNG, JPEG, GIF) is kept as it is, like a PDF; its kind folder names it."""
+    code, label = kind_coding(sn.folder_kind)
+    doc = Document(
+        patient_id=pid,
+        title=label,
+        code=code,
+        media_type=media_type,
+        path=sn.key,
+        **_file(sn, raw),
+        record_key=_record_key(sn, pid, code.code if code else label),
+        status=status,
+        source=sn.key,
+    )
+    return doc, []
+
+
 def document(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Document, list[Defect]]:
-    """Dispatch on the content first (what the bytes are), the extension second."""
-    body = raw.lstrip(b"\xef\xbb\xbf\r\n\t ")
-    ext = sn.key.rsplit(".", 1)[-1].lower() if "." in sn.key.rsplit("/", 1)[-1] else ""
-    if body.startswith(b"%PDF-") or (ext == "pdf" and not body.startswith(b"<")):
+    """Dispatch on the content (what the bytes are, mappings/content.py), never on the name alone: a file
+    whose extension names another kind than its bytes, one over the size limit and one of no accepted
+    kind are refused (the message is quarantined with the reason)."""
+    name = sn.key.rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if len(raw) > kinds.MAX_DOCUMENT_BYTES:
+        raise _bad(sn, f"the document is {len(raw)} bytes; the limit is {kinds.MAX_DOCUMENT_BYTES} bytes")
+    found = kinds.identify(raw)
+    named = _BY_EXTENSION.get(ext)
+    if found is not None and named is not None and found != named and not (found == kinds.XML and ext == "xml"):
+        what = kinds.LABELS.get(found, found)
+        raise _bad(sn, f"the file is named .{ext} ({kinds.LABELS[named]}) but its content is {what}", 0)
+    if found == kinds.PDF or (found is None and ext == "pdf"):
         return pdf(sn, raw, pid, status)
-    if body.startswith(b"<") or ext == "xml":
+    if found in (kinds.PNG, kinds.JPEG, kinds.GIF):
+        return image(sn, raw, pid, status, found)
+    if found in (kinds.CDA, kinds.XML):
         return cda(sn, raw, pid, status)
-    shown = " ".join(f"0x{b:02x}" for b in body[:4])
-    raise _bad(sn, f"unsupported extended storage document {ext or '(no extension)'!r}: starts with {shown}", 0)
+    shown = kinds.describe_start(raw.lstrip(b"\xef\xbb\xbf\r\n\t "), 4)
+    what = kinds.LABELS.get(found or "", "no accepted kind")
+    raise _bad(
+        sn,
+        f"unsupported extended storage document {ext or '(no extension)'!r}: {what} (starts with {shown}); "
+        "accepted are PDF, CDA (XML), PNG, JPEG, GIF",
+        0,
+    )

@@ -5,6 +5,7 @@ new `_1` one with a later timestamp."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -113,6 +114,11 @@ def tiny_pdf(lines: list[str]) -> bytes:
     return bytes(out)
 
 
+def _file(data: bytes, name: str = "main_document.xml") -> dict[str, object]:
+    """The file fields the reader gives a document that is its stored input."""
+    return {"content": "raw", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "file_name": name}
+
+
 def _document_files(
     p: SynthPatient, rng: random.Random, day: date, conditions: bool
 ) -> Iterator[tuple[str, bytes, list[Record]]]:
@@ -136,6 +142,7 @@ def _document_files(
                 patient_id=p.pid, title=title, code=Coding(loinc, title, "LN"), media_type="application/hl7-cda+xml",
                 path=key, text=text, authored_at=parse_dtm(f"{ts(authored)}+0900"),
                 record_key=f"{p.pid}/EXT/{doc_no}/document/{loinc}", status=FLAG_STATUS[flag], source=key,
+                **_file(data),
             )
         ]  # fmt: skip
         when += timedelta(hours=rng.randint(1, 30))
@@ -148,7 +155,7 @@ def _document_files(
     yield key, pdf, [
         Document(
             patient_id=p.pid, title=title, code=Coding(loinc, title, "LN"), media_type="application/pdf", path=key,
-            record_key=f"{p.pid}/EXT/@{day:%Y%m%d}/document/{loinc}", source=key,
+            record_key=f"{p.pid}/EXT/@{day:%Y%m%d}/document/{loinc}", source=key, **_file(pdf, "main_document.pdf"),
         )
     ]  # fmt: skip
 

@@ -22,10 +22,12 @@ from renkei.connectors.hl7v2 import (
     check_message_type,
     check_segments,
     decode_iso2022jp,
+    document_bytes,
     source_version,
     split_framed,
 )
 from renkei.identifiers import is_patient_id
+from renkei.mappings.content import verify_files
 from renkei.records import RecordStatus
 
 from ._documents import document
@@ -116,6 +118,8 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
     msg.segments = [msh] + [seg for seg in msg.segments[1:] if seg[0] != "MSH" and any(seg[1:])]
     handler = HANDLERS.get(data_type)
     records = handler(ctx) if handler is not None else []
+    if any(getattr(r, "content", "") for r in records):  # HL7 v2 ED attachments: checked by content
+        verify_files(records, lambda locator: document_bytes(msg, key, locator), key)
     seen: set[tuple[str, str, str]] = set()
     unique: list[Defect] = []
     for d in defects:  # one line per distinct problem, e.g. the same short order number in every ORC
@@ -146,3 +150,9 @@ def _document(
     doc.warnings = list(warnings)
     version = source_version("", sn.timestamp)
     return Parsed([doc], patient_id=pid, data_type="EXT", warnings=warnings, version=version), defects
+
+
+def stored_document(key: str, raw: bytes, locator: str) -> bytes:
+    """The file an ED OBX of a stored HL7 v2 file carries (the engine resolves it just before delivery)."""
+    text, _ = decode_iso2022jp(raw, key, replace=True)
+    return document_bytes(split_framed(text, key)[0], key, locator)

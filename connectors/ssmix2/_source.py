@@ -12,7 +12,7 @@ import pydantic
 from renkei.connectors.base import ConnectorContext, Parsed, SourceItem
 
 from ._errors import Defect, SSMIX2Error
-from ._parse import ParseOptions, parse_file
+from ._parse import ParseOptions, parse_file, stored_document
 
 
 class SSMIX2Source:
@@ -53,6 +53,10 @@ class SSMIX2Source:
 
     def parse(self, key: str, raw: bytes) -> Parsed:
         return parse_file(key, raw, self._options)
+
+    def document_content(self, key: str, raw: bytes, locator: str) -> bytes:
+        """The file at `locator` of a stored HL7 v2 file (ED data); pipelines/documents.py calls it."""
+        return stored_document(key, raw, locator)
 
     def close(self) -> None:
         pass

@@ -154,7 +154,10 @@ def test_pdf_becomes_a_document_without_text() -> None:
     assert doc.record_key == f"{PID}/EXT/@20240105/document/57133-1"  # no order number: the care date
     with pytest.raises(SSMIX2Error) as exc:
         parse_file(PDF_KEY, b"GIF89a\x01\x00")
-    assert exc.value.kind == "bad_document" and "not a PDF" in str(exc.value) and "0x47 0x49 0x46" in str(exc.value)
+    assert exc.value.kind == "bad_document" and "named .pdf (PDF) but its content is GIF" in str(exc.value)
+    with pytest.raises(SSMIX2Error) as exc:
+        parse_file(PDF_KEY, b"%PD\x00junk")
+    assert exc.value.kind == "bad_document" and "not a PDF" in str(exc.value) and "0x25 0x50 0x44" in str(exc.value)
     _, defects = inspect_file(PDF_KEY, pdf_bytes()[:-40])
     assert [d.kind for d in defects] == ["bad_value"] and "%%EOF" in defects[0].problem
 
