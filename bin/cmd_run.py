@@ -123,9 +123,11 @@ def run(config_file: Path, once: bool, data: str | None, as_json: bool) -> None:
             results = run_all_once(engine, show_progress=False)
             print_stats(results, as_json, patients_without_consent(engine))
         else:
+            from renkei.pipelines.cluster.runner import is_cluster_store, run_sources
             from renkei.pipelines.scheduler import run_forever
 
-            run_forever(engine)
+            # PostgreSQL: this process runs the sources; `renkei worker` processes run the jobs
+            run_sources(engine) if is_cluster_store(engine.store) else run_forever(engine)
     finally:
         engine.close()
         engine.store.close()
