@@ -43,10 +43,22 @@ class StoreConnection:
         self.jobs: JobHook | None = None
         self._reader = make_engine(url, immediate=False)
         try:
-            ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
+            self._ensure_current()
         except BaseException:
             self.close()
             raise
+
+    def _ensure_current(self) -> None:
+        if not self._pg:
+            ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
+            return
+        # Creating a new database must be serialised (stores opened at once create it once): a writer that
+        # takes the advisory lock on begin, for this check only.
+        creator = make_engine(self.url, immediate=True)
+        try:
+            ensure_current(creator, SCHEMA, "the store", reader=self._reader)
+        finally:
+            creator.dispose()
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Self:

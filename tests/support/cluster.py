@@ -114,8 +114,8 @@ class Site:
         return subprocess.run([RENKEI, *args], env=self.env(), capture_output=True, text=True, timeout=300, check=False)
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen([RENKEI, *args], env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen([RENKEI, *args], env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         self.processes[name] = proc
         return proc
 
