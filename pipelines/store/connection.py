@@ -28,6 +28,8 @@ class JobHook(Protocol):
     def queued(self, conn: sa.Connection, refs: Sequence[tuple[str, str, int]]) -> None: ...
 
     def retry_at(self, conn: sa.Connection, due: Sequence[tuple[tuple[str, str, int], float]]) -> None: ...
+
+
 STORE_URL_ENV = "RENKEI_STORE_URL"
 
 

@@ -142,10 +142,14 @@ class Site:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
 
-def make_site(workdir: Path, store_url: str, patients: int, files_per_patient: int) -> Site:
-    """Storage of `patients` × `files_per_patient` files (one ADT, the rest lab results), config, data."""
-    root = workdir / "storage"
-    generate(root, patients=patients, labs_per_patient=files_per_patient - 1)
+def make_site(
+    workdir: Path, store_url: str, patients: int, files_per_patient: int, storage: Path | None = None
+) -> Site:
+    """Storage of `patients` × `files_per_patient` files (one ADT, the rest lab results; or the given
+    `storage`, written so before), config, data."""
+    root = storage or workdir / "storage"
+    if storage is None:
+        generate(root, patients=patients, labs_per_patient=files_per_patient - 1)
     receiver = Receiver()
     site = Site(workdir, store_url, receiver, patients, files_per_patient)
     site.data.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,168 @@
+"""The regional path: the same SS-MIX2 feed through `renkei run` + 1, 2 and 4 `renkei worker` processes on
+PostgreSQL, beside the embedded default (`renkei run --once` on SQLite, in one process), in one run.
+
+    python bench/bench_workers.py [--patients 200] [--files 100] [--workers 1,2,4] [--concurrency 2]
+                                  [--round-trips-files 10]
+
+The feed is a generated storage of patients × files (one ADT and lab results each; 200 × 100 = 20,000
+messages), each lab result delivered to the built-in timeline and to a local webhook receiver
+(tests/support/cluster.py). For each setup: a fresh database (or data folder), everything stored by the
+scan at once (a backlog, as after an outage or a first sync), timed from the start of `renkei run` to the
+last delivery confirmed. messages/s = messages / that time; the delay of a delivery = confirmed at (the
+idempotency ledger) - stored at; p50/p99 over every delivery of the run. Under a backlog the delay is
+mostly waiting in the queue, so it shows how fast a backlog clears, not an idle system's latency.
+
+Round trips: a separate small run (1 worker) with PostgreSQL's `log_statement = all` on its database
+counts the statements every process of the cluster sent (BEGIN and COMMIT included, the bench's own
+progress queries excluded), per message stored.
+Needs PostgreSQL (installed with apt by tests/support/postgres.py when missing, as root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import cluster  # noqa: E402
+from support.postgres import start_postgres  # noqa: E402
+
+from renkei.connectors.ssmix2.generator import generate  # noqa: E402
+
+
+def _row(label: str, site: cluster.Site, seconds: float) -> dict[str, object]:
+    outcome = cluster.Outcome.read(site)
+    delays = sorted(outcome.delays)
+    sent = outcome.delivery_states.get("SENT", 0)
+    return {
+        "setup": label,
+        "messages": sum(outcome.states.values()),
+        "deliveries": sent,
+        "seconds": seconds,
+        "msg_per_s": sum(outcome.states.values()) / seconds,
+        "p50": delays[len(delays) // 2] if delays else float("nan"),
+        "p99": cluster.p99(delays),
+        "complete": sent == sum(outcome.delivery_states.values()),
+    }
+
+
+def run_sqlite(work: Path, storage: Path, patients: int, files: int) -> dict[str, object]:
+    workdir = work / "sqlite"
+    workdir.mkdir()
+    data = workdir / "data"
+    site = cluster.make_site(workdir, f"sqlite:///{data / 'renkei.sqlite'}", patients, files, storage)
+    try:
+        started = time.perf_counter()
+        done = site.renkei("run", "--once", str(site.config))
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"renkei run --once failed: {done.stderr[-2000:]}")
+        return _row("SQLite, in-process (renkei run --once)", site, seconds)
+    finally:
+        site.receiver.close()
+
+
+def run_cluster(pg, work: Path, storage: Path, patients: int, files: int, workers: int, concurrency: int,
+                db: str) -> tuple[dict[str, object], cluster.Site]:  # fmt: skip
+    workdir = work / db
+    workdir.mkdir()
+    site = cluster.make_site(workdir, pg.create_database(db), patients, files, storage)
+    try:
+        upgraded = site.renkei("db", "upgrade")
+        if upgraded.returncode != 0:
+            raise SystemExit(f"renkei db upgrade failed: {upgraded.stderr[-2000:]}")
+        for i in range(workers):
+            site.start_worker(f"w{i + 1}", concurrency)
+        time.sleep(3)  # workers started (their start-up is not the feed's time)
+        started = time.perf_counter()
+        site.start("run", "run", str(site.config))
+        if not cluster.wait_until(lambda: cluster.settled(site.store_url, site.messages), 3600, every=0.5):
+            raise SystemExit(f"{db}: not settled in an hour: {cluster.progress(site.store_url)}")
+        seconds = time.perf_counter() - started
+    finally:
+        site.stop_all()
+        site.receiver.close()
+    label = f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''} × {concurrency}"
+    return _row(label, site, seconds), site
+
+
+def round_trips(pg, work: Path, patients: int, files: int, concurrency: int) -> tuple[float, float, int]:
+    storage = work / "rt-storage"
+    generate(storage, patients=patients, labs_per_patient=files - 1)
+    pg.psql("ALTER SYSTEM SET log_line_prefix = '%d %p '")
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'")  # only this run is on the server now
+    pg.psql("SELECT pg_reload_conf()")
+    log = pg.workdir / "server.log"
+    before = log.stat().st_size
+    try:
+        run_cluster(pg, work, storage, patients, files, 1, concurrency, "bench_rt")
+    finally:
+        pg.psql("ALTER SYSTEM RESET log_statement")
+        pg.psql("SELECT pg_reload_conf()")
+    text = log.read_text(errors="replace")[before:]
+    pattern = re.compile(r"^bench_rt (\d+) .*LOG:  (?:statement|execute [^:]*): (.*)$")
+    matched = [m for m in map(pattern.match, text.splitlines()) if m]
+    ours = [(m.group(1), m.group(2)) for m in matched if "count(*)" not in m.group(2)]
+    # psycopg sends an executemany's rows in one pipeline: PostgreSQL logs each row, the network sees one
+    # exchange. So consecutive statements of one shape on one connection count as one round trip.
+    trips, last = 0, {}
+    for pid, statement in ours:
+        shape = _shape(statement)
+        trips += last.get(pid) != shape
+        last[pid] = shape
+    shapes = Counter(_shape(s) for _, s in ours)
+    print(f"statements of the round-trip run ({len(ours)}; {trips} round trips), by shape:")
+    for shape, n in shapes.most_common(25):
+        print(f"  {n:>6}  {shape}")
+    messages = patients * files
+    return len(ours) / messages, trips / messages, trips
+
+
+def _shape(statement: str) -> str:
+    """A statement without its values, cut short: what kind of round trip it is."""
+    return re.sub(r"\$\d+|'[^']*'|\b\d+\b", "?", statement)[:110]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patients", type=int, default=200)
+    ap.add_argument("--files", type=int, default=100, help="files per patient (1 ADT + lab results)")
+    ap.add_argument("--workers", default="1,2,4", help="worker counts to run ('' for the round trips only)")
+    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--round-trips-files", type=int, default=10, help="files per patient of the round-trip run")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="renkei-bench-workers-") as tmp, start_postgres() as pg:
+        work = Path(tmp)
+        storage = work / "storage"
+        generate(storage, patients=args.patients, labs_per_patient=args.files - 1)
+        messages = args.patients * args.files
+        print(f"feed: {args.patients} patients × {args.files} files = {messages} messages", flush=True)
+        if args.workers:
+            rows.append(run_sqlite(work, storage, args.patients, args.files))
+            print(rows[-1], flush=True)
+        for n in (int(x) for x in args.workers.split(",") if x):
+            row, _ = run_cluster(pg, work, storage, args.patients, args.files, n, args.concurrency, f"bench_w{n}")
+            rows.append(row)
+            print(row, flush=True)
+        statements, per_message, total = round_trips(pg, work, args.patients, args.round_trips_files, args.concurrency)
+    print()
+    print(f"{'setup':<40} {'messages':>8} {'deliveries':>10} {'seconds':>8} {'msg/s':>7} {'p50 s':>7} {'p99 s':>7}")
+    for r in rows:
+        print(f"{r['setup']:<40} {r['messages']:>8} {r['deliveries']:>10} {r['seconds']:>8.1f} {r['msg_per_s']:>7.1f} "
+              f"{r['p50']:>7.1f} {r['p99']:>7.1f}{'' if r['complete'] else '  (INCOMPLETE)'}")  # fmt: skip
+    print(
+        f"\nper message, whole cluster, 1 worker: {statements:.1f} statements, {per_message:.1f} round trips "
+        f"({total} round trips for {args.patients * args.round_trips_files} messages)"
+    )
+
+
+if __name__ == "__main__":
+    main()
