@@ -21,7 +21,9 @@ Needs PostgreSQL (installed with apt by tests/support/postgres.py when missing, 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -36,8 +38,30 @@ from support.postgres import start_postgres  # noqa: E402
 
 from renkei.connectors.ssmix2.generator import generate  # noqa: E402
 
+TICK = os.sysconf("SC_CLK_TCK")
 
-def _row(label: str, site: cluster.Site, seconds: float) -> dict[str, object]:
+
+def _cpu(pid: int, children: bool = True) -> float:
+    """CPU seconds of a live process (user + system), with its reaped children's when `children`."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / TICK
+
+
+def postgres_cpu(pg) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster, its exited backends, the live ones."""
+    postmaster = int((pg.workdir / "data" / "postmaster.pid").read_text().split()[0])
+    total = _cpu(postmaster)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                total += _cpu(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    return total
+
+
+def _row(label: str, site: cluster.Site, seconds: float, cpu: dict[str, float] | None = None) -> dict[str, object]:
     outcome = cluster.Outcome.read(site)
     delays = sorted(outcome.delays)
     sent = outcome.delivery_states.get("SENT", 0)
@@ -50,6 +74,8 @@ def _row(label: str, site: cluster.Site, seconds: float) -> dict[str, object]:
         "p50": delays[len(delays) // 2] if delays else float("nan"),
         "p99": cluster.p99(delays),
         "complete": sent == sum(outcome.delivery_states.values()),
+        # CPU milliseconds per message: renkei's processes, and the PostgreSQL server
+        **{f"cpu_ms_{k}": v * 1000 / max(1, sum(outcome.states.values())) for k, v in (cpu or {}).items()},
     }
 
 
@@ -59,12 +85,15 @@ def run_sqlite(work: Path, storage: Path, patients: int, files: int) -> dict[str
     data = workdir / "data"
     site = cluster.make_site(workdir, f"sqlite:///{data / 'renkei.sqlite'}", patients, files, storage)
     try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = site.renkei("run", "--once", str(site.config))
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"renkei run --once failed: {done.stderr[-2000:]}")
-        return _row("SQLite, in-process (renkei run --once)", site, seconds)
+        cpu = {"renkei": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}
+        return _row("SQLite, in-process (renkei run --once)", site, seconds, cpu)
     finally:
         site.receiver.close()
 
@@ -81,16 +110,58 @@ def run_cluster(pg, work: Path, storage: Path, patients: int, files: int, worker
         for i in range(workers):
             site.start_worker(f"w{i + 1}", concurrency)
         time.sleep(3)  # workers started (their start-up is not the feed's time)
+        cpu0 = {name: _cpu(proc.pid) for name, proc in site.processes.items()}
+        pg0 = postgres_cpu(pg)
         started = time.perf_counter()
         site.start("run", "run", str(site.config))
         if not cluster.wait_until(lambda: cluster.settled(site.store_url, site.messages), 3600, every=0.5):
             raise SystemExit(f"{db}: not settled in an hour: {cluster.progress(site.store_url)}")
         seconds = time.perf_counter() - started
+        used = {name: _cpu(proc.pid) - cpu0.get(name, 0.0) for name, proc in site.processes.items()}
+        cpu = {
+            "workers": sum(v for k, v in used.items() if k != "run"),
+            "run": used["run"],
+            "postgres": postgres_cpu(pg) - pg0,
+        }
     finally:
         site.stop_all()
         site.receiver.close()
     label = f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''} × {concurrency}"
-    return _row(label, site, seconds), site
+    return _row(label, site, seconds, cpu), site
+
+
+def trickle(pg, work: Path, workers: int, concurrency: int, rate: float, seconds: float) -> dict[str, float]:
+    """Latency when not behind: files arrive `rate` per second for `seconds` (moved into the storage one by
+    one) while the cluster runs; the delay of each of their deliveries, from stored to confirmed (the
+    scan's period, up to 5 s before a file is stored, comes on top)."""
+    storage, staging = work / "trickle-storage", work / "trickle-staging"
+    generate(storage, patients=20, labs_per_patient=1)
+    generate(staging, patients=20, labs_per_patient=int(rate * seconds / 20), seed=1)
+    incoming = sorted(p for p in staging.rglob("*") if p.is_file())
+    workdir = work / "trickle"
+    workdir.mkdir()
+    site = cluster.make_site(workdir, pg.create_database("bench_trickle"), 20, 2, storage)
+    try:
+        site.renkei("db", "upgrade")
+        for i in range(workers):
+            site.start_worker(f"w{i + 1}", concurrency)
+        site.start("run", "run", str(site.config))
+        if not cluster.wait_until(lambda: cluster.settled(site.store_url, 40), 600, every=0.5):
+            raise SystemExit("trickle: the first 40 messages did not settle")
+        started = time.time()
+        for n, path in enumerate(incoming, 1):
+            target = storage / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(target)
+            time.sleep(max(0.0, started + n / rate - time.time()))
+        if not cluster.wait_until(lambda: cluster.settled(site.store_url, 40 + len(incoming)), 600, every=0.5):
+            raise SystemExit(f"trickle: not settled: {cluster.progress(site.store_url)}")
+    finally:
+        site.stop_all()
+        site.receiver.close()
+    delays = sorted(cluster.delays_since(site.store_url, started))
+    return {"messages": len(incoming), "deliveries": len(delays), "p50": delays[len(delays) // 2],
+            "p99": cluster.p99(delays), "max": delays[-1]}  # fmt: skip
 
 
 def round_trips(pg, work: Path, patients: int, files: int, concurrency: int) -> tuple[float, float, int]:
@@ -136,6 +207,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=100, help="files per patient (1 ADT + lab results)")
     ap.add_argument("--workers", default="1,2,4", help="worker counts to run ('' for the round trips only)")
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--trickle", type=float, default=2.0, help="files per second of the latency run (0: none)")
     ap.add_argument("--round-trips-files", type=int, default=10, help="files per patient of the round-trip run")
     args = ap.parse_args()
     rows = []
@@ -152,12 +224,19 @@ def main() -> None:
             row, _ = run_cluster(pg, work, storage, args.patients, args.files, n, args.concurrency, f"bench_w{n}")
             rows.append(row)
             print(row, flush=True)
+        latency = trickle(pg, work, 2, args.concurrency, args.trickle, 60) if args.trickle else None
         statements, per_message, total = round_trips(pg, work, args.patients, args.round_trips_files, args.concurrency)
     print()
-    print(f"{'setup':<40} {'messages':>8} {'deliveries':>10} {'seconds':>8} {'msg/s':>7} {'p50 s':>7} {'p99 s':>7}")
+    print(f"{'setup':<40} {'messages':>8} {'deliveries':>10} {'seconds':>8} {'msg/s':>7} {'p50 s':>7} {'p99 s':>7}"
+          "   CPU ms/message")  # fmt: skip
     for r in rows:
+        cpu = ", ".join(f"{k[7:]} {v:.1f}" for k, v in r.items() if k.startswith("cpu_ms_"))
         print(f"{r['setup']:<40} {r['messages']:>8} {r['deliveries']:>10} {r['seconds']:>8.1f} {r['msg_per_s']:>7.1f} "
-              f"{r['p50']:>7.1f} {r['p99']:>7.1f}{'' if r['complete'] else '  (INCOMPLETE)'}")  # fmt: skip
+              f"{r['p50']:>7.1f} {r['p99']:>7.1f}   {cpu}{'' if r['complete'] else '  (INCOMPLETE)'}")  # fmt: skip
+    if latency:
+        print(f"\nlatency, 2 workers × {args.concurrency}, {args.trickle:g} files/s for 60 s ({latency['messages']} "
+              f"messages, {latency['deliveries']} deliveries): stored -> confirmed p50 {latency['p50']:.2f} s, "
+              f"p99 {latency['p99']:.2f} s, max {latency['max']:.2f} s")  # fmt: skip
     print(
         f"\nper message, whole cluster, 1 worker: {statements:.1f} statements, {per_message:.1f} round trips "
         f"({total} round trips for {args.patients * args.round_trips_files} messages)"

@@ -265,6 +265,25 @@ def out_of_order(arrivals: list[tuple[str, str]], message_of: dict[str, int]) ->
     return bad
 
 
+def delays_since(store_url: str, since: float) -> list[float]:
+    """Stored -> confirmed, in seconds, of every delivery of the messages stored after `since`."""
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            return [
+                float(d) for (d,) in conn.execute(
+                    sa.text(
+                        "SELECT i.delivered_at - m.received_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
+                        " JOIN idempotency i ON i.destination = d.destination AND i.key = d.idempotency_key"
+                        " WHERE m.received_at >= :since"
+                    ),
+                    {"since": since},
+                ).all()
+            ]  # fmt: skip
+    finally:
+        engine.dispose()
+
+
 def p99(values: list[float]) -> float:
     if not values:
         return float("nan")
