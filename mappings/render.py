@@ -27,7 +27,9 @@ SHIPPED = Path(__file__).with_name("templates")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 # A site template is edited by clinic staff: it must not be able to hang a pipeline run or fill memory.
-RENDER_SECONDS = 2.0  # wall clock per render
+# CPU time of the rendering thread per render: a runaway template burns CPU, while wall clock would also
+# stop a render that only waited for a core (busy hosts, several worker threads) and quarantine its message.
+RENDER_SECONDS = 2.0
 MAX_OUTPUT_CHARS = 200_000  # far beyond any paste-able summary
 MAX_RANGE = 10_000  # range() in a template; nested loops are caught by the deadline
 MAX_SEQUENCE = 100_000  # "x" * n, list * n: the largest string/list a template may build
@@ -40,7 +42,7 @@ class RenderLimitError(InputError):
 
 def _check_deadline() -> None:
     deadline = getattr(_DEADLINE, "at", None)
-    if deadline is not None and time.monotonic() > deadline:
+    if deadline is not None and time.thread_time() > deadline:
         raise RenderLimitError("time limit")
 
 
@@ -183,7 +185,7 @@ class Renderer:
             "patient": patient or {},
             "phrases": PhraseView(self.phrases),
         }
-        _DEADLINE.at = time.monotonic() + RENDER_SECONDS
+        _DEADLINE.at = time.thread_time() + RENDER_SECONDS
         try:
             return self._generate(template, context).strip()
         except RenderLimitError as exc:
