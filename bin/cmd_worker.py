@@ -11,6 +11,7 @@ import click
 
 from renkei.bin.common import data_dir_of, data_option, handle_errors
 from renkei.config.loader import load_config
+from renkei.errors import ConfigError
 from renkei.pipelines.migrations.runner import require_current
 
 
@@ -27,7 +28,10 @@ def worker(config_file: Path, concurrency: int, worker_id: str | None, data: str
 
     `renkei run CONFIG` on the same store runs the sources (listeners, scans) and defers the jobs."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from renkei.pipelines.cluster.runner import run_worker
+    try:
+        from renkei.pipelines.cluster.runner import run_worker
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"renkei worker needs the PostgreSQL extra: pip install 'renkei[postgres]' ({exc})") from exc
 
     data_dir = data_dir_of(data, load_config(config_file).config.data_dir)
     require_current(data_dir)
