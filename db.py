@@ -3,11 +3,14 @@
 SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power loss: required before any
 ACK) and writers issue BEGIN IMMEDIATE, so two writers never deadlock upgrading a read lock.
 
-PostgreSQL (`postgresql+psycopg://…`, the store only) keeps the same contract: a writer transaction
-first takes one transaction-scoped advisory lock, so writers run one at a time exactly as under BEGIN
-IMMEDIATE and every check-then-write in the store (a push's duplicate check, a registry link, an
-approval) stays correct without per-operation locking. Writes are batched and already meet at the
-audit chain's single head, so this costs little. Writers stay READ COMMITTED on purpose: each statement
+PostgreSQL (`postgresql+psycopg://…`, the store only): an engine made with `pg_writer_lock=True` (the
+default) makes every writer transaction first take one transaction-scoped advisory lock, so writers run
+one at a time exactly as under BEGIN IMMEDIATE. The store makes its engines without it and takes the lock
+itself, per transaction, only where a check-then-write needs it (operators' decisions, registry links,
+users: `StoreConnection.write(serialised=True)`, the default); the hot path of many workers (storing,
+processing results, delivery outcomes) runs without it and meets only at the audit chain's head
+(audit.append locks the audit table) and on the rows it touches (docs/scaling.md). Writers stay READ
+COMMITTED on purpose: each statement
 after the lock sees every earlier writer's commit (a REPEATABLE READ snapshot would predate the wait);
 readers get REPEATABLE READ, one consistent snapshot per read block as on SQLite. Server error texts
 are cut to their primary message, because PostgreSQL's DETAIL quotes row values ("Failing row
@@ -47,7 +50,7 @@ PG_WRITER_LOCK: Final = 0x72656E6B6569
 PG_LOCK_TIMEOUT_MS: Final = 60_000  # as SQLite's busy_timeout: a stuck writer fails others, not hangs them
 
 
-def make_engine(url: str, *, immediate: bool, durable: bool = True) -> sa.Engine:
+def make_engine(url: str, *, immediate: bool, durable: bool = True, pg_writer_lock: bool = True) -> sa.Engine:
     """`durable=False` (SQLite): commits survive a crash of the process but may be lost, with the whole
     last transactions, on power loss (WAL with synchronous=NORMAL). Only for writes that are safe to redo
     (processing results, delivery outcomes: the input stays RECEIVED, a delivery is re-sent under its
@@ -55,7 +58,7 @@ def make_engine(url: str, *, immediate: bool, durable: bool = True) -> sa.Engine
     # hide_parameters: a database error's text would otherwise quote the bound values (raw HL7, names)
     # into exception messages and logs.
     if sa.engine.make_url(url).get_backend_name() == "postgresql":
-        return _make_pg_engine(url, immediate=immediate)
+        return _make_pg_engine(url, immediate=immediate, writer_lock=pg_writer_lock)
     engine = sa.create_engine(url, json_serializer=dumps, hide_parameters=True)
     if engine.dialect.name == "sqlite":
 
@@ -76,7 +79,12 @@ def make_engine(url: str, *, immediate: bool, durable: bool = True) -> sa.Engine
     return engine
 
 
-def _make_pg_engine(url: str, *, immediate: bool) -> sa.Engine:
+def take_pg_writer_lock(conn: sa.Connection) -> None:
+    """Serialise this transaction with every other one that takes the lock (PostgreSQL only)."""
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
+
+
+def _make_pg_engine(url: str, *, immediate: bool, writer_lock: bool) -> sa.Engine:
     try:
         engine = sa.create_engine(
             url,
@@ -89,11 +97,8 @@ def _make_pg_engine(url: str, *, immediate: bool) -> sa.Engine:
         )
     except ModuleNotFoundError as exc:
         raise ConfigError(f"the PostgreSQL store needs its driver: pip install 'renkei[postgres]' ({exc})") from exc
-    if immediate:
-
-        @sa.event.listens_for(engine, "begin")
-        def _on_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
+    if immediate and writer_lock:
+        sa.event.listen(engine, "begin", take_pg_writer_lock)
 
     @sa.event.listens_for(engine, "handle_error")
     def _redact(ctx: sa.engine.ExceptionContext) -> None:

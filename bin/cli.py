@@ -47,6 +47,7 @@ SUBCOMMANDS: dict[str, str] = {
     "status": "renkei.bin.cmd_ops:status",
     "timeline": "renkei.bin.cmd_timeline:timeline",
     "users": "renkei.bin.cmd_users:users",
+    "worker": "renkei.bin.cmd_worker:worker",
 }
 
 

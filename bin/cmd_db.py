@@ -50,6 +50,9 @@ def db_upgrade(data: str | None, as_json: bool) -> None:
     from renkei.pipelines.migrations.runner import upgrade_all
 
     results = upgrade_all(_data_folder(data))
+    jobs_created = _job_tables(_data_folder(data))
+    if jobs_created and not as_json:
+        click.echo("store: created procrastinate's job tables (renkei worker)")
     if as_json:
         emit_json([{"database": b.database.name, "from": b.found, "to": a.found, "changed": b.found != a.found}
                    for b, a in results])  # fmt: skip
@@ -59,6 +62,21 @@ def db_upgrade(data: str | None, as_json: bool) -> None:
             click.echo(f"{before.database.name}: already at {after.found}")
         else:
             click.echo(f"{before.database.name}: upgraded {before.found or '(0.1.0, no version)'} -> {after.found}")
+
+
+def _job_tables(data_dir: Path) -> bool:
+    """On a PostgreSQL store: procrastinate's tables, for `renkei worker` (pipelines/cluster/schema.py)."""
+    from renkei.pipelines.store import Store
+
+    store = Store.in_data_dir(data_dir)
+    try:
+        if store.url.startswith("postgresql"):
+            from renkei.pipelines.cluster.schema import ensure_job_tables
+
+            return ensure_job_tables(store)
+        return False
+    finally:
+        store.close()
 
 
 @click.command()

@@ -123,9 +123,14 @@ def run(config_file: Path, once: bool, data: str | None, as_json: bool) -> None:
             results = run_all_once(engine, show_progress=False)
             print_stats(results, as_json, patients_without_consent(engine))
         else:
-            from renkei.pipelines.scheduler import run_forever
+            if engine.store.url.startswith("postgresql"):  # this process runs the sources; `renkei worker`s the jobs
+                from renkei.pipelines.cluster.runner import run_sources  # procrastinate: the 'postgres' extra
 
-            run_forever(engine)
+                run_sources(engine)
+            else:
+                from renkei.pipelines.scheduler import run_forever
+
+                run_forever(engine)
     finally:
         engine.close()
         engine.store.close()

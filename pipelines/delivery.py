@@ -59,6 +59,18 @@ class Delivery:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             return self._deliver_due(limit, progress)
 
+    def deliver_batch(self, dest_name: str, items: list[DueDelivery]) -> RunStats:
+        """Deliver these (one destination's, in order) and record the outcomes: a delivery job's round
+        (pipelines/cluster), whose procrastinate lock replaces the data folder's deliverer lock."""
+        stats = RunStats()
+        outcomes = self._deliver_isolated(dest_name, items)
+        self.store.save_delivery_outcomes(outcomes)
+        for o in outcomes:
+            stats.sent += o.state is DeliveryState.SENT
+            stats.dead += o.state is DeliveryState.DEAD
+            stats.failed += o.state is DeliveryState.ERROR
+        return stats
+
     def _deliver_due(self, limit: int, progress: Progress | None) -> RunStats:
         """Rounds of due deliveries. Each destination's part of a round is isolated: whatever fails there
         (connect, auth, group creation, a connector bug) becomes that destination's ERROR outcomes with

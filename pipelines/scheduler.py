@@ -1,5 +1,8 @@
 """Run pipelines on their triggers with APScheduler 3.x (the stable line), in this one process.
 
+(On a PostgreSQL store, `renkei run` uses pipelines/cluster instead: the same triggers become procrastinate
+periodic tasks, deferred once per period across the cluster; `cluster_cron` translates them.)
+
 Each pipeline is one job (interval or cron) that never overlaps itself and coalesces missed runs; a
 second job delivers due retries every few seconds. The job store is APScheduler's in-memory one: it is
 rebuilt from the config at start, and must never be shared between processes (APScheduler 3 does not
@@ -20,6 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
+from renkei.config.schema import TriggerConfig
 from renkei.connectors.base import PushSource
 from renkei.errors import ConfigError, RenkeiError
 from renkei.pipelines import worker
@@ -69,6 +73,18 @@ def run_forever(engine: Engine) -> None:
     scheduler.start()
 
 
+def start_push_source(engine: Engine, name: str, stopping: threading.Event, worker_process: bool = True) -> PushSource:
+    """Start an event-driven pipeline's source; `worker_process=False` (PostgreSQL cluster): what it
+    stores is processed by `renkei worker` jobs, deferred as it is stored, not by a local process."""
+    if worker_process:
+        return _start_push_source(engine, name, stopping)
+    source = engine.connector(engine.pipeline(name).source)
+    if not isinstance(source, PushSource):
+        raise ConfigError(f"pipeline {name!r} has trigger event, but its source cannot push messages")
+    source.start(lambda items: engine.ingest(name, items))
+    return source
+
+
 def _start_push_source(engine: Engine, name: str, stopping: threading.Event) -> PushSource:
     """Event-driven: the source stores what it is sent (and only then acknowledges); a worker process
     parses and delivers, so acknowledging never waits for processing."""
@@ -85,6 +101,35 @@ def _start_push_source(engine: Engine, name: str, stopping: threading.Event) -> 
 
     threading.Thread(target=watch, name=f"worker-watch:{name}", daemon=True).start()
     return source
+
+
+def cluster_cron(trigger: TriggerConfig) -> str:
+    """A pipeline's trigger as a procrastinate cron (5 fields, or 6 with seconds; evaluated in UTC).
+
+    procrastinate fires on cron instants shared by every host, which is what lets the cluster defer a
+    period once; so an interval must divide the minute, the hour or the day evenly to be one."""
+    if trigger.cron:
+        return trigger.cron
+    seconds = trigger.interval_seconds
+    whole = int(seconds) if seconds is not None and float(seconds).is_integer() else 0
+    if 0 < whole < 60 and 60 % whole == 0:
+        return f"* * * * * */{whole}"
+    if whole % 60 == 0 and 0 < whole // 60 < 60 and 60 % (whole // 60) == 0:
+        return f"*/{whole // 60} * * * *"
+    if whole % 3600 == 0 and 0 < whole // 3600 <= 24 and 24 % (whole // 3600) == 0:
+        return f"0 */{whole // 3600} * * *"
+    raise ConfigError(
+        f"interval_seconds {seconds} cannot be a cluster-wide period on PostgreSQL: use a divisor of 60 seconds, "
+        "60 minutes or 24 hours, or a cron trigger"
+    )
+
+
+def anchor_audit(engine: Engine) -> None:
+    _anchor(engine)
+
+
+def prune_retention(engine: Engine) -> None:
+    _prune(engine)
 
 
 def _anchor(engine: Engine) -> None:

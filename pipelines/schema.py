@@ -80,6 +80,8 @@ deliveries = sa.Table(
     sa.Column("receipt", sa.Text, nullable=False, default=""),
     sa.Index("ix_deliveries_pending", "state", "id"),
     sa.Index("ix_deliveries_message", "message_id"),
+    # A delivery job's query: one (destination, patient)'s pending deliveries (pipelines/cluster).
+    sa.Index("ix_deliveries_order", "destination", "patient_id", "state"),
 )
 
 # Per destination: every idempotency key ever delivered, with the target's receipt. A replay or a
@@ -227,4 +229,4 @@ digests_sent = sa.Table(
 
 # The Alembic revision (history "store": pipelines/migrations/versions/store/) these definitions are at. A changed
 # table needs a new revision and this bumped to it: docs/schema.md.
-SCHEMA = DbSchema("store", "store_0005", metadata)
+SCHEMA = DbSchema("store", "store_0006", metadata)

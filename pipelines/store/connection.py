@@ -6,11 +6,11 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self
 
 import sqlalchemy as sa
 
-from renkei.db import make_engine
+from renkei.db import make_engine, take_pg_writer_lock
 from renkei.db_version import ensure_current
 from renkei.pipelines import audit
 from renkei.pipelines.audit import AuditEntry
@@ -18,21 +18,51 @@ from renkei.pipelines.schema import SCHEMA
 from renkei.pipelines.store.writer_turn import WriterTurn
 
 DB_FILE = "renkei.sqlite"
+
+
+class JobHook(Protocol):
+    """What the job queue needs to hear, inside the write transaction that changed the state."""
+
+    def received(self, conn: sa.Connection, pipeline: str, message_ids: Sequence[int]) -> None: ...
+
+    # a delivery's order reference: (destination, patient id or "message:<id>", its message id)
+    def queued(self, conn: sa.Connection, refs: Sequence[tuple[str, str, int]]) -> None: ...
+
+    def retry_at(self, conn: sa.Connection, due: Sequence[tuple[tuple[str, str, int], float]]) -> None: ...
+
+
 STORE_URL_ENV = "RENKEI_STORE_URL"
 
 
 class StoreConnection:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._writer = make_engine(url, immediate=True)
-        self._redoable_writer = make_engine(url, immediate=True, durable=False)
+        # PostgreSQL: no writer lock on every transaction; `write` takes it where a check-then-write needs it.
+        self._writer = make_engine(url, immediate=True, pg_writer_lock=False)
+        self._redoable_writer = make_engine(url, immediate=True, durable=False, pg_writer_lock=False)
+        self._pg = self._writer.dialect.name == "postgresql"
+        # Set by pipelines/cluster when jobs run on procrastinate: told, inside the same transaction, what
+        # became RECEIVED, QUEUED or due again, so the next job commits with the state change.
+        self.jobs: JobHook | None = None
         self._reader = make_engine(url, immediate=False)
         self._turn = WriterTurn(url)
         try:
-            ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
+            self._ensure_current()
         except BaseException:
             self.close()
             raise
+
+    def _ensure_current(self) -> None:
+        if not self._pg:
+            ensure_current(self._writer, SCHEMA, "the store", reader=self._reader)
+            return
+        # Creating a new database must be serialised (stores opened at once create it once): a writer that
+        # takes the advisory lock on begin, for this check only.
+        creator = make_engine(self.url, immediate=True)
+        try:
+            ensure_current(creator, SCHEMA, "the store", reader=self._reader)
+        finally:
+            creator.dispose()
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Self:
@@ -50,10 +80,17 @@ class StoreConnection:
         self._reader.dispose()
 
     @contextmanager
-    def write(self, *, redoable: bool = False) -> Iterator[sa.Connection]:
+    def write(self, *, redoable: bool = False, serialised: bool = True) -> Iterator[sa.Connection]:
         """One write transaction. `redoable=True` skips the fsync on commit (SQLite): for results that a
-        restart recomputes anyway; anything acknowledged or decided by a person is written durably."""
+        restart recomputes anyway; anything acknowledged or decided by a person is written durably.
+
+        `serialised` (PostgreSQL; SQLite's BEGIN IMMEDIATE always serialises): the transaction first takes
+        the writer advisory lock, so a check-then-write sees every earlier writer's commit. The hot path
+        (storing, processing results, delivery outcomes) passes False: its rows are its own, its
+        duplicate checks take narrower locks, and the audit chain serialises its own append."""
         with self._turn.held(), (self._redoable_writer if redoable else self._writer).begin() as conn:
+            if serialised and self._pg:
+                take_pg_writer_lock(conn)
             yield conn
 
     @contextmanager

@@ -85,7 +85,7 @@ class DeliveryQueue(StoreConnection):
         if not outcomes:
             return
         now = time.time()
-        with self.write(redoable=True) as conn:
+        with self.write(redoable=True, serialised=False) as conn:
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == sa.bindparam("did"))
@@ -123,6 +123,13 @@ class DeliveryQueue(StoreConnection):
             if sent:
                 upsert(conn, idempotency, sent, ("destination", "key"), ())
             self._refresh_message_states(conn, {o.delivery.message_id for o in outcomes}, now)
+            retries = [
+                ((*o.delivery.order_key, o.delivery.message_id), o.next_attempt_at)
+                for o in outcomes
+                if o.state is DeliveryState.ERROR
+            ]
+            if retries and self.jobs is not None:
+                self.jobs.retry_at(conn, retries)
             audit.append(
                 conn,
                 (
@@ -143,6 +150,13 @@ class DeliveryQueue(StoreConnection):
         states: dict[int, set[str]] = {}
         notes: dict[int, list[str]] = {}
         ids = sorted(message_ids)
+        if conn.dialect.name == "postgresql":
+            # Two writers finishing a message's deliveries at once (two destinations, two workers) would
+            # each see the other's delivery still pending: lock the messages first, in id order (no
+            # deadlock), so the second reads the deliveries after the first commits.
+            for chunk in chunked(ids):
+                conn.execute(sa.select(messages.c.id).where(messages.c.id.in_(chunk)).order_by(messages.c.id)
+                             .with_for_update())  # fmt: skip
         for chunk in chunked(ids):
             for mid, st, err in conn.execute(
                 sa.select(deliveries.c.message_id, deliveries.c.state, deliveries.c.last_error).where(

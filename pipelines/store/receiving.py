@@ -14,6 +14,9 @@ from renkei.pipelines.schema import MessageState, messages, source_ledger
 from renkei.pipelines.store.connection import StoreConnection
 from renkei.pipelines.store.items import Received
 
+# First key of the two-key advisory lock a push source's duplicate check takes (the second: the pipeline).
+RECEIVE_LOCK = 0x726B7276  # "rkrv"
+
 
 class Receiving(StoreConnection):
     def ledger_groups(self, pipeline: str, groups: Sequence[str]) -> dict[str, str]:
@@ -33,7 +36,7 @@ class Receiving(StoreConnection):
         """Store raw inputs durably (committed on return) and advance the source ledger with them."""
         if not items:
             return []
-        with self.write() as conn:
+        with self.write(serialised=False) as conn:  # plain inserts; one scan per pipeline at a time
             return self._insert_received(conn, pipeline, source, items)
 
     def receive_new(self, pipeline: str, source: str, items: Sequence[Received]) -> list[tuple[int, bool]]:
@@ -42,7 +45,9 @@ class Receiving(StoreConnection):
         one transaction, so two concurrent deliveries of the same message cannot both be stored."""
         if not items:
             return []
-        with self.write() as conn:
+        with self.write(serialised=False) as conn:
+            if self._pg:  # listeners on several hosts: one duplicate check at a time per pipeline
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(RECEIVE_LOCK, sa.func.hashtext(pipeline))))
             known: dict[str, int] = {}
             keys = sorted({it.key for it in items})
             for chunk in chunked(keys):
@@ -98,6 +103,8 @@ class Receiving(StoreConnection):
             for it, mid in zip(items, ids, strict=True)
         ]
         upsert(conn, source_ledger, ledger_rows, ("pipeline", "key"), ("grp", "fingerprint", "message_id"))
+        if self.jobs is not None:
+            self.jobs.received(conn, pipeline, [mid for it, mid in zip(items, ids, strict=True) if not it.read_error])
         audit.append(
             conn,
             (

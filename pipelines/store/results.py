@@ -31,13 +31,18 @@ def _within_limits(r: Processed) -> Processed:
     return r
 
 
+def _order_key(d: dict[str, Any]) -> tuple[str, str]:
+    """As DueDelivery.order_key: (destination, patient id, or the message for a message without one)."""
+    return (d["destination"], d["patient_id"] or f"message:{d['message_id']}")
+
+
 class Results(StoreConnection):
     def save_processed(self, results: Sequence[Processed]) -> None:
         if not results:
             return
         results = [_within_limits(r) for r in results]
         now = time.time()
-        with self.write(redoable=True) as conn:
+        with self.write(redoable=True, serialised=False) as conn:  # each job's messages are its own rows
             conn.execute(
                 messages.update()
                 .where(messages.c.id == sa.bindparam("mid"))
@@ -83,6 +88,9 @@ class Results(StoreConnection):
             ]
             if new:
                 conn.execute(deliveries.insert(), new)
+                if self.jobs is not None:
+                    queued = [d for d in new if d["state"] == DeliveryState.QUEUED]
+                    self.jobs.queued(conn, [(*_order_key(d), d["message_id"]) for d in queued])
             basics = {r.patient_id: r.patient_record for r in results if r.patient_record and r.patient_id}
             if basics:
                 upsert(
