@@ -36,10 +36,11 @@ def test_extended_configuration_is_sent_once_then_remembered() -> None:
     tag = PhdcAgentTag(bytes(8), lambda: PhdDeviceScript(kind, memory, config_id=0x4001))
     learnt: dict = {}
     assert _exchange(tag, PhdManager(extended_configs=learnt)) == ["36.8"]
-    assert tag.script.sent == ["AARQ", "config", "PRST EventReport", "RLRQ"]
+    assert tag.script.sent == ["AARQ", "config", "PRST EventReport", "PRST GetResult", "RLRQ"]
     tag.reset()
     assert _exchange(tag, PhdManager(extended_configs=learnt)) == ["36.8"]
-    assert tag.script.sent == ["AARQ", "PRST EventReport", "RLRQ"]  # no config report the second time
+    # no config report the second time (the manager's GET of the MDS is answered each time)
+    assert tag.script.sent == ["AARQ", "PRST EventReport", "PRST GetResult", "RLRQ"]
 
 
 def test_scenario_orders_tags_and_rejects_unknown_steps() -> None:
