@@ -55,6 +55,8 @@ def test_bedside_rules_over_renkei_run_and_nfcpy_udp(ward: Ward) -> None:
         "en": "This wristband is not registered to a patient: no patient is selected now",
     }
     assert ward.scripts[-1].sent == ["AARQ"]  # the device was turned away: it keeps its memory, nothing confirmed
+    assert ev[1]["patient"] == {"id": "P001", "name_kanji": "山田 太郎", "name_kana": "ヤマダ タロウ"}  # who it is
+    assert ev[1]["message"]["ja"] == "患者を確認しました。機器をタッチしてください"
 
     # 2. no consent: refused at the wristband with the reason, before any reading is taken
     ward.tap(IdentityTag(bytes.fromhex(BADGE)), IdentityTag(bytes.fromhex(BAND_NO_CONSENT)),
@@ -117,6 +119,33 @@ def test_bedside_rules_over_renkei_run_and_nfcpy_udp(ward: Ward) -> None:
     pending = json.loads(cli("devices", "pending", "--json", data=ward.data).stdout)
     assert [d["device_id"] for d in pending] == [KINDS["thermometer"].system_id.hex().upper()]
     assert not ward.posts("P001", seconds=0)
+
+    # 7. once registered (`renkei devices register`) the same device's reading flows; a retired one is refused
+    thermo_id = KINDS["thermometer"].system_id.hex().upper()
+    registered = cli("devices", "register", thermo_id, "--model", "TH-1", "--specialization", "thermometer",
+                     data=ward.data)  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    ward.tap(tag(BAND1), ward.device([Measurement({"temperature": "36.6"}, now)], "thermometer"), again=BAND1)
+    ev = ward.wait_events(26)[24:]
+    assert codes(ev) == ["wristband-accepted", "reading-stored"], codes(ev)
+    assert [p for p in ward.posts("P001", 1) if "体温 36.6 ℃" in p], ward.posts("P001", seconds=0)
+    assert cli("devices", "retire", KINDS["bp-status"].system_id.hex().upper(), data=ward.data).returncode == 0
+    retired = ward.device([Measurement({"bp": (128, 84, 99), "pulse": 70}, now)], "bp-status")
+    ward.tap(tag(BAND1), retired)
+    ev = ward.wait_events(28)[26:]
+    assert codes(ev) == ["wristband-accepted", "device-retired"], codes(ev)
+    assert ev[1]["message"]["ja"] == "この機器は使用停止です" and ev[1]["signal"] == "refusal"
+    assert ward.scripts[-1].sent == ["AARQ"] and not ev[1]["device_told_stored"]  # it keeps its memory
+    assert not [p for p in ward.posts("P001", seconds=2) if "128/84" in p]
+
+    # 8. consent withdrawn while the service runs: refused at the wristband, with that reason, from then on
+    withdrawn = cli("patients", "consent", "P002", "--withdraw", "--date", "2026-05-01", data=ward.data)
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    ward.tap(tag(BAND2), ward.device([Measurement({"bp": (129, 85, 100), "pulse": 70}, now)]))
+    ev = ward.wait_events(30)[28:]
+    assert codes(ev) == ["patient-cannot-receive", "wristband-first"], codes(ev)
+    assert ev[0]["reasons"] == ["同意が撤回されています / Consent was withdrawn"] and ev[0]["patient"]["id"] == "P002"
+    assert ward.scripts[-1].sent == ["AARQ"] and not any("129/85" in p for p in ward.posts("P002", seconds=2))
     # the log names codes and ids, never the patients
     log = (ward.tmp / "run.log").read_text(encoding="utf-8")
     assert "patient-switched" in log and not any(p in log for p in ("P001", "P002", "P009", "124/84"))

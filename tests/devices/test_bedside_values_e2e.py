@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from ward_support import BADGE, BAND1, BAND2, TOKYO, Ward, codes, now_on_device, tag
+from ward_support import BADGE, BAND1, BAND2, TOKYO, Ward, cli, codes, now_on_device, tag
 
 from renkei.devices.simulators.agents import Measurement
 from renkei.devices.tap_rules import REASONS
@@ -135,3 +135,41 @@ def test_a_device_clock_that_is_off_is_read_over_nfc_corrected_and_told(ward: Wa
     assert (ev2["code"], ev2["signal"]) == ("reading-held", "attention")
     assert ev2["reasons"] == [REASONS["future-time"]] and "時計" not in json.dumps(ev2, ensure_ascii=False)
     assert not any("133/87" in p for p in ward.posts("P002", seconds=3))
+
+
+@pytest.mark.integration
+def test_a_contradiction_is_held_until_a_nurse_confirms_it_and_a_refused_one_never_is(ward: Ward) -> None:
+    # mean outside systolic-diastolic: held (kept, not posted), the nurse told why, the device told "stored"
+    held = ward.device([Measurement({"bp": (134, 88, 140), "pulse": 77}, now_on_device())])
+    (ev,) = _taps(ward, BAND2, held, 1)
+    assert (ev["code"], ev["signal"], ev["device_told_stored"]) == ("reading-held", "attention", True)
+    assert ev["reasons"] == ["平均血圧が収縮期と拡張期の間にありません / Mean pressure is outside systolic-diastolic"]
+    assert not any("134/88" in p for p in ward.posts("P002", seconds=2))
+    (kept,) = _records(ward, "134")
+    assert (kept["state"], kept["record"]["verdict"]) == ("QUARANTINED", "hold")
+    # the nurse checked it at the bedside: `renkei devices confirm` posts it, naming who measured and confirmed
+    done = cli("devices", "confirm", str(kept["id"]), "--nurse", "nurse.ito", "--config", str(ward.config),
+               data=ward.data)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    post = next(p for p in ward.posts("P002", 1) if "血圧 134/88 mmHg" in p)
+    assert "測定: nurse.sato　確認: nurse.ito" in post and "保留された値を看護師が確認しました" in post
+    # a refused reading (not a value) cannot be confirmed
+    (refused,) = [m for m in ward.stored() if m["record"]["verdict"] == "refuse"][:1]
+    no = cli("devices", "confirm", str(refused["id"]), "--nurse", "nurse.ito", "--config", str(ward.config),
+             data=ward.data)  # fmt: skip
+    assert no.returncode != 0 and "only a held reading can be confirmed" in no.stderr + no.stdout
+
+
+@pytest.mark.integration
+def test_no_device_time_and_the_devices_own_precision_are_shown(ward: Ward) -> None:
+    # a monitor without a clock stamp: posted, flagged, shown with the gateway's time
+    untimed = ward.device([Measurement({"bp": (135, 89, 104), "pulse": 78}, None)])
+    (ev,) = _taps(ward, BAND1, untimed, 1)
+    assert (ev["code"], ev["reasons"]) == ("reading-stored", [REASONS["no_device_time"]])
+    post = next(p for p in ward.posts("P001", 1) if "血圧 135/89 mmHg" in p)
+    assert "機器の測定時刻がありません（受信時刻を表示）" in post
+    # an unconverted value keeps the device's own precision
+    scale = ward.device([Measurement({"weight": "52.40"}, now_on_device())], "scale")
+    (ev,) = _taps(ward, BAND1, scale, 1)
+    assert ev["code"] == "reading-stored" and [(v["value"], v["unit"]) for v in ev["values"]] == [("52.40", "kg")]
+    assert [p for p in ward.posts("P001", 1) if "体重 52.40 kg" in p], ward.posts("P001", seconds=0)

@@ -132,7 +132,7 @@ class Floor:
         self.seen += len(events)
         return events
 
-    def identity(self, r: int, tag_id: str) -> None:
+    def identity(self, r: int, tag_id: str) -> dict[str, Any]:
         for _ in range(ATTEMPTS):
             self.ward.present([tag(tag_id)], r)
             events = self.new_events(lambda ev: any(e["code"] != "read-failed" for e in ev))
@@ -145,8 +145,10 @@ class Floor:
         allowed = self.models[r].identity(tag_id, _at(event))
         assert event["code"] in allowed, (tag_id, event["code"], allowed)
         self.models[r].apply(tag_id, event["code"], _at(event))
+        return event
 
-    def device(self, r: int, kind: str, resend: bool) -> None:
+    def device(self, r: int, kind: str, resend: bool = False) -> list[dict[str, Any]]:
+        """Tap a device with a new reading (or its memory again); the events the nurse saw (no read-failed)."""
         if resend and self.memory[r] is not None:
             measurement = self.memory[r]  # the device sends its memory again: same value, same device time
         else:
@@ -158,6 +160,7 @@ class Floor:
         if kind == "bp":
             self.memory[r] = measurement
         device: PhdcAgentTag = self.ward.device([measurement], kind)
+        told: list[dict[str, Any]] = []
         for _attempt in range(ATTEMPTS):
             self.ward.present([device], r)
             finished = device.done()
@@ -165,8 +168,9 @@ class Floor:
                 f and bool(ev)))  # fmt: skip
             for event in events:
                 self._device_event(r, kind, measurement, event)
+            told += [e for e in events if e["code"] != "read-failed"]
             if device.done() and not any(e["code"] == "read-failed" for e in events):
-                return
+                return told
             device.reset()  # the link broke off: the nurse taps the device again
         pytest.fail(f"the udp link broke off {ATTEMPTS} times in a row on reader {r}")
 
@@ -247,3 +251,32 @@ def test_a_reading_reaches_the_current_sessions_patient_once_or_nobody_over_udp(
         else:
             floor.device(r, arg, resend=kind == "resend")
     floor.check_timelines()
+
+
+@pytest.mark.integration
+def test_taps_out_of_order_or_too_late_are_refused_and_the_nurse_is_told_over_udp(floor: Floor) -> None:
+    """The session rules' refusals, each on its own: a tap before the badge, a wristband or a device after the
+    window, an unknown badge — told to the nurse with the message, nothing reaching any timeline."""
+    late = WINDOW + TOLERANCE + 1
+    assert floor.identity(1, BADGE_LOST)["code"] == "badge-revoked"  # no session on reader 1 now
+    unknown = floor.identity(1, UNKNOWN_BADGE)
+    assert (unknown["code"], unknown["message"]["ja"]) == ("unknown-badge", "登録されていないバッジです")
+    band_first = floor.identity(1, BAND1)
+    assert (band_first["code"], band_first["signal"]) == ("badge-first", "refusal")
+    assert band_first["message"]["ja"] == "看護師バッジを先にタッチしてください"
+    assert [e["code"] for e in floor.device(1, "bp")] == ["badge-first"]
+    assert floor.ward.scripts[-1].sent == ["AARQ"]  # the device was never told "stored": it keeps its memory
+    # a wristband later than the window after the badge: refused, the session ended
+    assert floor.identity(1, BADGE)["code"] == "badge-accepted"
+    floor.wait(late)
+    expired = floor.identity(1, BAND1)
+    assert (expired["code"], expired["signal"]) == ("expired", "refusal")
+    assert expired["message"]["ja"] == "時間切れです。看護師バッジからやり直してください"
+    # a device later than the window after the wristband: refused, the device keeps its memory
+    assert floor.identity(1, BADGE)["code"] == "badge-accepted"
+    assert floor.identity(1, BAND2)["code"] == "wristband-accepted"
+    floor.wait(late)
+    (too_late,) = floor.device(1, "bp")
+    assert (too_late["code"], too_late["device_told_stored"]) == ("expired", False)
+    assert floor.ward.scripts[-1].sent == ["AARQ"]
+    floor.check_timelines()  # none of these readings reached anyone

@@ -29,7 +29,7 @@ from renkei.devices.simulators.tags import EmulatedTag, IdentityTag, PhdcAgentTa
 from renkei.errors import NotFoundError
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.registry import PatientRegistry
-from renkei.pipelines.schema import messages
+from renkei.pipelines.schema import messages, patients
 from renkei.pipelines.store import Store
 
 BADGE, BADGE_LOST = "02FE000000000001", "02FE000000000003"
@@ -39,11 +39,17 @@ BAND1, BAND2, BAND_NO_CONSENT, BAND_UNKNOWN = (
     "02FE000000000019",
     "02FE0000000000EE",
 )
-REGISTERED = ("bp", "bp-kpa", "bp-status")  # the thermometer is nobody's: held for registration
+REGISTERED = ("bp", "bp-kpa", "bp-status", "scale")  # the thermometer is nobody's: held for registration
+NAMES = {
+    "P001": ("山田 太郎", "ヤマダ タロウ"),
+    "P002": ("佐藤 花", "サトウ ハナ"),
+    "P009": ("鈴木 一郎", "スズキ イチロウ"),
+}
 TOKYO = ZoneInfo("Asia/Tokyo")
 # nfcpy's udp emulation on a loaded 2-core machine: the reader polls about once a second and a PHDC
 # exchange of a few messages can take seconds; a tap waits this long for the reader, at most
 TAP_WAIT = 45.0
+HOLD = 20.0  # the nurse holds a device on the reader until it signals (a PHDC exchange is several round trips)
 
 
 def now_on_device() -> datetime:
@@ -81,8 +87,8 @@ class Ward:
         self.names = ["ward", *(f"ward{i + 1}" for i in range(1, readers))]
         self.config = tmp / "renkei.yaml"
         devices = ", ".join(
-            f'"{KINDS[k].system_id.hex().upper()}": {{model: "{KINDS[k].model}", specialization: blood-pressure}}'
-            for k in REGISTERED
+            f'"{d.system_id.hex().upper()}": {{model: "{d.model}", specialization: {d.specialization}}}'
+            for d in (KINDS[k] for k in REGISTERED)
         )
         connectors = "".join(
             f"""  {name}:
@@ -107,6 +113,12 @@ class Ward:
         store = Store.in_data_dir(self.data)
         for p in ("P001", "P002"):
             PatientRegistry(store).set_consent(p, True, ["all"], date(2026, 4, 1))  # P009 has none
+        with store.write() as conn:  # the patients' names, as an ADT would have brought them
+            conn.execute(patients.insert(), [
+                {"patient_id": p, "record": {"kind": "patient", "patient_id": p, "name_kanji": kanji,
+                                             "name_kana": kana}, "updated_at": time.time()}
+                for p, (kanji, kana) in NAMES.items()
+            ])  # fmt: skip
         store.close()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.log = (tmp / "run.log").open("w")
@@ -132,7 +144,7 @@ class Ward:
         return PhdcAgentTag(device_idm(kind), script)
 
     def present(self, tags: list[EmulatedTag], reader: int = 0) -> list[TapReport]:
-        return present(f"udp:127.0.0.1:{self.ports[reader]}", tags, wait=TAP_WAIT, gap=0.6)
+        return present(f"udp:127.0.0.1:{self.ports[reader]}", tags, wait=TAP_WAIT, hold=HOLD, gap=0.6)
 
     def tap(self, *tags: EmulatedTag, again: str = "") -> None:
         """Tap `tags` in turn. Under load nfcpy's udp emulation can break a PHDC exchange (or the reader reads
@@ -198,10 +210,11 @@ class Ward:
         """Every stored tap record (the engine's messages of the bedside pipelines) with its state."""
         store = Store.in_data_dir(self.data)
         pipelines = [f"bedside-{n}" for n in self.names]
-        q = sa.select(messages.c.state, messages.c.raw).where(messages.c.pipeline.in_(pipelines))
+        q = sa.select(messages.c.id, messages.c.state, messages.c.raw).where(messages.c.pipeline.in_(pipelines))
         try:
             with store.read() as conn:
-                return [{"state": r.state, "record": json.loads(r.raw)} for r in conn.execute(q).all()]
+                rows = conn.execute(q.order_by(messages.c.id)).all()
+            return [{"id": r.id, "state": r.state, "record": json.loads(r.raw)} for r in rows]
         finally:
             store.close()
 
