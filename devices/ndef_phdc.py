@@ -288,13 +288,13 @@ class PhdcManagerLink:
     if it raises, the association is aborted and the device keeps the reading for the next tap.
 
     The device's clock: at the agent's first data report the manager does not confirm it yet but asks for
-    the MDS attributes (a GET of handle 0, IEEE 11073-20601 §8.9.3.4: an agent in Operating answers it);
-    the Absolute-Time in the answer is `manager.device_clock` when the held report, and every later one,
-    is committed and confirmed. PHDC lets the manager speak only after each agent message, and the report
-    is the first turn it gets after association. An agent that answers the GET with an error or reject has
-    no clock to tell (committed without one); one that answers with anything else is aborted (nothing
-    confirmed: it keeps its memory) and, with `ask_clock` shared per device (`no_clock_devices`), is not
-    asked again on its next tap.
+    the MDS attributes (an IEEE 11073-20601 GET of object handle 0, which an agent in the Operating state
+    answers); the Absolute-Time in the answer is `manager.device_clock` when the held report, and every
+    later one, is committed and confirmed. PHDC lets the manager speak only after each agent message, and
+    that report is the first turn it gets after the association. An agent that answers the GET with an
+    error or a reject has no clock to tell (committed without one); one that answers with anything else is
+    aborted (nothing confirmed: it keeps its memory), noted in `no_clock_devices` (the reader shares the
+    set) and not asked again. An agent that does not answer at all times out like any broken exchange.
     """
 
     def __init__(
