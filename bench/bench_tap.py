@@ -3,7 +3,8 @@
     python bench/bench_tap.py [--taps 200] [--serial-lines 200]
 
 Latency: a nurse badge is tapped once, then N times the wristband and a blood-pressure monitor (IEEE 11073
-over PHDC on an emulated FeliCa Type 3 tag), each time with a new measurement in memory.
+over PHDC on an emulated FeliCa Type 3 tag), each time with a new measurement in memory. The reader asks the
+device for its clock (a GET of the MDS) before it stores the first report: one more round trip per tap.
 Per tap we report tap -> tap event published (what the nurse's tap-station page sees, paired by the
 systolic value in the event) and tap -> post committed on the built-in timeline.
 The reader (the bedside connector in a real Engine with a Store and the built-in timeline, event worker
@@ -299,7 +300,7 @@ def throughput() -> None:
         result = link.run(read_phd_message(agent_tag.memory.ndef()))  # type: ignore[arg-type]
         assert len(result.observations) == 4
     dt = time.perf_counter() - t
-    print(f"PHDC read-clear-poll exchange (AARQ, report, RLRQ; in memory): {runs / dt:,.0f} exchanges/s")
+    print(f"PHDC read-clear-poll exchange (AARQ, report, MDS GET, RLRQ; in memory): {runs / dt:,.0f} exchanges/s")
 
 
 if __name__ == "__main__":

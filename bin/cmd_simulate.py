@@ -3,6 +3,8 @@
     renkei simulate bp --nfc udp:127.0.0.1:54321 --patient 9999013
     renkei simulate thermometer --nfc udp --sequence device        # only the device tap
     renkei simulate bp --nfc udp --sequence badge,wristband,device,device --json
+    renkei simulate bp-kpa --nfc udp --status invalid     # a kPa monitor whose reading is marked invalid
+    renkei simulate bp --nfc udp --clock-offset 3600      # the device's own clock is an hour fast
 
 Over `--nfc` the device is an IEEE 11073 agent carried by PHDC on an emulated FeliCa Type 3 tag (nfcpy's
 only emulation; see devices/simulators/tags.py for how that approximates PHDC); the badge and wristband
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from renkei.devices import nomenclature as mdc
 from renkei.devices.simulators.agents import KINDS
 
 
@@ -53,6 +56,18 @@ def _parse_tz(value: str) -> tzinfo:
     show_default=True,
     help="the device clock's zone; use the gateway's site zone (tap config `timezone`), never the host's",
 )
+@click.option(
+    "--clock-offset",
+    default=0.0,
+    show_default=True,
+    help="seconds the device's own clock (its MDS Absolute-Time, read by the reader) is ahead; negative: behind",
+)
+@click.option(
+    "--status",
+    "status_bits",
+    default="",
+    help="Measurement-Status of every value (bp-kpa, bp-status): invalid, questionable or a number, e.g. 0x8000",
+)
 @click.option("--memory", default=1, show_default=True, type=click.IntRange(1, 50), help="stored measurements")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 20), help="serial: each line N times")
 @click.option("--bad-frames", is_flag=True, help="send malformed frames (length fields that lie / bad lines)")
@@ -71,8 +86,10 @@ def simulate(
     wait: float,
     as_json: bool,
     tz_name: str,
+    clock_offset: float,
+    status_bits: str,
 ) -> None:
-    """Simulate a bedside KIND device (bp, thermometer, oximeter, scale)."""
+    """Simulate a bedside KIND device (bp, bp-kpa, bp-status, thermometer, oximeter, scale)."""
     if bool(nfc_path) == bool(serial_url):
         raise click.UsageError("give exactly one of --nfc or --serial")
     tz = _parse_tz(tz_name)
@@ -104,6 +121,8 @@ def simulate(
             tz=tz,
             memory=memory,
             bad_frames=bad_frames,
+            clock_offset=clock_offset,
+            status=_status(kind, status_bits),
         )
         tags = scenario.tags()
     except ValueError as exc:
@@ -123,6 +142,25 @@ def simulate(
             as_json,
         )
     sys.exit(1 if failed else 0)
+
+
+STATUS_NAMES = {"invalid": 0x8000, "questionable": 0x4000}
+
+
+def _status(kind: str, text: str) -> dict[str, int]:
+    """--status for each value of KIND; only configurations that carry a Measurement-Status take it."""
+    if not text:
+        return {}
+    config = KINDS[kind].config
+    if config is None or not any(
+        a == mdc.MDC_ATTR_MSMT_STAT for o in config.objects.values() for a, _n in o.attr_val_map
+    ):
+        raise click.UsageError(f"{kind} reports no Measurement-Status; use bp-kpa or bp-status")
+    try:
+        bits = STATUS_NAMES[text] if text in STATUS_NAMES else int(text, 0)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give invalid, questionable or a number such as 0x8000") from None
+    return dict.fromkeys(KINDS[kind].values, bits)
 
 
 def _emit(obj: dict[str, object], as_json: bool) -> None:

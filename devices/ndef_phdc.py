@@ -286,6 +286,15 @@ class PhdcManagerLink:
     association before any reading is confirmed, so the device keeps its memory. `commit(device_id,
     observations)` is called for each data report BEFORE its confirmation is written to the device:
     if it raises, the association is aborted and the device keeps the reading for the next tap.
+
+    The device's clock: at the agent's first data report the manager does not confirm it yet but asks for
+    the MDS attributes (an IEEE 11073-20601 GET of object handle 0, which an agent in the Operating state
+    answers); the Absolute-Time in the answer is `manager.device_clock` when the held report, and every
+    later one, is committed and confirmed. PHDC lets the manager speak only after each agent message, and
+    that report is the first turn it gets after the association. An agent that answers the GET with an
+    error or a reject has no clock to tell (committed without one); one that answers with anything else is
+    aborted (nothing confirmed: it keeps its memory), noted in `no_clock_devices` (the reader shares the
+    set) and not asked again. An agent that does not answer at all times out like any broken exchange.
     """
 
     def __init__(
@@ -300,6 +309,8 @@ class PhdcManagerLink:
         reply_timeout: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        ask_clock: bool = True,
+        no_clock_devices: set[str] | None = None,
     ) -> None:
         self.read, self.write = read, write
         self.manager = manager or PhdManager()
@@ -309,6 +320,9 @@ class PhdcManagerLink:
         self.reply_timeout = reply_timeout
         self.clock, self.sleep = clock, sleep
         self.next_counter = 1
+        self.ask_clock = ask_clock
+        # devices (system id hex) seen not to answer the MDS GET: not asked again (shared by the reader)
+        self.no_clock_devices = no_clock_devices if no_clock_devices is not None else set()
 
     def run(self, first: PhdMessage, max_messages: int = 64) -> PhdcResult:
         """Serve one agent whose first message (header 0x00) was read from the tag."""
@@ -317,6 +331,8 @@ class PhdcManagerLink:
             raise PhdcLinkError(f"agent's first PHD message carries counter {first.counter}; expected header 0x00")
         self.next_counter = 1
         incoming = first.apdu
+        asked = False  # the MDS GET was sent in this association
+        deferred = None  # the first data report, held unconfirmed while its GET is answered
         for _ in range(max_messages):
             replies: list[bytes] = []
             if incoming:
@@ -333,6 +349,20 @@ class PhdcManagerLink:
                         result.refused = refusal
                         self._send(self.manager.abort())
                         return result
+                    asked = False
+                if deferred is not None:
+                    if not self.manager.answers_mds_get(step.apdu):
+                        self.no_clock_devices.add(self.manager.device_id)
+                        self._send(self.manager.abort())  # the held report stays unconfirmed on the device
+                        raise PhdcLinkError(f"agent answered the MDS GET with {p.apdu_name(step.apdu)}")
+                    self.manager.mds_get_invoke = None
+                    step = deferred  # the held report: committed now, with the device's clock, then confirmed
+                    deferred = None
+                elif step.observations and self._should_ask(asked):
+                    asked, deferred = True, step
+                    self._send(self.manager.get_mds_attributes())
+                    incoming = self._await().apdu
+                    continue
                 if step.observations:
                     self.commit(self.manager.device_id, step.observations)  # raises: no confirmation sent
                     result.observations += step.observations
@@ -348,6 +378,9 @@ class PhdcManagerLink:
             self._send(replies[0] if replies else b"")
             incoming = self._await().apdu
         raise PhdcLinkError(f"agent sent more than {max_messages} messages without releasing")
+
+    def _should_ask(self, asked: bool) -> bool:
+        return self.ask_clock and not asked and self.manager.device_id not in self.no_clock_devices
 
     def _send(self, apdu: bytes) -> None:
         self.write(encode_phd(PhdMessage(self.next_counter, apdu)))

@@ -5,7 +5,8 @@ Each tag that touches the reader is handled once, then the loop waits until it l
 presence check), so a tag resting on the reader is not read over and over:
 - a PHD record (`urn:nfc:wkt:PHD`, header 0x00) makes it a PHDC agent: `PhdcManagerLink` runs the
   read-clear-poll cycle on the tag's NDEF data, asks the session to admit the device before accepting
-  its association, and stores each report before confirming it;
+  its association, reads the device's own clock (a GET of the MDS attributes) and stores each report,
+  with that clock, before confirming it;
 - a record that an installed vendor decoder (`renkei.device_decoders`) recognises is a device reading
   whose device id is the tag id;
 - anything else is an identity tag (badge, wristband, card): its id (FeliCa IDm / NFC UID) and NDEF
@@ -103,6 +104,7 @@ class NfcReader:
         # shared across links so an extended configuration is learnt once per device
         self.extended_configs: dict[str, dict[int, Configuration]] = extended_configs or {}
         self.reply_timeout = reply_timeout
+        self.no_clock_devices: set[str] = set()  # devices that do not answer the MDS GET: not asked again
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clf: Any = None
@@ -195,7 +197,8 @@ class NfcReader:
         last: list[TapOutcome] = []
 
         def commit(device_id: str, observations: list[Observation]) -> None:
-            outcome = self.session.reading(device_id, observations)
+            # the device's own clock, read by the link's GET of the MDS: the session flags a clock that is off
+            outcome = self.session.reading(device_id, observations, device_clock=link.manager.device_clock)
             last.append(outcome)
             if not outcome.device_ack:  # not durably stored: the device keeps it in memory
                 raise _NotStored(outcome)
@@ -217,6 +220,7 @@ class NfcReader:
             admit=self.session.admit_device,
             commit=commit,
             reply_timeout=self.reply_timeout,
+            no_clock_devices=self.no_clock_devices,
         )
         try:
             result = link.run(first)

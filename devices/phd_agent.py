@@ -8,23 +8,33 @@
 Pass `config_id=0x4000` (or higher) to announce the specialization's objects as an extended
 configuration: the manager then answers accepted-unknown-config and `handle()` sends the config report.
 Values are numbers or decimal text ("36.5" keeps its precision), or "NaN"/"NRes"/"+INF"/"-INF".
+A GET of the MDS (handle 0) is answered with the MDS attributes: System-Id, Dev-Configuration-Id and,
+when the agent has a `clock` (a callable giving the device's wall time, naive), Absolute-Time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from renkei.devices import ieee11073 as p
 from renkei.devices import nomenclature as mdc
 from renkei.devices import phd_reports as rep
+from renkei.devices.mder import Writer
 from renkei.devices.phd_configs import SPECIALIZATION_CONFIG_IDS, STANDARD_CONFIGS, Configuration
 
 
 class PhdAgent:
     """Agent-side encoder with an invoke-id counter and a minimal reaction to the manager's answers."""
 
-    def __init__(self, config: Configuration | str, system_id: bytes, *, config_id: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Configuration | str,
+        system_id: bytes,
+        *,
+        config_id: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         if isinstance(config, str):
             config = STANDARD_CONFIGS[SPECIALIZATION_CONFIG_IDS[config]]
         if config_id is not None and config_id != config.config_id:
@@ -36,6 +46,18 @@ class PhdAgent:
         self.invoke_id = 0
         self.scan_report_no = 0
         self.associated = False
+        self.clock = clock  # the device's own clock (wall time, no zone); None: a device without one
+
+    def mds_attributes(self) -> list[rep.Ava]:
+        """The MDS attributes a GET of handle 0 returns: System-Id, Dev-Configuration-Id, Absolute-Time."""
+        out = [
+            rep.Ava(mdc.MDC_ATTR_SYS_ID, Writer().octet_string(self.system_id).bytes()),
+            rep.Ava(mdc.MDC_ATTR_DEV_CONFIG_ID, Writer().u16(self.config.config_id).bytes()),
+        ]
+        if self.clock is not None:
+            now = self.clock()
+            out.append(rep.Ava(mdc.MDC_ATTR_TIME_ABS, rep.encode_attribute_value(mdc.MDC_ATTR_TIME_ABS, now)))
+        return out
 
     def _next_invoke(self) -> int:
         inv = self.invoke_id
@@ -123,7 +145,8 @@ class PhdAgent:
         return p.encode_apdu(p.Abrt(reason))
 
     def handle(self, data: bytes) -> list[bytes]:
-        """React to a manager APDU: AARE accepted-unknown-config -> config report; RLRQ -> RLRE."""
+        """React to a manager APDU: AARE accepted-unknown-config -> config report; RLRQ -> RLRE; GET of the
+        MDS -> its attributes."""
         apdu = p.decode_apdu(data)
         if isinstance(apdu, p.Aare):
             self.associated = apdu.result in (p.AssociateResult.ACCEPTED, p.AssociateResult.ACCEPTED_UNKNOWN_CONFIG)
@@ -132,6 +155,12 @@ class PhdAgent:
         elif isinstance(apdu, p.Rlrq):
             self.associated = False
             return [p.encode_apdu(p.Rlre(p.ReleaseReason.NORMAL))]
+        elif isinstance(apdu, p.Prst) and isinstance(apdu.message, p.Get):
+            if apdu.message.obj_handle != 0:  # only the MDS answers here: no such object
+                err = p.ErrorResult(p.ErrorValue.NO_SUCH_OBJECT_INSTANCE)
+                return [p.encode_apdu(p.Prst(apdu.invoke_id, err))]
+            result = p.GetResult(0, self.mds_attributes())
+            return [p.encode_apdu(p.Prst(apdu.invoke_id, result))]
         elif isinstance(apdu, p.Rlre | p.Abrt):
             self.associated = False
         return []

@@ -160,14 +160,19 @@ def _pulse_oximeter(config_id: int) -> Configuration:
     return cfg
 
 
-def _blood_pressure() -> Configuration:
+def blood_pressure(config_id: int = 0x02BC, unit: int = mdc.MDC_DIM_MMHG, *, status: bool = False) -> Configuration:
+    """The 10407 object list (compound sys/dia/mean, pulse). 0x02BC is the standard one (mmHg, no status);
+    other units, or a Measurement-Status in each report (`status`: the attribute-value maps carry
+    MDC_ATTR_MSMT_STAT), are announced as an extended configuration (config_id >= 0x4000)."""
     bp = [mdc.MDC_PRESS_BLD_NONINV_SYS, mdc.MDC_PRESS_BLD_NONINV_DIA, mdc.MDC_PRESS_BLD_NONINV_MEAN]
+    stat = [(mdc.MDC_ATTR_MSMT_STAT, 2)] if status else []
     objs = [
-        _numeric(1, mdc.MDC_PRESS_BLD_NONINV, mdc.MDC_DIM_MMHG, _CMPD_TS, physio=bp),
-        _numeric(2, mdc.MDC_PULS_RATE_NON_INV, mdc.MDC_DIM_BEAT_PER_MIN, _BASIC_TS),
+        _numeric(1, mdc.MDC_PRESS_BLD_NONINV, unit, _CMPD_TS[:1] + stat + _CMPD_TS[1:], physio=bp),
+        _numeric(2, mdc.MDC_PULS_RATE_NON_INV, mdc.MDC_DIM_BEAT_PER_MIN, _BASIC_TS[:1] + stat + _BASIC_TS[1:]),
     ]
-    cfg = Configuration.from_config_report(ConfigReport(0x02BC, objs))
+    cfg = Configuration.from_config_report(ConfigReport(config_id, objs))
     cfg.names = {"bp": 1, "pulse": 2}
+    cfg.specialization = "blood-pressure"
     return cfg
 
 
@@ -180,7 +185,7 @@ def _single(config_id: int, type_code: int, unit: int, avm: list[tuple[int, int]
 STANDARD_CONFIGS: dict[int, Configuration] = {
     0x0190: _pulse_oximeter(0x0190),
     0x0191: _pulse_oximeter(0x0191),
-    0x02BC: _blood_pressure(),
+    0x02BC: blood_pressure(),
     0x0320: _single(0x0320, mdc.MDC_TEMP_BODY, mdc.MDC_DIM_DEGC, _BASIC_TS, "temperature"),
     0x05DC: _single(0x05DC, mdc.MDC_MASS_BODY_ACTUAL, mdc.MDC_DIM_KILO_G, _SIMP_TS, "weight"),
     0x06A4: _single(0x06A4, mdc.MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD, mdc.MDC_DIM_MILLI_G_PER_DL, _BASIC_TS, "glucose"),

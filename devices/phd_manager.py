@@ -76,6 +76,10 @@ class PhdManager:
         self.device_tz = device_tz
         # (relative time, absolute time) read together from the MDS: places relative time stamps
         self.mds_clock: tuple[int, datetime] | None = None
+        # the device's own clock (MDS Absolute-Time, "Date-and-Time") as read by a GET of the MDS, and the
+        # invoke id of that GET while its answer is awaited
+        self.device_clock: datetime | None = None
+        self.mds_get_invoke: int | None = None
         # (handle, byte offset) of objects the last report named but the configuration lacks
         self.unknown_handles: list[tuple[int, int]] = []
         # device system id (hex) -> config id -> configuration; share one dict between managers to
@@ -102,7 +106,17 @@ class PhdManager:
     def get_mds_attributes(self) -> bytes:
         """GET on the MDS (handle 0) with an empty list: the agent answers with all MDS attributes."""
         self._invoke_id = (self._invoke_id + 1) & 0xFFFF
+        self.mds_get_invoke = self._invoke_id
         return p.encode_apdu(p.Prst(self._invoke_id, p.Get(0, [])))
+
+    def answers_mds_get(self, apdu: p.Apdu) -> bool:
+        """Whether `apdu` is the agent's answer (result, error or reject) to our pending GET of the MDS."""
+        return (
+            isinstance(apdu, p.Prst)
+            and self.mds_get_invoke is not None
+            and apdu.invoke_id == self.mds_get_invoke
+            and isinstance(apdu.message, p.GetResult | p.ErrorResult | p.RejectResult)
+        )
 
     # ------------------------------------------------------------------ input
 
@@ -139,6 +153,8 @@ class PhdManager:
         self.state = ManagerState.UNASSOCIATED
         self.config = None
         self.mds_clock = None
+        self.device_clock = None
+        self.mds_get_invoke = None
 
     def _aare(self, result: int) -> bytes:
         if result in (p.AssociateResult.ACCEPTED, p.AssociateResult.ACCEPTED_UNKNOWN_CONFIG):
@@ -219,10 +235,15 @@ class PhdManager:
     def _learn_mds_clock(self, attributes: list[rep.Ava]) -> None:
         found = {a.attribute_id: a for a in attributes}
         abs_a, rel_a = found.get(mdc.MDC_ATTR_TIME_ABS), found.get(mdc.MDC_ATTR_TIME_REL)
-        if abs_a is None or rel_a is None:
+        when = rep.ava_value(abs_a) if abs_a is not None else None
+        if not isinstance(when, datetime):
             return
-        when, rel = rep.ava_value(abs_a), rep.ava_value(rel_a)
-        if isinstance(when, datetime) and isinstance(rel, int):
+        # wall time on the device's clock (no zone on the wire): the device's zone when we know it
+        self.device_clock = when if when.tzinfo is not None or self.device_tz is None else when.replace(
+            tzinfo=self.device_tz
+        )
+        rel = rep.ava_value(rel_a) if rel_a is not None else None
+        if isinstance(rel, int):
             self.mds_clock = (rel, when)
 
     def _confirm(self, invoke_id: int, m: p.EventReport, reply: rep.ConfigReportRsp | bytes = b"") -> bytes:

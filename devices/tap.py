@@ -7,6 +7,9 @@ The rules are written in docs/bedside.md ("Session rules", "Reading rules"); thi
   patient who cannot receive posts (no consent, no timeline link: the reason is shown) — ends the current
   patient: a reading after it is refused, never given to the previous patient. A wristband of another
   patient switches the session and says so (`patient-switched`).
+- The device's own clock (IEEE 11073 MDS Absolute-Time, read at association): when it differs from the
+  gateway's by more than `max_clock_offset_seconds`, each reading's device time is corrected by that offset
+  and the reading flagged `clock_offset` (the raw device time stays in the record and in its key).
 - Readings: each measurement is judged by `tap_rules.judge` (post / post flagged / hold / refuse), stored
   durably with its verdict (held and refused ones too: nothing is lost, the raw reading is kept, the
   engine quarantines them with the reason) and only then answered. `ok` (the reader's success signal) only
@@ -267,6 +270,11 @@ class TapSession:
         shown: list[Observation] = []
         for device_time, grouped in groupby(prepared, key=lambda t: t[1]):
             obs = [o for o, _t in grouped]
+            if clock_off and device_time and clock_offset_s is not None:
+                # the device stamps readings with its own clock, which we know is off by clock_offset_s: the
+                # reading's time is corrected by it (and flagged), then judged (future, historical) on that
+                for o in obs:
+                    o.effective = o.effective - timedelta(seconds=clock_offset_s)  # type: ignore[operator]
             effective = obs[0].effective
             offset = None if not device_time else (effective - gateway) / timedelta(seconds=1)  # type: ignore[operator]
             session_start = self._nurse_at - self.config.future_tolerance_seconds

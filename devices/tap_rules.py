@@ -8,7 +8,8 @@ diastolic, mean, pulse). It is judged whole — one part marked invalid makes th
 - HOLD (for the nurse's confirmation): a value outside the plausible range, a contradiction (diastolic ≥
   systolic, mean outside them), or a device time in the future beyond the tolerance.
 - POST FLAGGED: older than the session (stored memory: `historical`, shown with its own time), the
-  device's own clock attribute differs from the gateway's (`clock_offset`), no device time.
+  device's own clock attribute differs from the gateway's (`clock_offset`: the session corrected the
+  reading's time by that offset before judging it), no device time.
 - POST: everything else.
 The messages are bilingual ("ja / en"); the reasons carry codes and names of measurements, never values.
 """
@@ -59,7 +60,9 @@ REASONS = {
     "mean-outside": "平均血圧が収縮期と拡張期の間にありません / Mean pressure is outside systolic-diastolic",
     "future-time": "機器の時刻が未来です。確認してください / The reading is dated in the future: please confirm",
     "historical": "機器のメモリの過去の測定値です（測定時刻を表示） / A stored earlier reading (shown with its time)",
-    "clock_offset": "機器の時計がずれています / The device's clock is off",
+    "clock_offset": (
+        "機器の時計がずれています。測定時刻を補正しました / The device's clock is off: the reading's time was corrected"
+    ),
     "no_device_time": "機器が測定時刻を送っていません / The device sent no measurement time",
 }
 

@@ -6,8 +6,8 @@ groups are not created on demand), record a wristband from the config, and publi
 
 Events (`publish`) go to subscribers in this process (a tap-station page) and to an append-only JSON-lines
 file `tap-events.jsonl` in the data folder (the page of another process reads it; it holds patient names
-and values, like the store itself, and is never a log). The connector logs its own line per outcome, with
-codes and ids only — never the patient's id, name or values.
+and values, like the store itself, and is never a log), rotated by size (pipelines/event_file.py). The
+connector logs its own line per outcome, with codes and ids only — never the patient's id, name or values.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.base import ConnectorContext, PatientSummary, Timeline
+from renkei.pipelines.event_file import KEEP, MAX_BYTES, RotatingLines
 from renkei.pipelines.gates import Gates
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
@@ -57,8 +58,9 @@ def norm_tag(tag_id: str) -> str:
 class EventBus:
     """Tap outcome events: in-process subscribers and a JSON-lines file in the data folder."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, max_bytes: int = MAX_BYTES, keep: int = KEEP) -> None:
         self.path = data_dir / EVENTS_FILE
+        self.file = RotatingLines(self.path, max_bytes=max_bytes, keep=keep)  # rotated by size (event_file.py)
         self.recent: deque[dict[str, Any]] = deque(maxlen=200)
         self.subscribers: list[Callable[[dict[str, Any]], None]] = []
         self._lock = threading.Lock()
@@ -67,8 +69,7 @@ class EventBus:
         line = json.dumps(event, ensure_ascii=False, sort_keys=True, default=str)
         with self._lock:
             self.recent.append(event)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(line + "\n")
+            self.file.append(line)
         for subscriber in list(self.subscribers):
             try:
                 subscriber(event)

@@ -3,9 +3,11 @@
 The bedside publishes every tap outcome to `tap-events.jsonl` in the data folder (pipelines/connector_services.py);
 `renkei run` may be another process, so the stream tails that file (never the log) and sends each event as
 Server-Sent Events, with the patient's birth date, the nurse's display name and, where a rule held a reading,
-the held readings the nurse may confirm. An event's SSE id is its end offset in the file, so a reconnecting
-EventSource (Last-Event-ID) resumes where it stopped. A stream ends after `tapstation_stream_seconds`; the
-browser reconnects at once, and the reconnection passes the session and permission check again.
+the held readings the nurse may confirm. An event's SSE id is its position in the file ("INODE:OFFSET", see
+pipelines/event_file.py), so a reconnecting EventSource (Last-Event-ID) resumes where it stopped, also
+across a rotation of the file (finished under its rotated name, then the new file from its start). A stream
+ends after `tapstation_stream_seconds`; the browser reconnects at once, and the reconnection passes the session
+and permission check again.
 
 Watching the page is not activity (the stream does not keep the session alive), but the nurse's own taps are:
 an event naming the session's user touches the session. A stream whose session ended (logout, idle
@@ -33,11 +35,11 @@ from renkei.errors import InputError, NotFoundError
 from renkei.pipelines.audit import AuditEntry
 from renkei.pipelines.bedside_confirm import confirm_held_reading, held_readings
 from renkei.pipelines.connector_services import EVENTS_FILE
+from renkei.pipelines.event_file import Position, end_position, read_new
 
 POLL_SECONDS = 0.1  # how often the file is looked at: well inside the 1 s a nurse waits for the reading
 KEEPALIVE_SECONDS = 15.0
 SESSION_CHECK_SECONDS = 5.0
-READ_CHUNK = 1 << 20
 
 
 def _events_path(request: Request) -> Path:
@@ -56,8 +58,7 @@ def _audit(request: Request, action: str, patient_id: str, obj: str, detail: str
 @requires("tapstation.use")
 async def tapstation_page(request: Request) -> Response:
     reader = _reader_of(request)
-    path = _events_path(request)
-    start = path.stat().st_size if path.exists() else 0  # only what happens from now on
+    start = str(end_position(_events_path(request)))  # only what happens from now on
     await run_in_threadpool(_audit, request, "console.tapstation_open", "", f"reader:{reader or '*'}")
     return render(request, "tapstation.html", {
         "reader": reader, "start": start, "confirmed": request.query_params.get("confirmed", ""),
@@ -69,14 +70,14 @@ async def tapstation_page(request: Request) -> Response:
 async def tapstation_events(request: Request) -> Response:
     reader = _reader_of(request)
     resume = request.headers.get("last-event-id") or request.query_params.get("from", "0")
-    offset = int(resume) if resume.isdigit() else 0
-    await run_in_threadpool(_audit, request, "console.tapstation_stream", "", f"reader:{reader or '*'} from {offset}")
+    position = Position.parse(resume[:40])
+    await run_in_threadpool(_audit, request, "console.tapstation_stream", "", f"reader:{reader or '*'} from {position}")
     limit = float(request.app.state.settings.tapstation_stream_seconds)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_stream(request, reader, offset, limit), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_stream(request, reader, position, limit), media_type="text/event-stream", headers=headers)
 
 
-async def _stream(request: Request, reader: str, offset: int, limit: float) -> AsyncIterator[str]:
+async def _stream(request: Request, reader: str, position: Position, limit: float) -> AsyncIterator[str]:
     path = _events_path(request)
     started = last_sent = last_check = time.monotonic()
     yield "retry: 1000\n\n"
@@ -85,7 +86,7 @@ async def _stream(request: Request, reader: str, offset: int, limit: float) -> A
             last_check = time.monotonic()
             if not await run_in_threadpool(_session_alive, request, False):
                 return  # logged out or idle too long: the browser's reconnection is sent to the login page
-        lines, offset = await run_in_threadpool(_read_new, path, offset)
+        lines, position = await run_in_threadpool(read_new, path, position)
         for line, end in lines:
             event = _parse(line)
             if event is None or (reader and event.get("reader") != reader):
@@ -109,24 +110,6 @@ def _session_alive(request: Request, touch: bool) -> bool:
     token = request.cookies.get(SESSION_COOKIE, "")
     idle = request.app.state.settings.idle_timeout_seconds
     return request.app.state.people.session(token, idle, touch) is not None
-
-
-def _read_new(path: Path, offset: int) -> tuple[list[tuple[str, int]], int]:
-    """Complete lines after byte `offset`, each with its end offset (a line still being written waits)."""
-    if not path.exists():
-        return [], offset
-    if path.stat().st_size < offset:
-        offset = 0  # the file was replaced (e.g. a restored backup): start again from its beginning
-    with path.open("rb") as f:
-        f.seek(offset)
-        chunk = f.read(READ_CHUNK)  # a page resuming far back catches up a chunk at a time
-    out = []
-    for raw in chunk.splitlines(keepends=True):
-        if not raw.endswith(b"\n"):
-            break
-        offset += len(raw)
-        out.append((raw.decode("utf-8", errors="replace"), offset))
-    return out, offset
 
 
 def _parse(line: str) -> dict[str, Any] | None:

@@ -3,16 +3,27 @@ scale sends, built with the codec engineer's agent-side encoder (`devices/phd_ag
 
 A device holds one or more stored measurements ("memory"); on each association it sends them all as
 confirmed fixed scan reports, then releases. Resending the same memory on a later tap is exactly what
-real devices do, and what the tap session's idempotency keys must absorb.
+real devices do, and what the tap session's idempotency keys must absorb. The device has its own clock
+(`clock`, wall time without a zone; a test skews it to play a device whose clock is off) and answers the
+manager's GET of the MDS with it.
+
+Kinds: `bp` (standard configuration 0x02BC, mmHg), `bp-kpa` (a monitor reporting in kPa, with a
+Measurement-Status in each report: extended configuration 0x4002), `bp-status` (mmHg with a
+Measurement-Status: 0x4003), `thermometer`, `oximeter`, `scale`. A measurement's `status` sets the
+Measurement-Status bits per value name (e.g. {"bp": 0x8000} invalid, 0x4000 questionable) where the
+configuration carries that attribute.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from renkei.devices import ieee11073 as p
+from renkei.devices import nomenclature as mdc
 from renkei.devices.phd_agent import PhdAgent
+from renkei.devices.phd_configs import Configuration, blood_pressure
 from renkei.devices.simulators.tags import AgentScript
 
 
@@ -23,6 +34,7 @@ class DeviceKind:
     model: str
     values: dict[str, object]  # one default measurement
     system_id: bytes
+    config: Configuration | None = None  # None: the specialization's standard configuration
 
 
 KINDS: dict[str, DeviceKind] = {
@@ -38,6 +50,14 @@ KINDS: dict[str, DeviceKind] = {
     "scale": DeviceKind(
         "scale", "weighing-scale", "renkei-sim SC-1", {"weight": "52.4"}, bytes.fromhex("0011223344550004")
     ),
+    "bp-kpa": DeviceKind(
+        "bp-kpa", "blood-pressure", "renkei-sim BP-2 kPa", {"bp": ("16.0", "10.7", "12.3"), "pulse": 72},
+        bytes.fromhex("0011223344550005"), blood_pressure(0x4002, mdc.MDC_DIM_KILO_PASCAL, status=True),
+    ),
+    "bp-status": DeviceKind(
+        "bp-status", "blood-pressure", "renkei-sim BP-3", {"bp": (128, 82, 97), "pulse": 72},
+        bytes.fromhex("0011223344550006"), blood_pressure(0x4003, mdc.MDC_DIM_MMHG, status=True),
+    ),
 }
 
 
@@ -45,6 +65,7 @@ KINDS: dict[str, DeviceKind] = {
 class Measurement:
     values: dict[str, object]
     when: datetime | None
+    status: dict[str, int] = field(default_factory=dict)  # Measurement-Status bits per value name
 
 
 @dataclass(slots=True)
@@ -56,12 +77,15 @@ class PhdDeviceScript(AgentScript):
     system_id: bytes | None = None
     config_id: int | None = None  # >= 0x4000: announce an extended configuration
     bad_frames: bool = False  # corrupt each report's length field (tests the manager's error path)
+    clock: Callable[[], datetime] | None = None  # the device's clock (wall time); None: a device without one
     sent: list[str] = field(default_factory=list)
     agent: PhdAgent | None = None
     _queue: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.agent = PhdAgent(self.kind.specialization, self.system_id or self.kind.system_id, config_id=self.config_id)
+        config = self.kind.config or self.kind.specialization
+        system_id = self.system_id or self.kind.system_id
+        self.agent = PhdAgent(config, system_id, config_id=self.config_id, clock=self.clock)
 
     def first(self) -> bytes:
         assert self.agent is not None
@@ -72,7 +96,7 @@ class PhdDeviceScript(AgentScript):
         assert self.agent is not None
         out = []
         for m in self.memory:
-            apdu = self.agent.fixed_report(m.values, m.when)
+            apdu = self.agent.fixed_report(m.values, m.when, status=m.status)
             if self.bad_frames:
                 apdu = apdu[:2] + (len(apdu) + 3).to_bytes(2, "big") + apdu[4:]  # length field lies
             out.append(apdu)
@@ -92,6 +116,9 @@ class PhdDeviceScript(AgentScript):
                 return answers[0]
             self._queue = self._reports()
             return self._next()
+        if isinstance(decoded, p.Prst) and isinstance(decoded.message, p.Get):
+            self.sent.append(p.apdu_name(p.decode_apdu(answers[0])))
+            return answers[0]  # the MDS attributes (with the clock); the report in flight awaits its confirmation
         if isinstance(decoded, p.Prst):
             if not self._queue and self.sent[-1] == "config":
                 self._queue = self._reports()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from renkei.devices.ndef_phdc import text_record
@@ -54,6 +54,12 @@ class Scenario:
     system_id: bytes | None = None
     config_id: int | None = None
     bad_frames: bool = False
+    clock_offset: float = 0.0  # seconds the device's own clock is ahead (negative: behind) of true time
+    status: dict[str, int] = field(default_factory=dict)  # Measurement-Status bits per value name
+
+    def device_clock(self) -> datetime:
+        """What the device's clock shows now: wall time in its zone, `clock_offset` seconds off."""
+        return device_wall_time(datetime.now(UTC) + timedelta(seconds=self.clock_offset), self.tz)
 
     def tags(self) -> list[EmulatedTag]:
         if self.kind not in KINDS:
@@ -63,7 +69,8 @@ class Scenario:
         values = {**kind.values, **self.values}
         # older memories one minute apart, newest last, as a device's memory would be
         memory = [
-            Measurement(values, when - timedelta(minutes=self.memory - 1 - i)) for i in range(self.memory)
+            Measurement(values, when - timedelta(minutes=self.memory - 1 - i), dict(self.status))
+            for i in range(self.memory)
         ]
         badge = IdentityTag(self.badge_idm)
         records = [text_record(f"renkei:patient:{self.patient_record}")] if self.patient_record else None
@@ -71,7 +78,8 @@ class Scenario:
         device = PhdcAgentTag(
             device_idm(self.kind),
             lambda: PhdDeviceScript(
-                kind, memory, system_id=self.system_id, config_id=self.config_id, bad_frames=self.bad_frames
+                kind, memory, system_id=self.system_id, config_id=self.config_id, bad_frames=self.bad_frames,
+                clock=self.device_clock,
             ),
         )
         by_step: dict[str, EmulatedTag] = {"badge": badge, "wristband": wristband, "device": device}

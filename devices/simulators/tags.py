@@ -23,7 +23,12 @@ from renkei.devices.ndef_phdc import NdefRecord, PhdMessage, encode_message, enc
 
 log = logging.getLogger("renkei.simulators.tags")
 
-FELICA_PMM = bytes.fromhex("03014B024F4993FF")
+# PMm: bytes 5 and 6 tell the reader how long to wait for a Read / Write Without Encryption answer
+# (FeliCa: 302.1 us x ((B+1)·blocks + A+1) x 4^E with byte = E<<6 | B<<3 | A). A real tag answers in
+# microseconds; this emulation answers from another process over UDP, so it announces the slowest timing
+# the format allows (0xFF: ~0.3 s for one block, ~0.8 s for four) rather than a card's 0x49/0x93 (~12/35 ms),
+# which a loaded 2-core machine misses ("NDEF write failed"). An answer in time is read at once either way.
+FELICA_PMM = bytes.fromhex("03014B024FFFFFFF")
 NFC_FORUM_SYS = bytes.fromhex("12FC")
 
 

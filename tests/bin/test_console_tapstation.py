@@ -19,7 +19,7 @@ from renkei.config.loader import load_config
 from renkei.devices.readings import make_observation
 from renkei.devices.registry import DeviceRegistry
 from renkei.devices.tap import TapConfig, TapSession
-from renkei.pipelines.connector_services import EVENTS_FILE
+from renkei.pipelines.connector_services import EVENTS_FILE, EventBus
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.people import PERMISSIONS, People
 from renkei.pipelines.schema import audit_log, patients
@@ -95,7 +95,7 @@ def _sse(client: TestClient, query: str) -> list[dict]:
     for block in response.text.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
         if fields.get("event") == "tap":
-            events.append({"id": int(fields["id"]), **json.loads(fields["data"])})
+            events.append({"id": fields["id"], **json.loads(fields["data"])})
     return events
 
 
@@ -104,7 +104,7 @@ def test_the_stream_sends_the_taps_written_to_the_events_file_with_names_and_val
     client = _client(app)
     _login(client, "nurse.sato")
     page = client.get("/tapstation?reader=ward")
-    assert page.status_code == 200 and "タップステーション" in page.text and 'data-start="0"' in page.text
+    assert page.status_code == 200 and "タップステーション" in page.text and 'data-start="0:0"' in page.text
     assert _taps(engine, data, ("128", "82")).code == "reading-stored"
     events = _sse(client, "reader=ward&from=0")
     assert [e["code"] for e in events] == ["badge-accepted", "wristband-accepted", "reading-stored"]
@@ -118,7 +118,7 @@ def test_the_stream_sends_the_taps_written_to_the_events_file_with_names_and_val
     # resuming from an event's id (an EventSource's Last-Event-ID) sends only what came after it
     after = _sse(client, f"reader=ward&from={badge['id']}")
     assert [e["code"] for e in after] == ["wristband-accepted", "reading-stored"]
-    resumed = client.get("/tapstation/events?reader=ward&from=0", headers={"Last-Event-ID": str(band["id"])})
+    resumed = client.get("/tapstation/events?reader=ward&from=0", headers={"Last-Event-ID": band["id"]})
     assert "wristband-accepted" not in resumed.text and "reading-stored" in resumed.text
     assert _sse(client, "reader=another-ward&from=0") == []  # another reader's taps are not shown
     # a line being written (no newline yet) waits for its end; a torn line is skipped, not fatal
@@ -204,3 +204,32 @@ def test_watching_the_stream_does_not_keep_a_session_alive_but_the_nurses_own_ta
     assert [e["nurse_id"] for e in _sse(client, "reader=ward&from=0")] == [nurse]
     time.sleep(max(0.0, logged_in + 5.0 - time.monotonic()))  # idle since the login, not since the own tap
     assert client.get("/tapstation").status_code == (200 if own_tap else 303)
+
+
+def test_the_stream_follows_the_events_file_across_a_rotation(ward) -> None:
+    """tap-events.jsonl is rotated by size; a page that was reading it finishes the rotated file, then goes on
+    with the new one: no tap is lost or shown twice (and a bare offset, an id from before rotation, still works)."""
+    app, _engine, data = ward
+    bus = EventBus(data, max_bytes=250, keep=2)  # what `renkei run` appends with, rotating every ~3 events
+    client = _client(app)
+    _login(client, "nurse.sato")
+    start = re.search(r'data-start="([^"]+)"', client.get("/tapstation?reader=ward").text).group(1)
+
+    def tap(n: int) -> None:
+        bus.publish({"code": "reading-stored", "reader": "ward", "n": n, "message": {"ja": "測定値を保存しました"}})
+
+    tap(0)
+    first = _sse(client, f"reader=ward&from={start}")
+    assert [e["n"] for e in first] == [0]
+    for n in range(1, 5):  # the file rotates while the page is away
+        tap(n)
+    assert (data / f"{EVENTS_FILE}.1").exists()
+    assert [e["n"] for e in _sse(client, f"reader=ward&from={first[-1]['id']}")] == [1, 2, 3, 4]
+    for n in range(5, 12):  # more rotations than files kept: the oldest are dropped
+        tap(n)
+    assert sorted(p.name for p in data.glob(f"{EVENTS_FILE}*")) == [EVENTS_FILE, f"{EVENTS_FILE}.1", f"{EVENTS_FILE}.2"]
+    kept = [json.loads(line)["n"] for p in (f"{EVENTS_FILE}.2", f"{EVENTS_FILE}.1", EVENTS_FILE)
+            for line in (data / p).read_text("utf-8").splitlines()]  # fmt: skip
+    assert kept == list(range(kept[0], 12)) and kept[0] > 0  # contiguous, newest last
+    live = [json.loads(line)["n"] for line in (data / EVENTS_FILE).read_text("utf-8").splitlines()]
+    assert [e["n"] for e in _sse(client, "reader=ward&from=0")] == live  # a bare offset: the live file

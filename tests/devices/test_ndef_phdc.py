@@ -13,6 +13,7 @@ from renkei.devices.errors import DeviceCodecError
 from renkei.devices.ndef_phdc import (
     EMPTY_MESSAGE,
     NdefRecord,
+    PhdcLinkError,
     PhdcManagerLink,
     PhdMessage,
     decode_message,
@@ -25,6 +26,7 @@ from renkei.devices.ndef_phdc import (
     text_record,
     uri_record,
 )
+from renkei.devices.phd_manager import PhdManager
 from renkei.devices.simulators.agents import KINDS, Measurement, PhdDeviceScript
 from renkei.devices.simulators.tags import PhdcAgentTag
 
@@ -129,10 +131,12 @@ def test_read_clear_poll_cycle_reads_a_blood_pressure_memory() -> None:
     result = link.run(first)
     assert result.released and result.device_id == KINDS["bp"].system_id.hex().upper()
     assert committed == [(result.device_id, ["128", "82", "97", "72"])] * 2
-    assert tag.done() and tag.script.sent == ["AARQ", "PRST EventReport", "PRST EventReport", "RLRQ"]
+    # the first report waits for the answer to the manager's GET of the MDS (the device's clock)
+    sent = ["AARQ", "PRST EventReport", "PRST GetResult", "PRST EventReport", "RLRQ"]
+    assert tag.done() and tag.script.sent == sent
     counters = [read_phd_message(w).counter for w in link.written if w != EMPTY_MESSAGE]  # type: ignore[attr-defined]
-    assert counters == [1, 3, 5, 7]  # the manager's messages; the agent's are 2, 4, 6
-    assert link.written.count(EMPTY_MESSAGE) == 3  # type: ignore[attr-defined]  # cleared after each read
+    assert counters == [1, 3, 5, 7, 9]  # the manager's messages; the agent's are 2, 4, 6, 8
+    assert link.written.count(EMPTY_MESSAGE) == 4  # type: ignore[attr-defined]  # cleared after each read
 
 
 def test_refused_device_is_aborted_before_any_report() -> None:
@@ -159,8 +163,10 @@ def test_report_is_not_confirmed_when_commit_fails() -> None:
         for w in link.written
         if w != EMPTY_MESSAGE  # type: ignore[attr-defined]
     ]
-    kinds = [type(p.decode_apdu(m.apdu)).__name__ for m in confirms if m and m.apdu]
-    assert kinds == ["Aare"]  # the AARE went out; no PRST confirmation of the report ever did
+    sent = [p.decode_apdu(m.apdu) for m in confirms if m and m.apdu]
+    # the AARE and the GET of the MDS went out; no confirmation of the report ever did
+    assert [type(a).__name__ for a in sent] == ["Aare", "Prst"]
+    assert isinstance(sent[1].message, p.Get)  # type: ignore[union-attr]
 
 
 def test_malformed_frame_aborts_the_association() -> None:
@@ -169,3 +175,68 @@ def test_malformed_frame_aborts_the_association() -> None:
     with pytest.raises(DeviceCodecError):
         link.run(read_phd_message(tag.memory.ndef()))  # type: ignore[arg-type]
     assert isinstance(p.decode_apdu(read_phd_message(link.written[-1]).apdu), p.Abrt)  # type: ignore[attr-defined,union-attr]
+
+
+class _MuteScript(PhdDeviceScript):
+    """An agent that ignores the manager's GET and sends its next report instead, or answers an error."""
+
+    answer_error: bool = False
+
+    def reply(self, apdu: bytes) -> bytes | None:
+        decoded = p.decode_apdu(apdu) if apdu else None
+        if isinstance(decoded, p.Prst) and isinstance(decoded.message, p.Get):
+            if self.answer_error:
+                self.sent.append("PRST ErrorResult")
+                return p.encode_apdu(p.Prst(decoded.invoke_id, p.ErrorResult(p.ErrorValue.NO_SUCH_OBJECT_INSTANCE)))
+            return self._next()
+        return super().reply(apdu)
+
+
+def _clocked(clock: object, script: type[PhdDeviceScript] = PhdDeviceScript, **kw: object) -> PhdcAgentTag:
+    kind = KINDS["bp"]
+    ms = [Measurement(kind.values, datetime(2024, 5, 1, 7, 30)), Measurement(kind.values, datetime(2024, 5, 1, 7, 31))]
+
+    def make() -> PhdDeviceScript:
+        s = script(kind, ms, clock=clock)  # type: ignore[arg-type]
+        for k, v in kw.items():
+            setattr(s, k, v)
+        return s
+
+    return PhdcAgentTag(bytes.fromhex("02FE0000000000D1"), make)
+
+
+def test_the_device_clock_is_read_from_the_mds_before_the_first_report_is_confirmed() -> None:
+    device_clock = datetime(2024, 5, 1, 16, 35, 7)  # what the device's own clock shows
+    tag = _clocked(lambda: device_clock)
+    seen: list[object] = []
+    link = _link(tag, commit=lambda dev, obs: seen.append(link.manager.device_clock))
+    result = link.run(read_phd_message(tag.memory.ndef()))  # type: ignore[arg-type]
+    assert result.released and seen == [device_clock, device_clock]  # both reports carry the device's clock
+    gets = [p.decode_apdu(m.apdu) for m in map(read_phd_message, link.written) if m and m.apdu]  # type: ignore[attr-defined]
+    assert [type(a.message).__name__ for a in gets if isinstance(a, p.Prst)] == [
+        "Get", "EventReportResult", "EventReportResult"
+    ]  # fmt: skip
+    assert gets[1].message == p.Get(0, [])  # type: ignore[union-attr]  # GET of the MDS (handle 0), all attributes
+
+
+def test_a_device_without_a_clock_or_answering_an_error_is_committed_without_one() -> None:
+    for tag in (_clocked(None), _clocked(lambda: datetime(2024, 5, 1), _MuteScript, answer_error=True)):
+        manager = PhdManager()
+        seen: list[object] = []
+        link = _link(tag, manager=manager, commit=lambda dev, obs, m=manager, s=seen: s.append(m.device_clock))
+        assert link.run(read_phd_message(tag.memory.ndef())).released  # type: ignore[arg-type]
+        assert seen == [None, None] and tag.done()
+
+
+def test_an_agent_that_ignores_the_get_is_aborted_unconfirmed_then_not_asked_again() -> None:
+    tag = _clocked(lambda: datetime(2024, 5, 1), _MuteScript)
+    committed: list[object] = []
+    no_clock: set[str] = set()
+    link = _link(tag, commit=lambda dev, obs: committed.append(obs), no_clock_devices=no_clock)
+    with pytest.raises(PhdcLinkError, match="answered the MDS GET with PRST EventReport"):
+        link.run(read_phd_message(tag.memory.ndef()))  # type: ignore[arg-type]
+    assert committed == [] and isinstance(p.decode_apdu(read_phd_message(link.written[-1]).apdu), p.Abrt)  # type: ignore[attr-defined,union-attr]
+    assert no_clock == {KINDS["bp"].system_id.hex().upper()}
+    tag.reset()  # the nurse taps again: the reading flows, without the device's clock
+    link = _link(tag, commit=lambda dev, obs: committed.append(obs), no_clock_devices=no_clock)
+    assert link.run(read_phd_message(tag.memory.ndef())).released and len(committed) == 2  # type: ignore[arg-type]

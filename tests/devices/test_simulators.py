@@ -36,10 +36,11 @@ def test_extended_configuration_is_sent_once_then_remembered() -> None:
     tag = PhdcAgentTag(bytes(8), lambda: PhdDeviceScript(kind, memory, config_id=0x4001))
     learnt: dict = {}
     assert _exchange(tag, PhdManager(extended_configs=learnt)) == ["36.8"]
-    assert tag.script.sent == ["AARQ", "config", "PRST EventReport", "RLRQ"]
+    assert tag.script.sent == ["AARQ", "config", "PRST EventReport", "PRST GetResult", "RLRQ"]
     tag.reset()
     assert _exchange(tag, PhdManager(extended_configs=learnt)) == ["36.8"]
-    assert tag.script.sent == ["AARQ", "PRST EventReport", "RLRQ"]  # no config report the second time
+    # no config report the second time (the manager's GET of the MDS is answered each time)
+    assert tag.script.sent == ["AARQ", "PRST EventReport", "PRST GetResult", "RLRQ"]
 
 
 def test_scenario_orders_tags_and_rejects_unknown_steps() -> None:
@@ -115,3 +116,34 @@ def test_simulate_rejects_an_unknown_zone() -> None:
 
     result = CliRunner().invoke(main, ["simulate", "bp", "--nfc", "udp", "--tz", "Mars/Olympus"])
     assert result.exit_code == 2 and "not an IANA time zone" in result.output
+
+
+def test_a_simulated_device_answers_the_mds_get_with_its_skewed_clock_and_status_bits() -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    scenario = Scenario(kind="bp-kpa", sequence=["device"], clock_offset=3600, status={"bp": 0x8000}, tz=tokyo)
+    (tag,) = scenario.tags()
+    manager = PhdManager()
+    clocks: list[datetime | None] = []
+
+    def write(data: bytes) -> None:
+        tag.memory.set_ndef(data)
+        tag.memory.on_written(data)
+
+    link = PhdcManagerLink(tag.memory.ndef, write, manager=manager, sleep=lambda _s: None,
+                           commit=lambda _d, _o: clocks.append(manager.device_clock))  # fmt: skip
+    result = link.run(read_phd_message(tag.memory.ndef()))  # type: ignore[arg-type]
+    assert [o.value for o in result.observations] == ["", "", "", "72"]  # invalid: no number kept
+    assert tag.script.sent == ["AARQ", "config", "PRST EventReport", "PRST GetResult", "RLRQ"]  # type: ignore[attr-defined]
+    ahead = clocks[0] - datetime.now(tokyo).replace(tzinfo=None)  # type: ignore[operator]
+    assert timedelta(minutes=59) < ahead < timedelta(minutes=61)
+
+
+def test_simulate_status_option_needs_a_configuration_that_carries_it() -> None:
+    runner = CliRunner()
+    refused = runner.invoke(simulate, ["bp", "--nfc", "udp", "--status", "invalid"])
+    assert refused.exit_code == 2 and "bp-kpa or bp-status" in refused.output
+    bad = runner.invoke(simulate, ["bp-status", "--nfc", "udp", "--status", "broken"])
+    assert bad.exit_code == 2 and "invalid, questionable" in bad.output

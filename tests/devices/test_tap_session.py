@@ -3,6 +3,7 @@ the patient lookup is what the engine's ConnectorContext answers (tests/devices/
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from renkei.devices.ndef_phdc import text_record
 from renkei.devices.readings import make_observation
 from renkei.devices.registry import DeviceRegistry
 from renkei.devices.tap import TapConfig
+from renkei.devices.tap_rules import REASONS
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.store import Store
 from renkei.records import Observation
@@ -264,9 +266,14 @@ def test_clock_offset_comes_from_the_device_clock_attribute(env) -> None:  # typ
     session.tag(BADGE)
     session.tag(BAND)
     device_clock = datetime(2024, 5, 1, 16, 35)  # the device's MDS absolute time: 9 h ahead (set to UTC+18?)
-    out = session.reading(DEVICE, bp(), device_clock=device_clock)
+    # the device stamps its reading with its own (fast) clock: 9 h "in the future"; not held, corrected
+    out = session.reading(DEVICE, bp(when=datetime(2024, 5, 1, 16, 34)), device_clock=device_clock)
+    assert (out.ok, out.code) == (True, "reading-stored")
+    assert out.reasons == [REASONS["clock_offset"]]
     parsed = parse_tap_record(*_raw(store, out.message_ids[0]))
     assert parsed.records[0].flags == ["clock_offset"]
+    assert parsed.records[0].effective == datetime(2024, 5, 1, 7, 34, tzinfo=TOKYO)  # corrected by -9 h
+    assert json.loads(_raw(store, out.message_ids[0])[1])["device_time"] == "2024-05-01T16:34:00"  # raw kept
     assert parsed.warnings == ["device clock differs from the gateway by +32400 s"]
     right = session.reading(DEVICE, bp("130"), device_clock=datetime(2024, 5, 1, 7, 35, 20))
     assert parse_tap_record(*_raw(store, right.message_ids[0])).records[0].flags == []
