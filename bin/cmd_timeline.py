@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from renkei.bin.acting import acting_user, as_option
 from renkei.bin.common import data_dir_of, data_option, emit_json, handle_errors, iso, json_option
 from renkei.connectors.builtin_timeline import BuiltinTimeline
 from renkei.pipelines.audit import AuditEntry
@@ -80,15 +81,17 @@ def show(patient_id: str, member: str | None, data: str | None, as_json: bool) -
 @click.argument("index", type=int)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="where to write the file")  # fmt: skip
+@click.option("--member", default=None, help="as this member (their audience); else whole-team posts only")
 @data_option
 @handle_errors
-def save_file(patient_id: str, post_id: int, index: int, output: Path, data: str | None) -> None:
+def save_file(patient_id: str, post_id: int, index: int, output: Path, member: str | None, data: str | None) -> None:
     """Save file INDEX (0 = first) of post POST_ID on PATIENT_ID's timeline, byte for byte (audited)."""
     data_dir = data_dir_of(data)
     tl = BuiltinTimeline.open(data_dir)
     store = Store.in_data_dir(data_dir)
     try:
-        meta, content = tl.attachment(tl.group_for_patient(patient_id), post_id, index)
+        gid = tl.group_for_patient(patient_id)
+        meta, content = tl.attachment(gid, post_id, index, member, whole_team_only=member is None)
         output.write_bytes(content)
         store.audit([AuditEntry("timeline.file_download", patient_id, f"timeline-post:{post_id}/file:{index}",
                                 f"{meta['media_type']} {meta['size']} bytes")])  # fmt: skip
@@ -101,18 +104,25 @@ def save_file(patient_id: str, post_id: int, index: int, output: Path, data: str
 @timeline.command("reply")
 @click.argument("patient_id")
 @click.argument("text")
-@click.option("--as", "member", required=True, help="the member who replies (must be in the patient's group)")
+@as_option
 @data_option
 @json_option
 @handle_errors
-def reply(patient_id: str, text: str, member: str, data: str | None, as_json: bool) -> None:
-    """Reply on PATIENT_ID's timeline as a member; a `builtin-replies` source takes it back to the EHR
+def reply(patient_id: str, text: str, as_user: str | None, data: str | None, as_json: bool) -> None:
+    """Reply on PATIENT_ID's timeline as yourself (--as, a member of the patient's group); a `builtin-replies`
+    source takes it back to the EHR
     (a vitals report such as "BT 36.8 BP 120/80 P 72 SpO2 97" as ORU^R01 / Observation: docs/way-back.md)."""
     from renkei.connectors.builtin_timeline_source import post_reply
 
     data_dir = data_dir_of(data)
-    tl = BuiltinTimeline.open(data_dir)
     store = Store.in_data_dir(data_dir)
+    try:
+        # The member is the authenticated renkei user (as in the console): nobody replies in another's name.
+        member = acting_user(store, as_user, "timelines.reply").name
+    except BaseException:
+        store.close()
+        raise
+    tl = BuiltinTimeline.open(data_dir)
     try:
         post_id = post_reply(tl, patient_id, member, text)
         store.audit([AuditEntry("timeline.reply", patient_id, f"timeline-post:{post_id}", member, actor=member)])

@@ -37,62 +37,15 @@ from renkei.audiences import TEAM
 from renkei.connectors.base import ConnectorContext, TimelinePost
 from renkei.connectors.builtin_timeline_audience import post_audience, visible_to
 from renkei.connectors.builtin_timeline_settings import BuiltinTimelineSettings
+from renkei.connectors.builtin_timeline_tables import SCHEMA, groups, members, posts, reads
 from renkei.db import chunked, make_engine, upsert
-from renkei.db_version import DbSchema, ensure_current
+from renkei.db_version import ensure_current
 from renkei.errors import NotFoundError, RefusedError
 
 DB_FILE = "timeline.sqlite"
 SYSTEM_ACCOUNT = "renkei"
+__all__ = ["DB_FILE", "SCHEMA", "SYSTEM_ACCOUNT", "BuiltinTimeline", "groups", "members", "posts", "reads"]
 
-_md = sa.MetaData()
-groups = sa.Table(
-    "groups",
-    _md,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("patient_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-)
-members = sa.Table(
-    "members",
-    _md,
-    sa.Column("group_id", sa.Integer, sa.ForeignKey("groups.id"), primary_key=True),
-    sa.Column("member", sa.String(100), primary_key=True),
-    sa.Column("invited_at", sa.Float, nullable=False),
-    # since timeline_0003: the member's team role (renkei.audiences), "" = unknown (sees whole-team posts only)
-    sa.Column("role", sa.String(40), nullable=False, server_default=""),
-)
-posts = sa.Table(
-    "posts",
-    _md,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("group_id", sa.Integer, sa.ForeignKey("groups.id"), nullable=False),
-    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
-    sa.Column("author", sa.String(100), nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("tags", sa.JSON, nullable=False),
-    sa.Column("links", sa.JSON, nullable=False),
-    sa.Column("attachments", sa.JSON, nullable=False),  # [{name, media_type, sha256, size}]
-    sa.Column("record_key", sa.String(200), nullable=False),
-    # since timeline_0002: the source version (TimelinePost.source_version); an older one never replaces a newer
-    sa.Column("source_version", sa.String(40), nullable=False, server_default=""),
-    # since timeline_0003: who sees the post (renkei.audiences: team, physicians, roles:R1,R2)
-    sa.Column("audience", sa.String(200), nullable=False, server_default=TEAM),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("replaced_by", sa.Integer, nullable=True),
-    sa.Column("retracted_at", sa.Float, nullable=True),
-    sa.Index("ix_posts_group", "group_id", "id"),
-    sa.Index("ix_posts_record", "group_id", "record_key"),
-)
-reads = sa.Table(
-    "reads",
-    _md,
-    sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id"), primary_key=True),
-    sa.Column("member", sa.String(100), primary_key=True),
-    sa.Column("read_at", sa.Float, nullable=False),
-)
-# The Alembic revision these tables are at (pipelines/migrations/versions/timeline/): see docs/schema.md.
-SCHEMA = DbSchema("timeline", "timeline_0003", _md)
 
 
 class BuiltinTimeline:
@@ -268,17 +221,24 @@ class BuiltinTimeline:
     def attachment_bytes(self, sha256: str) -> bytes:
         return (self._attachments / sha256).read_bytes()
 
-    def attachment(self, group_id: str, post_id: int, index: int, member: str | None = None) -> tuple[dict, bytes]:
+    def attachment(
+        self, group_id: str, post_id: int, index: int, member: str | None = None, *, whole_team_only: bool = False
+    ) -> tuple[dict, bytes]:
         """(name, media_type, sha256, size) and the bytes of a post's attachment, for download: the post must be
-        in the group (and `member` in it, when given); the bytes are checked against the stored SHA-256."""
+        in the group (and, when `member` is given, they in it and in the post's audience; with
+        `whole_team_only`, a post for the whole team); the bytes are checked against the stored SHA-256."""
         gid = int(group_id)
         with self._reader.connect() as conn:
             self._require_group(conn, gid)
-            if member is not None and not self._is_member(conn, gid, member):
+            role = None if member is None else self._role(conn, gid, member)
+            if member is not None and role is None:
                 raise RefusedError(f"{member} is not a member of timeline group {gid}")
-            stored = conn.execute(
-                sa.select(posts.c.attachments).where(posts.c.id == post_id, posts.c.group_id == gid)
-            ).scalar()
+            q = sa.select(posts.c.attachments).where(posts.c.id == post_id, posts.c.group_id == gid)
+            if role is not None:  # a post outside the member's audience does not exist for them
+                q = q.where(visible_to(posts.c.audience, role))
+            elif whole_team_only:
+                q = q.where(posts.c.audience == TEAM)
+            stored = conn.execute(q).scalar()
         if stored is None or not 0 <= index < len(stored):
             raise NotFoundError(f"no attachment {index} on post {post_id} of timeline group {gid}")
         meta = stored[index]

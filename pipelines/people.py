@@ -48,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "vitals.view": frozenset({"physician"}),
     "timelines.view": frozenset({"admin", "physician", "nurse", "care"}),
     "push": frozenset({"physician", "nurse"}),
+    "timelines.reply": frozenset({"physician", "nurse", "care"}),
     "tapstation.use": frozenset({"nurse"}),
     "users.manage": frozenset({"admin"}),
     "devices.manage": frozenset({"admin"}),

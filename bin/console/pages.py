@@ -230,7 +230,11 @@ async def timeline_file(request: Request) -> Response:
     tl = BuiltinTimeline.open(request.app.state.data_dir)
     try:
         gid = tl.group_for_patient(patient_id)
-        meta, data = await run_in_threadpool(tl.attachment, gid, post_id, index)
+        # As the timeline page shows it: a team member by their audience, anyone else whole-team posts only.
+        member = session_of(request).user.name if tl.is_member(gid, session_of(request).user.name) else None
+        meta, data = await run_in_threadpool(
+            lambda: tl.attachment(gid, post_id, index, member, whole_team_only=member is None)
+        )
     except NotFoundError:
         return await refuse(request, 404, "not_found")
     finally:

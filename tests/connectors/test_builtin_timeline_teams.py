@@ -101,3 +101,23 @@ def test_an_unknown_audience_is_refused_never_posted_to_the_team(tl: BuiltinTime
     with pytest.raises(PermanentDeliveryError, match="not a team role"):
         tl.deliver(_post("秘密", "roles:family"), "k1")
     assert tl.read(gid) == []
+
+
+def test_a_file_on_a_physicians_only_post_is_downloaded_only_by_its_audience(tl: BuiltinTimeline) -> None:
+    from renkei.connectors.base import Attachment
+    from renkei.errors import NotFoundError
+
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    gid = tl.ensure_group("P1")
+    post = TimelinePost(patient_id="P1", text="紹介状", audience="physicians",
+                        attachments=[Attachment("紹介状.pdf", "application/pdf", pdf)])  # fmt: skip
+    tl.deliver(post.to_dict(), "k-letter")
+    (post_id,) = [p["id"] for p in tl.read(gid, "dr.tanaka")]
+
+    meta, data = tl.attachment(gid, post_id, 0, "dr.tanaka")
+    assert (meta["name"], data) == ("紹介状.pdf", pdf)
+    for who, whole_team_only in (("nurse.sato", False), (None, True)):
+        with pytest.raises(NotFoundError, match=f"no attachment 0 on post {post_id}"):
+            tl.attachment(gid, post_id, 0, who, whole_team_only=whole_team_only)
+    with pytest.raises(RefusedError, match="is not a member"):
+        tl.attachment(gid, post_id, 0, "outsider")
