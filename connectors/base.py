@@ -123,6 +123,10 @@ class Attachment:
     size: int = 0
     sha256: str = ""
 
+    def __post_init__(self) -> None:
+        if self.data and not self.size:  # an upload's size is its data's, however the attachment was made
+            self.size = len(self.data)
+
     def to_dict(self) -> dict[str, Any]:
         if self.content and not self.data:
             return {"name": self.name, "media_type": self.media_type, "content": self.content,
