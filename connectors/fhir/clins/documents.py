@@ -223,16 +223,7 @@ class ClinsDocuments:
             facts["admitted"] = stay["period"].get("start", "")[:10]
             facts["discharged"] = stay["period"]["end"][:10]
             chosen.append(("encounter", stay))
-            kinds = (
-                "condition",
-                "allergy",
-                "contraindication",
-                "infection",
-                "lab",
-                "physical",
-                "prescription",
-                "document",
-            )
+            kinds = ITEM_ORDER[1:]  # everything but the encounter, which is chosen above
         else:
             if not req.insured_id:
                 raise InputError(
