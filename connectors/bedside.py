@@ -84,6 +84,9 @@ class SerialEntry(BaseModel):
 
 
 class BedsideSource:
+    # what its posts carry, for the consent check at the wristband: the readings and the note naming the nurse
+    data_categories = ("vitals", "notes")
+
     class Settings(BaseModel):
         model_config = ConfigDict(extra="forbid")
         nfc: str | None = Field(None, description="nfcpy reader path: usb[:…], tty:…, udp[:host:port]")

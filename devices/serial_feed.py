@@ -167,6 +167,8 @@ class SerialFeed:
             )
             return None
         self.counts[outcome.code] += 1
+        if outcome.code == "store-failed":  # the session logged why and told the nurse; name the input here
+            log.error("serial %s: reading at byte offset %d not stored", self.label, reading.offset)
         if outcome.ok and tap is not None:
             self._taken = tap
         return outcome

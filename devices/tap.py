@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,15 @@ from renkei.records import Observation, SourceItem
 Ingest = Callable[[Sequence[tuple[SourceItem, bytes]]], list[tuple[int, bool]]]
 
 RECORD_VERSION = 2
+log = logging.getLogger("renkei.devices.tap")
+
+
+def store_failed_reason(exc: Exception) -> str:
+    """Why a reading was not stored, for the nurse: the kind of failure only (no SQL, no values)."""
+    kind = type(exc).__name__
+    return f"データベースに保存できませんでした（{kind}）/ The store could not commit ({kind})"
+
+
 __all__ = ["DEFAULT_RANGES", "MESSAGES", "RECORD_VERSION", "TapConfig", "TapOutcome", "TapSession"]
 
 
@@ -246,7 +256,13 @@ class TapSession:
         with self._lock:
             out = self._refusal(device_id)
             if out is None:
-                out = self._store(device_id, observations, device_clock)
+                try:
+                    out = self._store(device_id, observations, device_clock)
+                except Exception as exc:  # the store failed (locked past its timeout, disk full): nothing is
+                    # confirmed to the device, which keeps the reading; the nurse is told to tap again
+                    log.error("bedside %s: reading from device %s not stored: %s: %s", self.reader or "-", device_id,
+                              type(exc).__name__, exc)  # fmt: skip
+                    out = self._out(False, "store-failed", device_id=device_id, reasons=[store_failed_reason(exc)])
         return self._emit(out)
 
     # -- storing ----------------------------------------------------------------------------------
@@ -292,7 +308,7 @@ class TapSession:
             items.append(
                 self._item(device, device_time, obs, verdict.outcome, verdict.reasons, gateway, clock_offset_s)
             )
-        results = self.ingest(items)  # raises when the store fails: no success, the device is not confirmed
+        results = self.ingest(items)  # raises when the store fails: `reading` tells the nurse, no device_ack
         posted = [(r, v) for r, v in zip(results, verdicts, strict=True) if v == POST]
         dup = sum(1 for (_mid, d), _v in posted if d)
         held, refused = verdicts.count(HOLD), verdicts.count(REFUSE)

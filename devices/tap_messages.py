@@ -34,6 +34,10 @@ MESSAGES = {
     "device-pending": "登録されていない機器です。登録待ちにしました / Unregistered device: held for registration",
     "device-retired": "この機器は使用停止です / This device is retired",
     "no-observations": "測定値がありません / The device sent no reading",
+    "store-failed": (
+        "保存できませんでした。機器の記録は残っています。もう一度タッチしてください"
+        " / The reading could not be stored: the device keeps it; tap again"
+    ),
 }
 
 DISPLAY_UNITS = {"mm[Hg]": "mmHg", "Cel": "℃", "kg/m2": "kg/m²"}

@@ -23,7 +23,8 @@ from typing import Any, Protocol
 from renkei.config.schema import RenkeiConfig
 from renkei.connectors.base import ConnectorContext, PatientSummary, Timeline
 from renkei.pipelines.event_file import KEEP, MAX_BYTES, RotatingLines
-from renkei.pipelines.gates import Gates
+from renkei.pipelines.gates import Gates, consent_refusal
+from renkei.pipelines.privacy import destination_rule
 from renkei.pipelines.registry import PatientRegistry
 from renkei.pipelines.store import Store
 from renkei.pipelines.teams import CareTeams
@@ -142,11 +143,18 @@ class ConnectorServices:
                 if consent is None:
                     return NO_CONSENT
                 return WITHDRAWN if consent.state != "granted" else OUT_OF_SCOPE
-            if p.gates.auto_link:
-                continue
+            privacy = getattr(getattr(self.engine, "gates", None), "privacy", None)
+            # the data categories the source's posts carry (the bedside: vitals, and the note naming the nurse)
+            categories = tuple(getattr(self.engine.connector(source), "data_categories", ()))
             for dest in p.destinations:
-                conn = self.engine.connector(dest)
-                if isinstance(conn, Timeline) and self.registry.linked_value(person, f"timeline:{dest}") is None:
+                is_timeline = isinstance(self.engine.connector(dest), Timeline)
+                # the gates also check the destination's purpose (`timeline`, `external` …) and the consented
+                # data categories: what delivery would refuse is refused here too, before any reading is taken
+                purpose = destination_rule(privacy, dest, is_timeline).purpose if privacy is not None else ""
+                if purpose and p.gates.consent and consent_refusal(person, consent, (purpose,), categories):
+                    return OUT_OF_SCOPE
+                linked = self.registry.linked_value(person, f"timeline:{dest}") if is_timeline else ""
+                if is_timeline and not p.gates.auto_link and linked is None:
                     return NO_TIMELINE
         return ""
 

@@ -89,6 +89,12 @@ def test_can_receive_follows_the_gates_consent_rule_and_the_timeline_link(tmp_pa
         registry.set_consent("P001", False, ["vitals"], date(2026, 4, 2))
         assert ward.context.patient_for_tag(BAND).reason == WITHDRAWN
         registry.set_consent("P001", True, ["vitals"], date(2026, 4, 3))
+        # the pipeline's scope, but not the destination's purpose (`timeline`): the delivery gate would refuse it
+        assert ward.context.patient_for_tag(BAND).reason == OUT_OF_SCOPE
+        # nor the data categories of a bedside post: the readings (vitals) and the note naming the nurse (notes)
+        registry.set_consent("P001", True, ["vitals", "timeline"], date(2026, 4, 4))
+        assert ward.context.patient_for_tag(BAND).reason == OUT_OF_SCOPE
+        registry.set_consent("P001", True, ["vitals", "notes", "timeline"], date(2026, 4, 5))
         assert ward.context.patient_for_tag(BAND).reason == NO_TIMELINE  # groups are not created on demand
         registry.link("P001", "timeline:tl", "group-1")
         summary = ward.context.patient_for_tag(BAND)

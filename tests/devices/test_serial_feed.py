@@ -122,7 +122,10 @@ def test_absent_port_then_failing_store_never_end_the_thread(
     assert sum("retrying every 0.02 s" in m for m in messages) == 1  # not once per attempt
     assert sum("port open" in m for m in messages) == 1
     failed = [m for m in messages if "not stored" in m]
-    assert failed == [f"serial socket://127.0.0.1:{port}: reading at byte offset 0 not stored: OSError: disk I/O error"]
+    assert failed == [
+        f"bedside -: reading from device {DEVICE} not stored: OSError: disk I/O error",  # the session: why
+        f"serial socket://127.0.0.1:{port}: reading at byte offset 0 not stored",  # the feed: which input
+    ]
     assert len(store.items) == 1  # the second line, after the failed first one
 
 

@@ -80,7 +80,8 @@ def codes(events: list[dict[str, Any]]) -> list[str]:
 class Ward:
     """`renkei run` with `readers` bedside readers (connectors ward, ward2, …), each on its own UDP port."""
 
-    def __init__(self, tmp: Path, *, readers: int = 1, window_seconds: float = 600) -> None:
+    def __init__(self, tmp: Path, *, readers: int = 1, window_seconds: float = 600, gates: str = "") -> None:
+        """`gates`: the bedside pipelines' `gates:` (YAML flow mapping), e.g. "{consent_scope: vitals}"."""
         self.tmp, self.data = tmp, tmp / "data"
         self.ports = [free_udp_port() for _ in range(readers)]
         self.port = self.ports[0]
@@ -101,8 +102,9 @@ class Ward:
 """
             for name, port in zip(self.names, self.ports, strict=True)
         )
+        gated = f", gates: {gates}" if gates else ""
         pipelines = "".join(
-            f"  - {{name: bedside-{name}, source: {name}, destinations: [timeline], trigger: {{event: true}}}}\n"
+            f"  - {{name: bedside-{name}, source: {name}, destinations: [timeline], trigger: {{event: true}}{gated}}}\n"
             for name in self.names
         )
         self.config.write_text(
