@@ -68,3 +68,26 @@ def test_a_second_process_writes_after_the_first_commits(tmp_path: Path) -> None
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "postgresql+psycopg://renkei@db/renkei"])
 def test_no_lock_file_where_there_is_no_file(url: str) -> None:
     assert WriterTurn(url).path == ""
+
+
+def test_a_turn_held_too_long_fails_the_waiter_instead_of_hanging_it(tmp_path: Path) -> None:
+    import time
+
+    from renkei.pipelines.store.writer_turn import WriterTurnTimeout
+
+    db = tmp_path / "renkei.sqlite"
+    turn = WriterTurn(f"sqlite:///{db}")
+    turn.wait_seconds = 0.3
+    stuck = os.open(f"{db}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)  # a writer that stalls holding it
+    fcntl.flock(stuck, fcntl.LOCK_EX)
+    try:
+        started = time.monotonic()
+        with pytest.raises(WriterTurnTimeout, match="held by another process"), turn.held():
+            pass
+        assert 0.3 <= time.monotonic() - started < 5
+    finally:
+        fcntl.flock(stuck, fcntl.LOCK_UN)
+        os.close(stuck)
+    with turn.held():  # released: the next writer takes it at once
+        assert not _try_lock(f"{db}-writer.lock")
+    turn.close()
