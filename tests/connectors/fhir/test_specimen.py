@@ -122,6 +122,25 @@ def test_a_specimen_without_spm2_is_told_apart_by_order_and_position() -> None:
     assert all(len(s["identifier"]) == 1 for s in specimens)  # only the record-id: no SPM-2 to carry
 
 
+def test_a_jp_clins_document_holds_no_reference_to_a_specimen_it_lacks() -> None:
+    from support.clins_storage import storage_records
+
+    from renkei.connectors.fhir.clins import Author, ClinsDocuments, DocumentRequest, bundle_problems
+
+    records = storage_records()
+    assert any(isinstance(r, Observation) and r.specimen for r in records)  # the storage's lab results have SPM
+    docs = ClinsDocuments(JPCoreConverter(FACILITY, "ssmix2"), Author("静岡テスト病院", "医師 一郎", "D0001"))
+    at = datetime(2024, 7, 1, 9, 30, tzinfo=JST)
+    pid = records[0].patient_id
+    req = DocumentRequest(
+        kind="ereferral", patient_id=pid, issued_at=at, referral_to_organization="紹介先", purpose="精査"
+    )
+    bundle, _ = docs.build(req, records)
+    observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert observations and all("specimen" not in o for o in observations)
+    assert bundle_problems(bundle) == []
+
+
 @pytest.mark.integration
 def test_on_medplum_the_specimen_is_accepted_and_the_reference_resolves(medplum, monkeypatch) -> None:
     monkeypatch.setenv("RENKEI_TEST_MEDPLUM_TOKEN", medplum.token)
