@@ -1,7 +1,8 @@
 """OUL^R22 SPM -> FHIR R4 Specimen, referenced by each lab Observation and lab DiagnosticReport of its results.
 
     ref = specimen_reference(conv, observation)      # Observation.specimen (jpcore._observation)
-    made = specimens(conv, [(i, observation), …])   # [(i of its first result, Specimen)] (convert_partitioned)
+    for i, o in distinct(conv, [(i, observation), …]):  # convert_partitioned: one Specimen per specimen
+        resource = specimen(conv, o)
 
 Profile: JP Core 1.1.2 and 1.2.0 define no Specimen profile (JP_Specimen_Common is in the 1.3 development line;
 JP-CLINS has a provisional JP_Specimen), so this is a base R4 Specimen with no meta.profile. The type codes
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from renkei.connectors.fhir import _systems as S
 from renkei.connectors.fhir._ids import resource_id
 from renkei.connectors.fhir._time import to_fhir_datetime
+from renkei.errors import InputError
 from renkei.records import Observation
 
 if TYPE_CHECKING:
@@ -50,6 +52,13 @@ def specimen_reference(conv: JPCoreConverter, o: Observation) -> dict[str, Any]:
     return {"reference": f"Specimen/{sid}", "type": "Specimen", "identifier": {"system": S.RECORD_ID, "value": sid}}
 
 
+def _when(spm: dict[str, str], key: str, field: str) -> str:
+    try:
+        return to_fhir_datetime(datetime.fromisoformat(spm[key]))
+    except ValueError:
+        raise InputError(f"fhir: Specimen: {field} is not an ISO 8601 date-time") from None
+
+
 def _type(spm: dict[str, str]) -> dict[str, Any]:
     coding: dict[str, Any] = {}
     name = spm.get("type_system", "")
@@ -74,20 +83,18 @@ def specimen(conv: JPCoreConverter, o: Observation) -> dict[str, Any]:
         res["type"] = _type(spm)
     res["subject"] = conv.patient_reference(o.patient_id)
     if spm.get("received"):
-        res["receivedTime"] = to_fhir_datetime(datetime.fromisoformat(spm["received"]))
+        res["receivedTime"] = _when(spm, "received", "SPM-18 received time")
     if o.order_no:
         res["request"] = [{"type": "ServiceRequest", "identifier": {"system": S.ORDER_NO, "value": o.order_no}}]
     if spm.get("collected"):
-        res["collection"] = {"collectedDateTime": to_fhir_datetime(datetime.fromisoformat(spm["collected"]))}
+        res["collection"] = {"collectedDateTime": _when(spm, "collected", "SPM-17 collection time")}
     return res
 
 
-def specimens(
-    conv: JPCoreConverter, observations: Iterable[tuple[int, Observation]]
-) -> list[tuple[int, dict[str, Any]]]:
-    """(index of its first result, Specimen) per distinct specimen of these (index, result) pairs, in order."""
-    made: dict[str, tuple[int, dict[str, Any]]] = {}
+def distinct(conv: JPCoreConverter, observations: Iterable[tuple[int, Observation]]) -> list[tuple[int, Observation]]:
+    """The first (index, result) of each distinct specimen among these results, in order."""
+    first: dict[str, tuple[int, Observation]] = {}
     for i, o in observations:
-        if o.specimen and specimen_id(conv, o) not in made:
-            made[specimen_id(conv, o)] = (i, specimen(conv, o))
-    return list(made.values())
+        if o.specimen:
+            first.setdefault(specimen_id(conv, o), (i, o))
+    return list(first.values())

@@ -45,7 +45,7 @@ from renkei.connectors.fhir._medication import medication
 from renkei.connectors.fhir._note import note_communication
 from renkei.connectors.fhir._reports import fold_ecgs, lab_reports
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
-from renkei.connectors.fhir._specimen import specimen_reference, specimens
+from renkei.connectors.fhir._specimen import distinct, specimen, specimen_reference
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
 from renkei.connectors.fhir.validate import check_resource
@@ -158,8 +158,9 @@ class JPCoreConverter:
                         refused.append((i, exc))
                         continue
                     out.append(cov)
-        for first, spm in specimens(self, sampled.items()):  # base R4: JP Core 1.1.2/1.2.0 have no profile
+        for first, sampled_record in distinct(self, sampled.items()):  # base R4: no JP Core profile (_specimen.py)
             try:
+                spm = specimen(self, sampled_record)
                 check_resource(spm)
             except InputError as exc:
                 refused.append((first, exc))

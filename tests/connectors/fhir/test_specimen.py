@@ -141,6 +141,14 @@ def test_a_jp_clins_document_holds_no_reference_to_a_specimen_it_lacks() -> None
     assert bundle_problems(bundle) == []
 
 
+def test_a_specimen_with_an_unreadable_time_is_refused_and_the_results_still_go() -> None:
+    broken = [_lab("3A010000002327101", "総蛋白", "7.1", {**SERUM, "collected": "2024-13-45"})]
+    resources, refused = JPCoreConverter(FACILITY, "ssmix2").convert_partitioned(broken)
+    assert [r["resourceType"] for r in resources] == ["Observation", "DiagnosticReport"]
+    [(index, why)] = refused
+    assert index == 0 and "SPM-17 collection time" in str(why) and "2024-13-45" not in str(why)
+
+
 @pytest.mark.integration
 def test_on_medplum_the_specimen_is_accepted_and_the_reference_resolves(medplum, monkeypatch) -> None:
     monkeypatch.setenv("RENKEI_TEST_MEDPLUM_TOKEN", medplum.token)
