@@ -164,6 +164,9 @@ class Observation(Record):
     device_id: str = ""
     flags: list[str] = field(default_factory=list)  # e.g. implausible, clock_offset
     order_no: str = ""
+    # OUL^R22 SPM of the result's group as plain strings (connectors/hl7v2/_specimen.py names the keys); left
+    # out of to_dict when empty, so results without an SPM keep the dicts (and delivery keys) they always had.
+    specimen: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -215,7 +218,7 @@ RECORD_TYPES: dict[RecordKind, type[Record]] = {
 }
 
 
-_OMITTED_WHEN_EMPTY = frozenset({"contacts", "coverages"})
+_OMITTED_WHEN_EMPTY = frozenset({"contacts", "coverages", "specimen"})
 
 
 @functools.cache

@@ -9,7 +9,7 @@
   measurement a component, each finding text a note. Under 1.1.x they stay JP_Observation_Common.
 - Lab results: the JP_Observation_LabResult observations of one order become the `result` list of one
   JP_DiagnosticReport_LabResult (category LAB, fixed by the profile), code LOINC 11502-2 "Laboratory report",
-  effective the earliest specimen time, status from its results.
+  effective the earliest specimen time, status from its results, `specimen` the Specimens its results reference.
 A lab report groups only results that passed their own checks: a quarantined result is in no report. A
 grouped resource that fails its own checks is not made: the ECG's records then go one by one, a lab order
 goes without a report.
@@ -131,6 +131,9 @@ def lab_report(conv: JPCoreConverter, results: list[dict[str, Any]]) -> dict[str
     res["result"] = [
         {"reference": f"Observation/{r['id']}", "type": "Observation", "identifier": _record_id(r)} for r in results
     ]
+    specimens = {r["specimen"]["reference"]: r["specimen"] for r in results if "specimen" in r}
+    if specimens:  # the results' specimens (OUL^R22 SPM, _specimen.py), each once
+        res["specimen"] = list(specimens.values())
     return res
 
 

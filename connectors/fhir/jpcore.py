@@ -6,7 +6,8 @@
 
 Mapping per record kind (profile in meta.profile):
     Patient      -> Patient (JP_Patient): facility identifier, kanji (IDE) and kana (SYL) HumanNames
-    Observation  -> Observation (JP_Observation_LabResult for JLAC10, VitalSigns for IEEE 11073, else Common)
+    Observation  -> Observation (JP_Observation_LabResult for JLAC10, VitalSigns for IEEE 11073, else Common);
+                    its OUL^R22 SPM -> a base R4 Specimen (_specimen.py), referenced by it and its lab report
     Condition    -> Condition (JP_Condition): MEDIS 病名管理番号 + ICD-10, MEDIS modifiers as extensions
     Allergy      -> AllergyIntolerance (JP_AllergyIntolerance)
     Medication   -> MedicationRequest (JP_MedicationRequest[_Injection]) or MedicationAdministration
@@ -44,6 +45,7 @@ from renkei.connectors.fhir._medication import medication
 from renkei.connectors.fhir._note import note_communication
 from renkei.connectors.fhir._reports import fold_ecgs, lab_reports
 from renkei.connectors.fhir._shapes import medis_modifier, number, observation_profile, split_name
+from renkei.connectors.fhir._specimen import distinct, specimen, specimen_reference
 from renkei.connectors.fhir._time import to_fhir_date, to_fhir_datetime
 from renkei.connectors.fhir._units import quantity
 from renkei.connectors.fhir.validate import check_resource
@@ -133,6 +135,7 @@ class JPCoreConverter:
         ecgs, folded = fold_ecgs(self, records, _valid)  # JP Core 1.2: one ECG Observation per ECG order
         out: list[dict[str, Any]] = []
         refused: list[tuple[int, InputError]] = []
+        sampled: dict[int, Observation] = {}  # results with an SPM that went out: their Specimens follow
         for i, record in enumerate(records):
             if i in ecgs:
                 out.append(ecgs[i])
@@ -145,6 +148,8 @@ class JPCoreConverter:
                 refused.append((i, exc))
                 continue
             out.append(resource)
+            if isinstance(record, Observation) and record.specimen:
+                sampled[i] = record
             if isinstance(record, Patient):  # IN1: each insurance a Coverage, refused on its own
                 for cov in coverages(self, record):
                     try:
@@ -153,6 +158,14 @@ class JPCoreConverter:
                         refused.append((i, exc))
                         continue
                     out.append(cov)
+        for first, sampled_record in distinct(self, sampled.items()):  # base R4: no JP Core profile (_specimen.py)
+            try:
+                spm = specimen(self, sampled_record)
+                check_resource(spm)
+            except InputError as exc:
+                refused.append((first, exc))
+                continue
+            out.append(spm)
         return out + lab_reports(self, out, _valid), refused
 
     def patient_reference(self, pid: str) -> dict[str, Any]:
@@ -266,6 +279,8 @@ class JPCoreConverter:
         res["subject"] = self.patient_reference(o.patient_id)
         if o.effective:
             res["effectiveDateTime"] = to_fhir_datetime(o.effective)
+        if o.specimen:
+            res["specimen"] = specimen_reference(self, o)
         if o.device_id:
             res["device"] = {"identifier": {"system": S.DEVICE, "value": o.device_id}}
         value = number(o.value) if o.value_type in ("NM", "SN", "") else None

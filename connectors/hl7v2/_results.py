@@ -2,7 +2,7 @@
 storage vitals (ORU^R30), one Observation per OBX.
 
 The OUL^R22 structure is PID PV1 {SPM {OBR [ORC] {OBX}}}: each OBX takes its specimen collection
-time (SPM-17) and order number (ORC-2, else OBR-2) from the groups above it.
+time (SPM-17), its specimen (SPM, _specimen.py) and order number (ORC-2, else OBR-2) from the groups above it.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from renkei.records import Coding, Observation, Record
 from ._attachments import attached_document
 from ._context import Ctx
 from ._er7 import Segment
+from ._specimen import specimen
 from ._values import parse_dtm
 
 
-def observation(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index: int) -> Observation:
+def observation(
+    ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index: int, spm: dict[str, str] | None = None
+) -> Observation:
     m = ctx.msg
     code = Coding(m.c(obx, 3, 1), m.c(obx, 3, 2), m.c(obx, 3, 3))
     local = None
@@ -52,31 +55,37 @@ def observation(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index
         effective=parse_dtm(when),
         result_status=m.f(obx, 11),
         order_no=order_no,
+        specimen=dict(spm) if spm else {},
         record_key=ctx.record_key(order_no or ctx.name.order_no, *fact),
         status=ctx.status,
         source=ctx.key,
     )
 
 
-def result(ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index: int) -> Record:
+def result(
+    ctx: Ctx, obx: Segment, order_no: str, fallback_time: str, index: int, spm: dict[str, str] | None = None
+) -> Record:
     """An Observation, or a Document for an ED (encapsulated data) / RP (reference pointer) OBX."""
     if ctx.msg.f(obx, 2) in ("ED", "RP"):
         return attached_document(ctx, obx, order_no, fallback_time, index)
-    return observation(ctx, obx, order_no, fallback_time, index)
+    return observation(ctx, obx, order_no, fallback_time, index, spm)
 
 
 def oml11(ctx: Ctx) -> list[Record]:
     m = ctx.msg
     out: list[Record] = []
     spm_time = obr_order = orc_order = ""
-    n_obx = 0
+    spm: dict[str, str] = {}
+    n_obx = n_spm = 0
     for seg in m.segments:
         name = seg[0]
         if name == "OBX":
             n_obx += 1
-            out.append(result(ctx, seg, orc_order or obr_order, spm_time, n_obx))
+            out.append(result(ctx, seg, orc_order or obr_order, spm_time, n_obx, spm))
         elif name == "SPM":
+            n_spm += 1
             spm_time = m.c(seg, 17, 1)
+            spm = specimen(m, seg, n_spm)
             obr_order = orc_order = ""
         elif name == "OBR":
             obr_order = m.c(seg, 2, 1)

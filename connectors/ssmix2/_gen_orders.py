@@ -190,6 +190,8 @@ def oml11(p: SynthPatient, rng: random.Random, day: date) -> Spec:
         f"ORC|SC|{order_no}|{spm}||CM||||{ts(reported)}||||{dept_code}^^^^^C||||{dept_code}^{dept_name}^99XY1",
     ]
     records: list[Record] = []
+    specimen = {"position": "1", "set_id": "1", "id": spm, "type_code": "023", "type_display": "血清"}
+    specimen |= {"type_system": "JC10", "collected": (parse_dtm(ts(collected, 12)) or collected).isoformat()}
     for i, (jlac, display, local, local_display, unit, low, high, dec) in enumerate(
         sorted(rng.sample(V.LABS, rng.randint(3, 8))), start=1
     ):
@@ -206,7 +208,7 @@ def oml11(p: SynthPatient, rng: random.Random, day: date) -> Spec:
                 patient_id=p.pid, code=Coding(jlac, display, "JC10"), local_code=Coding(local, local_display, "99X03"),
                 value=value, value_type="NM", unit=unit, reference_range=ref, abnormal_flag=flag,
                 effective=parse_dtm(ts(collected, 12)), result_status="F", order_no=order_no,
-                record_key=f"{p.pid}/OML-11/{order_no}/{jlac}",
+                specimen=dict(specimen), record_key=f"{p.pid}/OML-11/{order_no}/{jlac}",
             )
         )  # fmt: skip
     return Spec("OML-11", f"{day:%Y%m%d}", order_no, reported, dept_code, "OUL^R22^OUL_R22", body, records)

@@ -74,6 +74,8 @@ def _oml11(p: _Patient, rng: random.Random, n: int) -> tuple[str, str, list[Reco
     ]
     records: list[Record] = []
     effective = collected.replace(second=0, microsecond=0)
+    specimen = {"position": "1", "set_id": "1", "id": spm, "type_code": "023", "type_display": "血清"}
+    specimen |= {"type_system": "JC10", "collected": effective.isoformat()}
     for i, (jlac, display, local, local_display, unit, low, high, dec) in enumerate(
         sorted(rng.sample(LABS, rng.randint(3, 8))), start=1
     ):
@@ -99,6 +101,7 @@ def _oml11(p: _Patient, rng: random.Random, n: int) -> tuple[str, str, list[Reco
                 effective=effective,
                 result_status="F",
                 order_no=order_no,
+                specimen=dict(specimen),
                 record_key=f"{p.pid}/OML-11/{order_no}/{jlac}",
                 status=RecordStatus.CURRENT,
                 source=key,

@@ -27,6 +27,9 @@ NHO = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "s
 
 
 def _name(res: dict) -> str:
+    if "meta" not in res:  # base R4: JP Core 1.1.2/1.2.0 have no Specimen profile
+        assert res["resourceType"] == "Specimen"
+        return "Specimen"
     return res["meta"]["profile"][0].rsplit("/", 1)[-1].split("|")[0]
 
 
