@@ -208,7 +208,7 @@ def cda(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Do
         defects.append(
             Defect(
                 "patient_mismatch", sn.key, "recordTarget", "patientRole/id",
-                f"patient ids disagree: the CDA names {', '.join(repr(i) for i in ids)}, the patient folder {pid!r}",
+                "patient ids disagree: the CDA's recordTarget names another patient than the patient folder",
             )
         )  # fmt: skip
     doc = Document(

@@ -97,11 +97,14 @@ def inspect_file(key: str, raw: bytes, options: ParseOptions = DEFAULT_OPTIONS) 
             if value and not is_patient_id(value):
                 raise fail(bad_patient_id(key, where))
     if len(ids) > 1:
-        what = (
-            f"PID-3 is {content_pid!r}, the patient folder {sn.folder_pid!r}, the file name {sn.pid!r}"
-            if content_pid
-            else f"patient folder {sn.folder_pid!r} but file name {sn.pid!r}"
-        )
+        # Which places disagree, never the ids themselves (error texts carry no patient data).
+        places = [(w, v) for w, v in (("PID-3", content_pid), ("the patient folder", sn.folder_pid),
+                                      ("the file name", sn.pid)) if v]  # fmt: skip
+        alone = [w for w, v in places if sum(v == other for _, other in places) == 1]
+        if len(alone) == 1 and len(places) == 3:
+            what = f"{alone[0]} names another patient than " + " and ".join(w for w, _ in places if w != alone[0])
+        else:
+            what = ", ".join(w for w, _ in places) + " name different patients"
         defect = Defect("patient_mismatch", key, "PID", "PID-3", f"patient ids disagree: {what}")
         if options.patient_mismatch == "quarantine":
             raise fail(defect)

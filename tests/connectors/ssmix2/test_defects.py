@@ -56,7 +56,8 @@ def test_patient_mismatch_quarantines_by_default_and_warns_on_request() -> None:
     raw = edit(ADT_RAW, f"PID|0001||{pid}", "PID|0001||12345678")
     with pytest.raises(SSMIX2Error) as exc:
         parse_file(ADT_KEY, raw)
-    assert exc.value.kind == "patient_mismatch" and "'12345678'" in str(exc.value)
+    assert exc.value.kind == "patient_mismatch" and "12345678" not in str(exc.value)  # never the other id
+    assert "PID-3 names another patient than the patient folder and the file name" in str(exc.value)
     parsed = parse_file(ADT_KEY, raw, ParseOptions(patient_mismatch="warn"))
     assert parsed.patient_id == pid and any("[patient_mismatch]" in w for w in parsed.warnings)
     assert parsed.records[0].warnings == parsed.warnings
