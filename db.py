@@ -20,6 +20,8 @@ contains (…)"), which hide_parameters cannot hide.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
@@ -66,9 +68,11 @@ def make_engine(url: str, *, immediate: bool, durable: bool = True, pg_writer_lo
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own is unreliable)
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+            # busy_timeout first, then WAL (see _ensure_wal): a connection opened while another process
+            # writes must wait its turn, not fail at once with "database is locked".
             cur.execute("PRAGMA busy_timeout=60000")
+            _ensure_wal(cur)
+            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -131,3 +135,22 @@ def upsert(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     conn.execute(stmt, rows)
+
+
+def _ensure_wal(cur: Any) -> None:
+    """Put a SQLite file in WAL mode (it stays so). Asking for WAL on a file that already is needs no
+    change, but SQLite may still answer SQLITE_BUSY at once (without its busy handler) while another
+    process writes or checkpoints; the mode is read first, and a busy answer tried again for up to 60 s."""
+    deadline = time.monotonic() + 60
+    pause = 0.001
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
