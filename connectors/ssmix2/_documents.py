@@ -237,19 +237,23 @@ def pdf(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Do
     defects = []
     if b"%%EOF" not in raw[-1024:]:
         defects.append(Defect("bad_value", sn.key, problem="PDF has no %%EOF in its last 1024 bytes (truncated?)"))
+    return _stored_file(sn, raw, pid, status, PDF_MEDIA_TYPE), defects
+
+
+def _stored_file(sn: StorageName, raw: bytes, pid: str, status: RecordStatus, media_type: str) -> Document:
+    """A document kept as it is (PDF, image): titled and coded by its kind folder, the file its raw input."""
     code, label = kind_coding(sn.folder_kind)
-    doc = Document(
+    return Document(
         patient_id=pid,
         title=label,
         code=code,
-        media_type=PDF_MEDIA_TYPE,
+        media_type=media_type,
         path=sn.key,
         **_file(sn, raw),
         record_key=_record_key(sn, pid, code.code if code else label),
         status=status,
         source=sn.key,
     )
-    return doc, defects
 
 
 def _file(sn: StorageName, raw: bytes) -> dict[str, object]:
@@ -281,19 +285,7 @@ def image(
     sn: StorageName, raw: bytes, pid: str, status: RecordStatus, media_type: str
 ) -> tuple[Document, list[Defect]]:
     """An image (PNG, JPEG, GIF) is kept as it is, like a PDF; its kind folder names it."""
-    code, label = kind_coding(sn.folder_kind)
-    doc = Document(
-        patient_id=pid,
-        title=label,
-        code=code,
-        media_type=media_type,
-        path=sn.key,
-        **_file(sn, raw),
-        record_key=_record_key(sn, pid, code.code if code else label),
-        status=status,
-        source=sn.key,
-    )
-    return doc, []
+    return _stored_file(sn, raw, pid, status, media_type), []
 
 
 def document(sn: StorageName, raw: bytes, pid: str, status: RecordStatus) -> tuple[Document, list[Defect]]:
