@@ -31,9 +31,8 @@ from pydantic import BaseModel, Field
 from renkei.connectors.base import ConnectorContext, Parsed, TimelinePost
 from renkei.connectors.builtin_timeline import SYSTEM_ACCOUNT, BuiltinTimeline, groups, posts
 from renkei.connectors.builtin_timeline_settings import BuiltinTimelineSettings
-from renkei.connectors.timeline_reply import InboundReply, parse_reply, refusal_text
+from renkei.connectors.timeline_reply import InboundReply, parse_stored_reply, refusal_text
 from renkei.errors import InputError, NotFoundError, RefusedError
-from renkei.mappings.vital_text import VitalTextError
 from renkei.records import SourceItem
 
 REPLY_KEY_PREFIX = "reply:"
@@ -97,12 +96,7 @@ class BuiltinTimelineReplies:
         return reply.to_raw()
 
     def parse(self, key: str, raw: bytes) -> Parsed:
-        reply = InboundReply.from_raw(raw, key)
-        try:
-            return parse_reply(reply)
-        except VitalTextError as exc:
-            self._tell(reply, key, str(exc))
-            raise
+        return parse_stored_reply(raw, key, self._tell)
 
     def _tell(self, reply: InboundReply, key: str, reason: str) -> None:
         """The nurse is told in the same group; once per reply (the post's key is derived from it)."""

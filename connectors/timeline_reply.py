@@ -16,12 +16,13 @@ message is quarantined with the reason) and the source tells the nurse on the ti
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from renkei.connectors.base import Parsed
 from renkei.errors import InputError
-from renkei.mappings.vital_text import is_vital_text, read_vital_text
+from renkei.mappings.vital_text import VitalTextError, is_vital_text, read_vital_text
 from renkei.records import Note
 
 REPLY_TAG = "返信"
@@ -91,6 +92,17 @@ def parse_reply(reply: InboundReply) -> Parsed:
         author=reply.author, written_at=reply.when, source=f"{reply.origin}:{reply.event_id}",
     )  # fmt: skip
     return Parsed(records=[note], patient_id=reply.patient_id, data_type=DATA_TYPE_REPLY)
+
+
+def parse_stored_reply(raw: bytes, key: str, tell: Callable[[InboundReply, str, str], None]) -> Parsed:
+    """A stored reply's records, as a reply source parses it; an unreadable vitals report is refused and
+    `tell(reply, key, reason)` tells the nurse where they wrote (the VitalTextError is raised on)."""
+    reply = InboundReply.from_raw(raw, key)
+    try:
+        return parse_reply(reply)
+    except VitalTextError as exc:
+        tell(reply, key, str(exc))
+        raise
 
 
 VITALS_HELP = "書式の例 / e.g.: BT 36.8 BP 120/80 P 72 SpO2 97"

@@ -40,9 +40,8 @@ from renkei.connectors.base import ConnectorContext, Ingest, Parsed
 from renkei.connectors.matrix._http import MatrixHTTP, MatrixRequestError, q
 from renkei.connectors.matrix._store import MatrixStore
 from renkei.connectors.matrix._timeline import CLIENT, PATIENT_STATE, _read_secret, txn_id
-from renkei.connectors.timeline_reply import InboundReply, parse_reply, refusal_text
+from renkei.connectors.timeline_reply import InboundReply, parse_stored_reply, refusal_text
 from renkei.errors import InputError, RenkeiError
-from renkei.mappings.vital_text import VitalTextError
 from renkei.records import SourceItem
 
 log = logging.getLogger(__name__)
@@ -229,12 +228,7 @@ class MatrixReplies:
         raise InputError(f"{key}: Matrix replies are kept in the store only; re-run the stored copy")
 
     def parse(self, key: str, raw: bytes) -> Parsed:
-        reply = InboundReply.from_raw(raw, key)
-        try:
-            return parse_reply(reply)
-        except VitalTextError as exc:
-            self._tell(reply, key, str(exc))
-            raise
+        return parse_stored_reply(raw, key, self._tell)
 
     def _tell(self, reply: InboundReply, key: str, reason: str) -> None:
         room_id = self._rooms.room_for(reply.patient_id)
