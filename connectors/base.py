@@ -141,7 +141,7 @@ class Attachment:
     def from_dict(cls, d: dict[str, Any]) -> Attachment:
         data = base64.b64decode(d["data"]) if "data" in d else b""
         return cls(
-            d["name"], d["media_type"], data, d.get("content", ""), int(d.get("size") or len(data)), d.get("sha256", "")
+            d["name"], d["media_type"], data, d.get("content", ""), int(d.get("size") or 0), d.get("sha256", "")
         )
 
 
