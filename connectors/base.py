@@ -31,9 +31,10 @@ class ConnectorContext:
     they can receive posts now (consent, timeline link), from the engine's patient registry; `link_tag`
     records a wristband there (config-as-code); `publish(event)` hands a JSON-able event (e.g. a bedside
     tap outcome) to the engine for the tap-station page and the log; `timezone` is the site's zone.
-    `team(patient_id)` is the care team of the person behind a patient id on this timeline, as
-    (member, team role) pairs (pipelines/teams.py), or None when the engine keeps no teams (then a
-    timeline invites its configured `members`).
+    `teams(patient_ids)` gives the care team of the person behind each patient id on this timeline, as
+    (member, team role) pairs (pipelines/teams.py), in one read for a whole batch of new groups; None
+    when the engine keeps no teams (then a timeline invites its configured `members`). `team(patient_id)`
+    is the same for one patient.
     """
 
     data_dir: Path
@@ -43,7 +44,11 @@ class ConnectorContext:
     link_tag: Callable[[str, str], None] = lambda tag_id, person_id: None
     publish: Callable[[dict[str, Any]], None] = lambda event: None
     timezone: str = "Asia/Tokyo"
-    team: Callable[[str], list[tuple[str, str]] | None] = lambda patient_id: None
+    teams: Callable[[Sequence[str]], dict[str, list[tuple[str, str]]] | None] = lambda patient_ids: None
+
+    def team(self, patient_id: str) -> list[tuple[str, str]] | None:
+        found = self.teams([patient_id])
+        return None if found is None else found[patient_id]
 
 
 @dataclass(slots=True, frozen=True)

@@ -69,7 +69,7 @@ class BuiltinTimeline:
             self.close()
             raise
         self._group_ids: dict[str, int] = {}
-        self._team = context.team
+        self._teams = context.teams
 
     @classmethod
     def open(cls, data_dir: Path, members: Sequence[str] = ()) -> BuiltinTimeline:
@@ -265,10 +265,11 @@ class BuiltinTimeline:
             rows = [{"patient_id": p, "title": title or p, "created_at": now} for p in new]
             result = conn.execute(groups.insert().returning(groups.c.id, sort_by_parameter_order=True), rows)
             created = dict(zip(new, (gid for (gid,) in result.all()), strict=True))
+            teams = self._initial_teams(new)
             invites = [
                 {"group_id": gid, "member": m, "invited_at": now, "role": role}
                 for patient_id, gid in created.items()
-                for m, role in [(SYSTEM_ACCOUNT, ""), *self._initial_team(patient_id)]
+                for m, role in [(SYSTEM_ACCOUNT, ""), *teams[patient_id]]
             ]
             _insert_ignore(conn, members, invites)
             self._group_ids.update(created)
@@ -287,10 +288,12 @@ class BuiltinTimeline:
         if conn.execute(sa.select(groups.c.id).where(groups.c.id == gid)).scalar() is None:
             raise NotFoundError(f"no timeline group {gid}")
 
-    def _initial_team(self, patient_id: str) -> list[tuple[str, str]]:
-        """The patient's care team from the engine; the configured members when it keeps none."""
-        team = self._team(patient_id)
-        return list(team) if team is not None else [(m, "") for m in self.settings.members]
+    def _initial_teams(self, patient_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """The patients' care teams from the engine; the configured members when it keeps none."""
+        teams = self._teams(patient_ids)
+        if teams is None:
+            return {p: [(m, "") for m in self.settings.members] for p in patient_ids}
+        return teams
 
     @staticmethod
     def _role(conn: sa.Connection, gid: int, member: str) -> str | None:

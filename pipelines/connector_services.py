@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -95,20 +95,16 @@ class ConnectorServices:
             link_tag=lambda tag_id, person_id: self.registry.link(person_id, TAG_SYSTEM, norm_tag(tag_id)),
             publish=self.events.publish,
             timezone=self.engine.config.timezone,
-            team=lambda patient_id: self.team(name, patient_id),
+            teams=lambda patient_ids: self.teams(name, patient_ids),
         )
 
-    def team(self, timeline: str, patient_id: str) -> list[tuple[str, str]]:
-        """The care team on `timeline` of the person behind `patient_id`: the timeline's configured
-        members (the seed) with this person's additions and removals (pipelines/teams.py)."""
-        return [
-            (t.member, t.role)
-            for t in CareTeams(self.engine.store).team(self.person_of(patient_id), seed_members(self.engine, timeline))
-        ]
-
-    def person_of(self, patient_id: str) -> str:
-        """The person a patient id (as a timeline first sees it) belongs to: through an EHR link, else itself."""
-        return self.registry.person_by_any_ehr(patient_id)
+    def teams(self, timeline: str, patient_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """The care team on `timeline` of the person behind each patient id (as a timeline first sees it:
+        through an EHR link, else the id itself): the timeline's configured members (the seed) with this
+        person's additions and removals (pipelines/teams.py). Two reads for the whole batch."""
+        persons = self.registry.persons_by_any_ehr(patient_ids)
+        teams = CareTeams(self.engine.store).teams(list(persons.values()), seed_members(self.engine, timeline))
+        return {pid: [(t.member, t.role) for t in teams[persons[pid]]] for pid in patient_ids}
 
     def patient_for_tag(self, source: str, tag_id: str) -> PatientSummary | None:
         person = self.registry.person_for(TAG_SYSTEM, norm_tag(tag_id))

@@ -96,17 +96,19 @@ class PatientRegistry:
         """The person behind an EHR patient id from `source` (the id itself when not linked)."""
         return self.person_for(f"ehr:{source}", patient_id) or patient_id
 
-    def person_by_any_ehr(self, patient_id: str) -> str:
-        """The person an EHR patient id of any source is linked to (the first source by name), else the
+    def persons_by_any_ehr(self, patient_ids: Sequence[str]) -> dict[str, str]:
+        """The person each EHR patient id of any source is linked to (the first source by name), else the
         id itself: for a timeline, which sees patient ids without their source."""
+        out = {pid: pid for pid in patient_ids}
+        q = sa.select(registry_identifiers.c.value, registry_identifiers.c.system, registry_identifiers.c.person_id)
         with self.store.read() as conn:
-            person = conn.execute(
-                sa.select(registry_identifiers.c.person_id)
-                .where(registry_identifiers.c.system.startswith("ehr:"), registry_identifiers.c.value == patient_id)
-                .order_by(registry_identifiers.c.system)
-                .limit(1)
-            ).scalar()
-        return person or patient_id
+            for chunk in chunked(sorted(out)):
+                rows = conn.execute(
+                    q.where(registry_identifiers.c.system.startswith("ehr:"), registry_identifiers.c.value.in_(chunk))
+                    .order_by(registry_identifiers.c.system.desc())
+                ).all()
+                out.update((value, person) for value, _system, person in rows)  # the first system is written last
+        return out
 
     def persons_linked_on(self, system: str) -> list[str]:
         """Every person with an identifier in `system` (e.g. a group on timeline:care)."""

@@ -17,7 +17,9 @@ TEAM = [("dr.tanaka", "physician"), ("nurse.sato", "nurse"), ("cm.suzuki", "come
 @pytest.fixture
 def tl(tmp_path: Path):
     settings = BuiltinTimeline.Settings(members=["seed.only"])
-    timeline = BuiltinTimeline("timeline", settings, ConnectorContext(data_dir=tmp_path, team=lambda pid: list(TEAM)))
+    timeline = BuiltinTimeline(
+        "timeline", settings, ConnectorContext(data_dir=tmp_path, teams=lambda pids: {p: list(TEAM) for p in pids})
+    )
     yield timeline
     timeline.close()
 

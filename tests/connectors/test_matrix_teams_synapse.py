@@ -28,7 +28,9 @@ def _connector(hs, bot, data_dir: Path, monkeypatch, team: list[tuple[str, str]]
     cls = connector_class("matrix")
     settings = cls.Settings(homeserver=hs.url, user_id=bot.user_id, token_env="RENKEI_TEST_MATRIX_TOKEN")
     context = ConnectorContext(
-        data_dir=data_dir, team=lambda patient_id: list(team), audit=lambda a, p, d: audits.append((a, p, d))
+        data_dir=data_dir,
+        teams=lambda ids: {p: list(team) for p in ids},
+        audit=lambda a, p, d: audits.append((a, p, d)),
     )
     return cls("care", settings, context)
 
