@@ -19,6 +19,7 @@ contains (…)"), which hide_parameters cannot hide.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -72,11 +73,15 @@ PG_WRITER_LOCK: Final = 0x72656E6B6569
 PG_LOCK_TIMEOUT_MS: Final = 60_000  # as SQLite's busy_timeout: a stuck writer fails others, not hangs them
 
 
-def make_engine(url: str, *, immediate: bool, durable: bool = True, pg_writer_lock: bool = True) -> sa.Engine:
+def make_engine(
+    url: str, *, immediate: bool, durable: bool = True, pg_writer_lock: bool = True, autocheckpoint: int = 1000
+) -> sa.Engine:
     """`durable=False` (SQLite): commits survive a crash of the process but may be lost, with the whole
     last transactions, on power loss (WAL with synchronous=NORMAL). Only for writes that are safe to redo
     (processing results, delivery outcomes: the input stays RECEIVED, a delivery is re-sent under its
-    idempotency key), never for what an acknowledgement or an operator's decision relies on."""
+    idempotency key), never for what an acknowledgement or an operator's decision relies on.
+    `autocheckpoint` (SQLite): the WAL pages after which a commit also checkpoints (0: never; SQLite's
+    default is 1000)."""
     # hide_parameters: a database error's text would otherwise quote the bound values (raw HL7, names)
     # into exception messages and logs.
     if sa.engine.make_url(url).get_backend_name() == "postgresql":
@@ -93,6 +98,7 @@ def make_engine(url: str, *, immediate: bool, durable: bool = True, pg_writer_lo
             cur.execute("PRAGMA busy_timeout=60000")
             _ensure_wal(cur)
             cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -146,16 +152,20 @@ def upsert(
     conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: tuple[str, ...], update: tuple[str, ...]
 ) -> None:
     """INSERT … ON CONFLICT for SQLite and PostgreSQL; `update=()` means do nothing on conflict."""
-    if conn.dialect.name == "postgresql":
+    conn.execute(_upsert_statement(conn.dialect.name, table, keys, update), rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    """Built once per table and shape: building `excluded` costs more than running the statement."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(table)
     if update:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    conn.execute(stmt, rows)
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
+    return stmt.on_conflict_do_nothing(index_elements=list(keys))
 
 
 def _ensure_wal(cur: Any) -> None:

@@ -15,6 +15,7 @@ folders written before keys existed keep their plain prefix and switch at the ne
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import hmac
@@ -48,7 +49,12 @@ class AuditEntry:
 
 def current_actor() -> str:
     """The OS user and program, e.g. "nurse1@renkei"; RENKEI_ACTOR overrides (web console, services)."""
-    return os.environ.get("RENKEI_ACTOR") or f"{getpass.getuser()}@renkei"
+    return os.environ.get("RENKEI_ACTOR") or f"{_os_user()}@renkei"
+
+
+@functools.cache
+def _os_user() -> str:  # asked on every append (a passwd lookup): a process's user does not change
+    return getpass.getuser()
 
 
 # -- the key ------------------------------------------------------------------------------------------
@@ -63,6 +69,7 @@ def key_path() -> Path:
 
 
 _keys: dict[Path, bytes] = {}
+_keys_by_env: dict[tuple[str | None, ...], bytes] = {}
 
 
 def load_key(create: bool = False) -> bytes | None:
@@ -70,8 +77,12 @@ def load_key(create: bool = False) -> bytes | None:
     mode 0600 and announced once in the log with its path, so the operator can back it up."""
     from renkei.errors import ConfigError
 
+    where = (os.environ.get(KEY_FILE_ENV), os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+    if where in _keys_by_env:  # every append asks: skip building the path again
+        return _keys_by_env[where]
     path = key_path()
     if path in _keys:
+        _keys_by_env[where] = _keys[path]
         return _keys[path]
     try:
         if not path.exists():
@@ -100,7 +111,7 @@ def load_key(create: bool = False) -> bytes | None:
         key = text.encode("utf-8")
     if len(key) < 16:
         raise ConfigError(f"audit key {path} is too short (at least 16 bytes, e.g. 64 hex digits)")
-    _keys[path] = key
+    _keys[path] = _keys_by_env[where] = key
     return key
 
 
@@ -132,6 +143,9 @@ def _row_fields(r: sa.Row) -> tuple:
     return (r.prev_hash, r.seq, r.at, r.actor, r.action, r.patient_id, r.object, r.detail)
 
 
+_NEWEST = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)
+
+
 def append(conn: sa.Connection, entries: Iterable[AuditEntry]) -> None:
     entries = list(entries)
     if not entries:
@@ -140,7 +154,7 @@ def append(conn: sa.Connection, entries: Iterable[AuditEntry]) -> None:
         conn.exec_driver_sql("LOCK TABLE audit_log IN EXCLUSIVE MODE")
     key = load_key(create=True)
     assert key is not None
-    last = conn.execute(sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()
+    last = conn.execute(_NEWEST).first()
     seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
     now = time.time()
     default_actor = current_actor()

@@ -19,7 +19,9 @@ from pathlib import Path
 
 log = logging.getLogger("renkei.worker")
 
-EVENT_BATCH = 32
+# Small batches: each is a few short write transactions, and a listener waiting to store (and ACK) waits
+# for at most the one running (store/writer_turn.py); 32 held the listener up to 14 ms.
+EVENT_BATCH = 8
 IDLE_POLL_SECONDS = 0.05
 # The listener must answer within milliseconds while this process parses and renders: on a machine with
 # few cores the OS scheduler then runs the listener first, and this worker takes the time left over.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from renkei.pipelines.schema import SCHEMA
 from renkei.pipelines.store.writer_turn import WriterTurn
 
 DB_FILE = "renkei.sqlite"
+DURABLE_AUTOCHECKPOINT = 10_000  # WAL pages (40 MB): reached only when no redoable writer checkpoints
+CHECKPOINT_SECONDS = 0.5  # a redoable writer's checkpoints, at most this often
 
 
 class JobHook(Protocol):
@@ -38,8 +41,13 @@ class StoreConnection:
     def __init__(self, url: str) -> None:
         self.url = url
         # PostgreSQL: no writer lock on every transaction; `write` takes it where a check-then-write needs it.
-        self._writer = make_engine(url, immediate=True, pg_writer_lock=False)
-        self._redoable_writer = make_engine(url, immediate=True, durable=False, pg_writer_lock=False)
+        # SQLite checkpoints (copying the WAL back into the database, with an fsync) are moved off the
+        # acknowledged path: a commit that crosses the WAL threshold runs one, which was the MLLP ACK's
+        # tail while the worker wrote. Redoable writers checkpoint after their turn instead (below); the
+        # durable writer only past a far larger WAL, when no redoable writer runs.
+        self._writer = make_engine(url, immediate=True, pg_writer_lock=False, autocheckpoint=DURABLE_AUTOCHECKPOINT)
+        self._redoable_writer = make_engine(url, immediate=True, durable=False, pg_writer_lock=False, autocheckpoint=0)
+        self._checkpointed = time.monotonic()
         self._pg = self._writer.dialect.name == "postgresql"
         # Set by pipelines/cluster when jobs run on procrastinate: told, inside the same transaction, what
         # became RECEIVED, QUEUED or due again, so the next job commits with the state change.
@@ -88,10 +96,22 @@ class StoreConnection:
         the writer advisory lock, so a check-then-write sees every earlier writer's commit. The hot path
         (storing, processing results, delivery outcomes) passes False: its rows are its own, its
         duplicate checks take narrower locks, and the audit chain serialises its own append."""
-        with self._turn.held(), (self._redoable_writer if redoable else self._writer).begin() as conn:
+        with self._turn.held(redoable), (self._redoable_writer if redoable else self._writer).begin() as conn:
             if serialised and self._pg:
                 take_pg_writer_lock(conn)
             yield conn
+        if redoable and not self._pg and time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database without holding the write turn: PASSIVE neither waits for nor
+        blocks writers, so the listener keeps committing meanwhile."""
+        self._checkpointed = time.monotonic()
+        raw = self._redoable_writer.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            raw.close()
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
