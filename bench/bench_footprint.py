@@ -8,11 +8,12 @@ as expired (`older_than_days=0`, i.e. `renkei prune --older-than 0`). Prints the
 of every file in the data folder and of the biggest tables and indexes (SQLite's dbstat), before and
 after, and the two ratios data folder / raw files (the target after pruning is <= 3).
 
-Measured 2026-12-02 on the shared 2-core machine, 100,000 files (119.2 MB): after the sync 843 MB (7.07x;
-messages 516 MB: raw bytes plus parsed records, which are ~3x the raw; audit log 85; deliveries 74;
-timeline.sqlite 67), after pruning 278 MB (2.34x; audit log 85, timeline posts 67, source ledger and
-its key index 28, messages 23 and their source-key index 11, deliveries 14, patients 10, idempotency 10).
-Prune + VACUUM took 88 s; a rescan afterwards read no file again.
+Measured 2026-12-02 on the quiet 2-core machine, 100,000 files (119.2 MB): the sync took 146 s; after it
+952 MB (7.98x; messages 587 MB: raw bytes plus parsed records, which are ~3x the raw; audit log 85;
+deliveries 74; timeline.sqlite 67; the WAL 41, bounded by the durable writer's 10,000-page checkpoint),
+after pruning 283 MB (2.37x; audit log 85, timeline posts 48, messages 23 and their source-key index 11,
+source ledger 16 and its key index 11, deliveries 14, patients 10, idempotency 10). Prune + VACUUM took
+103 s; a rescan afterwards read no file again.
 """
 
 from __future__ import annotations
