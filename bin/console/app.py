@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route
 
-from renkei.bin.console import browse, pages, patients, tapstation, teams
+from renkei.bin.console import browse, pages, patients, replies, tapstation, teams
 from renkei.pipelines.engine import Engine
 from renkei.pipelines.people import SESSION_IDLE_SECONDS, People
 from renkei.pipelines.store import Store
@@ -53,6 +53,7 @@ def build_app(
         Route("/approvals/decide", pages.decide, methods=["POST"]),
         Route("/timelines", pages.timelines),
         Route("/timelines/{patient_id}", pages.timeline),
+        Route("/timelines/{patient_id}/reply", replies.reply, methods=["POST"]),
         Route("/timelines/{patient_id}/files/{post_id:int}/{index:int}", pages.timeline_file),
         Route("/tapstation", tapstation.tapstation_page),
         Route("/tapstation/events", tapstation.tapstation_events),

@@ -203,6 +203,11 @@ async def timelines(request: Request) -> Response:
 
 @requires("timelines.view")
 async def timeline(request: Request) -> Response:
+    return await show_timeline(request)
+
+
+async def show_timeline(request: Request, form: dict[str, Any] | None = None, status: int = 200) -> Response:
+    """A patient's timeline; `form` re-shows a refused reply (its values and the reason) under the posts."""
     patient_id = request.path_params["patient_id"]
     tl = BuiltinTimeline.open(request.app.state.data_dir)
     user = session_of(request).user
@@ -219,7 +224,10 @@ async def timeline(request: Request) -> Response:
     store.audit([AuditEntry("console.timeline_read", patient_id, f"timeline-group:{gid}",
                             "as member" if member else "whole-team posts", actor=user.name)])  # fmt: skip
     name = store.patient_basics([patient_id]).get(patient_id, {})
-    return render(request, "timeline.html", {"patient_id": patient_id, "name": name, "posts": posts})
+    context = {"patient_id": patient_id, "name": name, "posts": posts, "form": form or {},
+               "may_reply": member is not None and user.may("timelines.reply"),
+               "replied": request.query_params.get("replied", "")}  # fmt: skip
+    return render(request, "timeline.html", context, status=status)
 
 
 @requires("timelines.view")
