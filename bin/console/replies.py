@@ -20,7 +20,6 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,8 +42,7 @@ _LABEL_JA = {"bt": "体温", "bp_sys": "収縮期血圧", "bp_dia": "拡張期�
 
 def vitals_text(form: dict[str, str]) -> str:
     """The convention's text from the form's fields (VitalTextError for a field that is not a number)."""
-    values = {k: unicodedata.normalize("NFKC", form.get(k, "")).strip() for k, _ in VITAL_FIELDS}
-    values["bp_dia"] = unicodedata.normalize("NFKC", form.get("bp_dia", "")).strip()
+    values = {k: unicodedata.normalize("NFKC", form.get(k, "")).strip() for k in _LABEL_JA}
     for field, value in values.items():
         if value and not _PLAIN_NUMBER.fullmatch(value):
             raise VitalTextError(f"{_LABEL_JA[field]}: 数字だけで入力してください / {field}: enter a number only")
@@ -83,8 +81,8 @@ async def reply(request: Request) -> Response:
                     f"返信: 1〜{MAX_REPLY_CHARS} 文字で入力してください / reply: 1 to {MAX_REPLY_CHARS} characters"
                 )
         if form.get("kind") == "vitals" or is_vital_text(text):
-            zone = ZoneInfo(request.app.state.engine.config.timezone if request.app.state.engine else "Asia/Tokyo")
-            read_vital_text(text, patient_id=patient_id, measured_at=datetime.now(zone),
+            # only the check: the time the builtin-replies source gives the readings is the post's
+            read_vital_text(text, patient_id=patient_id, measured_at=datetime.now().astimezone(),
                             reporter=session.user.name, record_key="console-check")  # fmt: skip
     except InputError as exc:  # VitalTextError included
         shown: dict[str, Any] = {**form, "error": in_language(str(exc), session.lang)}
