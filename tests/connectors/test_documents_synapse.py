@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from support.documents import PDF_KEY, PID, write_referral_pdf
+from support.synapse import ssmix2_to_matrix
 
 from renkei.config.loader import load_config
 from renkei.connectors.matrix import PATIENT_STATE
@@ -37,27 +38,16 @@ def _get(hs, path: str, user, **params: Any) -> requests.Response:
 def _run(synapse, bot, nurse, tmp_path: Path, monkeypatch) -> str:
     """One engine run from the storage under tmp_path to the session's Synapse; the patient's room id."""
     monkeypatch.setenv(TOKEN_ENV, bot.access_token)
-    storage, data = tmp_path / "ssmix2", tmp_path / "data"
-    cfg = tmp_path / "renkei.yaml"
-    cfg.write_text(
-        f"""version: 1
-data_dir: {data}
-connectors:
-  ehr: {{type: ssmix2, root: "{storage}"}}
-  care:
-    type: matrix
-    homeserver: {synapse.url}
-    user_id: "{bot.user_id}"
-    token_env: {TOKEN_ENV}
-    members: ["{nurse.user_id}"]
-pipelines:
-  - name: docs
-    source: ehr
-    destinations: [care]
-    gates: {{consent: false}}
-""",
-        encoding="utf-8",
-    )
+    _storage, data, cfg = ssmix2_to_matrix(
+        tmp_path, synapse, bot, TOKEN_ENV, care=f'members: ["{nurse.user_id}"]',
+        rest="""
+        pipelines:
+          - name: docs
+            source: ehr
+            destinations: [care]
+            gates: {consent: false}
+        """,
+    )  # fmt: skip
     engine = Engine(load_config(cfg), Store.in_data_dir(data), data)
     try:
         stats = engine.run_pipeline(engine.pipeline("docs"))

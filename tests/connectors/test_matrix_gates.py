@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from support.synapse import ssmix2_to_matrix
 
 from renkei.config.loader import load_config
 from renkei.connectors.matrix import PATIENT_STATE
@@ -79,29 +80,19 @@ def _posted(events: list[dict[str, Any]], payload: dict[str, Any]) -> list[dict[
 def test_consent_and_approval_gates_as_synapse_sees_them(synapse, matrix_user, tmp_path: Path, monkeypatch) -> None:
     bot = matrix_user("renkei-gates-bot", admin=True)  # admin only so the test can list the server's rooms
     monkeypatch.setenv(TOKEN_ENV, bot.access_token)
-    storage, data = tmp_path / "ssmix2", tmp_path / "data"
+    storage, data, cfg = ssmix2_to_matrix(
+        tmp_path, synapse, bot, TOKEN_ENV,
+        rest="""
+        pipelines:
+          - name: ehr-to-care
+            source: ehr
+            destinations: [care]
+            trigger: {interval_seconds: 60}
+            gates: {approval: {required_for: [high]}}
+        """,
+    )  # fmt: skip
     written = generate(storage, patients=2, labs_per_patient=2, seed=11)
     consented, refused = sorted({r.patient_id for w in written for r in w.records})
-    cfg = tmp_path / "renkei.yaml"
-    cfg.write_text(
-        f"""version: 1
-data_dir: {data}
-connectors:
-  ehr: {{type: ssmix2, root: "{storage}"}}
-  care:
-    type: matrix
-    homeserver: {synapse.url}
-    user_id: "{bot.user_id}"
-    token_env: {TOKEN_ENV}
-pipelines:
-  - name: ehr-to-care
-    source: ehr
-    destinations: [care]
-    trigger: {{interval_seconds: 60}}
-    gates: {{approval: {{required_for: [high]}}}}
-""",
-        encoding="utf-8",
-    )
     store = Store.in_data_dir(data)
     PatientRegistry(store).set_consent(consented, True, ["timeline"], date(2026, 4, 1))
     engine = Engine(load_config(cfg), store, data)

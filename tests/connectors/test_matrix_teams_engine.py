@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from support.synapse import ssmix2_to_matrix
 
 from renkei.config.loader import load_config
 from renkei.connectors.ssmix2.generator import generate
@@ -44,30 +45,22 @@ def _bodies(hs, room: str, user) -> tuple[int, list[str]]:
 def test_engine_teams_on_synapse(synapse, matrix_user, tmp_path: Path, monkeypatch) -> None:
     bot, nurse, doctor = matrix_user("renkei-teams-bot"), matrix_user("nurse"), matrix_user("doctor")
     monkeypatch.setenv(TOKEN_ENV, bot.access_token)
-    storage, data = tmp_path / "ssmix2", tmp_path / "data"
+    storage, data, cfg = ssmix2_to_matrix(
+        tmp_path, synapse, bot, TOKEN_ENV,
+        care=f"""
+        members: ["{nurse.user_id}"]
+        accounts: {{dr.tanaka: "{doctor.user_id}"}}
+        """,
+        rest="""
+        sensitivity:
+          - {level: low, kinds: [observation], audience: physicians}
+          - {level: low}
+        pipelines:
+          - {name: sync, source: ehr, destinations: [care]}
+        """,
+    )  # fmt: skip
     written = generate(storage, patients=1, labs_per_patient=1, seed=13)
     patient = written[0].records[0].patient_id
-    cfg = tmp_path / "renkei.yaml"
-    cfg.write_text(
-        f"""version: 1
-data_dir: {data}
-connectors:
-  ehr: {{type: ssmix2, root: "{storage}"}}
-  care:
-    type: matrix
-    homeserver: {synapse.url}
-    user_id: "{bot.user_id}"
-    token_env: {TOKEN_ENV}
-    members: ["{nurse.user_id}"]
-    accounts: {{dr.tanaka: "{doctor.user_id}"}}
-sensitivity:
-  - {{level: low, kinds: [observation], audience: physicians}}
-  - {{level: low}}
-pipelines:
-  - {{name: sync, source: ehr, destinations: [care]}}
-""",
-        encoding="utf-8",
-    )
     store = Store.in_data_dir(data)
     People(store).add("dr.tanaka", ["physician"], "a long test password")
     PatientRegistry(store).set_consent(patient, True, ["all"], date(2026, 4, 1))

@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -243,3 +244,29 @@ def start_synapse(workdir: Path) -> Iterator[SynapseServer]:
         yield server
     finally:
         server.stop()
+
+
+def ssmix2_to_matrix(
+    workdir: Path, hs: SynapseServer, bot: MatrixUser, token_env: str, *, care: str = "", rest: str
+) -> tuple[Path, Path, Path]:
+    """A renkei.yaml under `workdir` from an SS-MIX2 source `ehr` (storage workdir/ssmix2) to a Matrix
+    timeline `care` on this homeserver as `bot`, whose token the caller puts in $token_env: `care` adds
+    lines to that connector (members, accounts), `rest` is the YAML after it (sensitivity, pipelines).
+    Returns (storage, data folder, config)."""
+    storage, data, config = workdir / "ssmix2", workdir / "data", workdir / "renkei.yaml"
+    config.write_text(
+        f"""version: 1
+data_dir: {data}
+connectors:
+  ehr: {{type: ssmix2, root: "{storage}"}}
+  care:
+    type: matrix
+    homeserver: {hs.url}
+    user_id: "{bot.user_id}"
+    token_env: {token_env}
+{textwrap.indent(textwrap.dedent(care).strip(), "    ") if care.strip() else ""}
+{textwrap.dedent(rest).strip()}
+""",
+        encoding="utf-8",
+    )
+    return storage, data, config
