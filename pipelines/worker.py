@@ -19,8 +19,8 @@ from pathlib import Path
 
 log = logging.getLogger("renkei.worker")
 
-# Small batches: each is a few short write transactions, and a listener waiting to store (and ACK) waits
-# for at most the one running (store/writer_turn.py); 32 held the listener up to 14 ms.
+# Small batches: each is a few short write transactions, so a listener waiting to store (and ACK) behind
+# one waits briefly (store/writer_turn.py); batches of 32 held the listener up to 14 ms.
 EVENT_BATCH = 8
 IDLE_POLL_SECONDS = 0.05
 # The listener must answer within milliseconds while this process parses and renders: on a machine with

@@ -96,7 +96,7 @@ class StoreConnection:
         the writer advisory lock, so a check-then-write sees every earlier writer's commit. The hot path
         (storing, processing results, delivery outcomes) passes False: its rows are its own, its
         duplicate checks take narrower locks, and the audit chain serialises its own append."""
-        with self._turn.held(redoable), (self._redoable_writer if redoable else self._writer).begin() as conn:
+        with self._turn.held(), (self._redoable_writer if redoable else self._writer).begin() as conn:
             if serialised and self._pg:
                 take_pg_writer_lock(conn)
             yield conn

@@ -9,15 +9,6 @@ before BEGIN IMMEDIATE turns that into a short wait: the waiter tries the lock a
 25 ms retry sleeps. SQLite's own locking still guards the file (a writer that skips this lock, e.g. an
 older process, only waits the old way). A killed process releases its lock with its file descriptors.
 
-Writes that something acknowledges (a stored MLLP message before its ACK) go before writes that a
-restart redoes anyway (processing results, delivery outcomes: the worker's). A second lock file, the
-*queue*, orders them: a first-class writer holds it shared while it waits for the turn; a redoable writer
-must hold it exclusively to start waiting, and lets it go once it has the turn. So while a listener waits,
-no worker transaction starts: the listener waits for at most the one already running, however many the
-worker has lined up (without this, the worker could take the turn again and again while the listener's
-poll slept). Neither starves: the listener holds the queue only while waiting, so a worker gets in
-between two of its transactions.
-
 The wait is bounded like SQLite's own (busy_timeout, 60 s): a writer that stalls while holding the turn
 makes the others fail with WriterTurnTimeout (a bedside commit is then told to the nurse as not stored),
 never hang. (A blocking flock cannot be given a timeout; hence the polling.)
@@ -47,15 +38,13 @@ class WriterTurn:
         u = sa.engine.make_url(url)
         db = u.database or ""
         self.path = f"{db}-writer.lock" if u.get_backend_name() == "sqlite" and db and db != ":memory:" else ""
-        self.queue_path = f"{db}-writer.queue" if self.path else ""
         self._threads = threading.Lock()  # flock is per open file: threads of one process queue here first
-        self._fd = self._queue_fd = -1
+        self._fd = -1
         self._pid = 0
         self.wait_seconds = WAIT_SECONDS
 
     @contextmanager
-    def held(self, redoable: bool = False) -> Iterator[None]:
-        """The write turn; a `redoable` writer lets every waiting first-class writer go first."""
+    def held(self) -> Iterator[None]:
         if not self.path:  # PostgreSQL (its writers queue in the server) or an in-memory database
             yield
             return
@@ -65,13 +54,8 @@ class WriterTurn:
         try:
             if self._pid != os.getpid():  # opened lazily, and again in a forked child (its own lock)
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                self._queue_fd = os.open(self.queue_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 self._pid = os.getpid()
-            self._take(self._queue_fd, fcntl.LOCK_EX if redoable else fcntl.LOCK_SH, deadline)
-            try:
-                self._take(self._fd, fcntl.LOCK_EX, deadline)
-            finally:
-                fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+            self._take(deadline)
             try:
                 yield
             finally:
@@ -79,11 +63,11 @@ class WriterTurn:
         finally:
             self._threads.release()
 
-    def _take(self, fd: int, mode: int, deadline: float) -> None:
+    def _take(self, deadline: float) -> None:
         pause = _FIRST_PAUSE
         while True:
             try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -96,6 +80,4 @@ class WriterTurn:
     def close(self) -> None:
         if self._fd >= 0 and self._pid == os.getpid():
             os.close(self._fd)
-            os.close(self._queue_fd)
-        self._fd = self._queue_fd = -1
-        self._pid = 0
+        self._fd, self._pid = -1, 0

@@ -93,67 +93,6 @@ def test_a_turn_held_too_long_fails_the_waiter_instead_of_hanging_it(tmp_path: P
     turn.close()
 
 
-def test_a_waiting_acknowledged_write_goes_before_any_redoable_one(tmp_path: Path) -> None:
-    """The listener (first-class) waits for at most the transaction running, never for the worker's
-    (redoable) next ones: a redoable writer that comes to the lock after it must let it go first."""
-    import threading
-    import time
-
-    db = tmp_path / "renkei.sqlite"
-    order: list[str] = []
-    stuck = os.open(f"{db}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)  # a transaction running
-    fcntl.flock(stuck, fcntl.LOCK_EX)
-
-    def write(name: str, redoable: bool) -> None:
-        turn = WriterTurn(f"sqlite:///{db}")  # an open file of its own: as another process
-        with turn.held(redoable):
-            order.append(name)
-        turn.close()
-
-    listener = threading.Thread(target=write, args=("listener", False))
-    listener.start()
-    time.sleep(0.2)  # the listener now waits for the turn
-    workers = [threading.Thread(target=write, args=(f"worker{i}", True)) for i in range(3)]
-    for w in workers:
-        w.start()
-    time.sleep(0.2)
-    assert order == []
-    fcntl.flock(stuck, fcntl.LOCK_UN)
-    os.close(stuck)
-    for t in [listener, *workers]:
-        t.join(10)
-    assert order[0] == "listener" and sorted(order[1:]) == ["worker0", "worker1", "worker2"]
-
-
-def test_a_redoable_writer_is_not_starved_by_a_stream_of_acknowledged_ones(tmp_path: Path) -> None:
-    import threading
-
-    db = tmp_path / "renkei.sqlite"
-    stop = threading.Event()
-
-    def listener() -> None:  # back-to-back first-class transactions, as an MLLP listener under load
-        turn = WriterTurn(f"sqlite:///{db}")
-        while not stop.is_set():
-            with turn.held():
-                stop.wait(0.002)
-        turn.close()
-
-    threads = [threading.Thread(target=listener) for _ in range(2)]
-    for t in threads:
-        t.start()
-    try:
-        worker = WriterTurn(f"sqlite:///{db}")
-        worker.wait_seconds = 5
-        for _ in range(5):
-            with worker.held(redoable=True):  # gets in between the listeners' transactions
-                pass
-        worker.close()
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(10)
-
-
 def test_redoable_writers_checkpoint_after_their_turn_and_durable_commits_do_not(tmp_path: Path, monkeypatch) -> None:
     """A checkpoint runs after a redoable write, outside the turn, never inside an acknowledged commit."""
     import sqlite3
